@@ -1,0 +1,64 @@
+# The README's two commands are `make run` and `make test`; both build their own virtualenv.
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+
+.PHONY: run test lint typecheck pytest check preview bench clean policy-docs web webtest chromium
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/pip install --quiet -e '.[dev,infra]'
+	rm -f $(VENV)/.installed-*
+	touch $(STAMP)
+
+# The web UI (app/web): npm ci from the lock file when it changes, then a build to app/web/dist.
+WEB := app/web
+WEB_STAMP := $(WEB)/node_modules/.installed-$(shell cat $(WEB)/package-lock.json | cksum | cut -d' ' -f1)
+# The e2e tests drive Debian's Chromium (never a browser a tool downloads).
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+$(WEB_STAMP): $(WEB)/package-lock.json
+	cd $(WEB) && npm ci --no-audit --no-fund
+	touch $(WEB_STAMP)
+
+## web: build the UI that `engram serve` serves at / (and Static Web Apps hosts)
+web: $(WEB_STAMP)
+	cd $(WEB) && npm run build
+
+## webtest: the UI's unit tests (vitest)
+webtest: $(WEB_STAMP)
+	cd $(WEB) && npm test
+
+chromium:
+	@test -x $(CHROMIUM) || { $(SUDO) apt-get update && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y --no-install-recommends chromium; }
+
+## run: install, build the UI and start the service on http://127.0.0.1:8082
+run: $(STAMP) web
+	$(BIN)/engram serve
+
+## test: install everything and run lint, type checks, the UI's unit tests and the whole test suite
+## (including the browser end-to-end tests in headless Chromium)
+test: $(STAMP) lint typecheck webtest web chromium pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy app components policies $(wildcard stacks/*.py)
+
+pytest: $(STAMP)
+	@mkdir -p .ci-reports
+	$(BIN)/pytest --junitxml=.ci-reports/junit.xml $(PYTEST_ARGS)
+
+## policy-docs: regenerate docs/policies.md from the policy pack
+policy-docs: $(STAMP)
+	$(BIN)/engram check --write-docs
+
+clean:
+	rm -rf $(VENV) .ci-reports .pytest_cache .mypy_cache .ruff_cache test-artifacts $(WEB)/node_modules $(WEB)/dist

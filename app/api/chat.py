@@ -1,0 +1,164 @@
+"""`/api/v1/chat`: one reply, or the same reply streamed as Server-Sent Events.
+
+Stream events: `delta` (`{"content": "..."}`) as the model produces text, then `done` with the
+same metadata as the JSON reply; a failure after the stream started ends it with `error`
+(`{"status": 504, "detail": "..."}`). Failures before the first byte are plain HTTP errors.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, Field, field_validator
+
+from app.agents import AgentNotFound
+from app.agents.catalogue import DEFAULT_AGENT_ID
+from app.chat.gateway import GatewayError, GatewayThrottled
+from app.chat.service import ChatReply, ChatService, SessionNotFound
+from app.security.deps import ChatCaller, SettingsDep
+
+log = logging.getLogger("engram.api.chat")
+
+router = APIRouter(prefix="/api/v1/chat", tags=["chat"])
+
+ChatIdentity = ChatCaller  # CHAT permission + the per-user chat rate limit (429 + Retry-After)
+
+
+async def get_chat_service(request: Request) -> ChatService:
+    service: ChatService = request.app.state.chat
+    return service
+
+
+ChatServiceDep = Annotated[ChatService, Depends(get_chat_service)]
+
+
+class ChatRequest(BaseModel):
+    content: str = Field(description="The user's message.")
+    agent_id: str = Field(DEFAULT_AGENT_ID, max_length=64, description="Which agent answers.")
+    session_id: str | None = Field(
+        None,
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9_.:-]+$",
+        description="Continue this session (chat and voice share it); a new one when absent.",
+    )
+
+    @field_validator("content")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("content must not be empty")
+        return value
+
+
+class ChatResponse(BaseModel):
+    message_id: str
+    session_id: str
+    agent_id: str
+    agent_name: str
+    content: str
+    timestamp: datetime
+    tokens_used: int | None
+    latency_ms: float
+
+    @classmethod
+    def of(cls, reply: ChatReply) -> ChatResponse:
+        return cls(**reply.__dict__)
+
+
+_ERRORS: dict[int | str, dict[str, object]] = {
+    404: {"description": "Unknown agent, or the session belongs to someone else."},
+    422: {"description": "Empty or oversized content."},
+    429: {"description": "The AI gateway is throttling; see Retry-After."},
+    502: {"description": "The AI gateway failed."},
+    503: {"description": "Chat is not configured (AZURE_AI_ENDPOINT)."},
+    504: {"description": "The model did not answer in time."},
+}
+
+
+def _check_size(body: ChatRequest, limit: int) -> None:
+    if len(body.content) > limit:
+        # Same shape as pydantic's 422s, without echoing the content.
+        raise HTTPException(
+            422,
+            [
+                {
+                    "loc": ["body", "content"],
+                    "msg": f"content is longer than {limit} characters (CHAT_MAX_CONTENT_CHARS)",
+                    "type": "string_too_long",
+                }
+            ],
+        )
+
+
+def _http_error(exc: Exception) -> HTTPException:
+    if isinstance(exc, AgentNotFound):
+        return HTTPException(status.HTTP_404_NOT_FOUND, str(exc))
+    if isinstance(exc, SessionNotFound):
+        return HTTPException(status.HTTP_404_NOT_FOUND, "no such session")
+    if isinstance(exc, GatewayThrottled):
+        return HTTPException(
+            exc.status, exc.message, headers={"Retry-After": str(max(1, math.ceil(exc.retry_after_s)))}
+        )
+    if isinstance(exc, GatewayError):
+        return HTTPException(exc.status, exc.message)
+    raise exc
+
+
+@router.post("", response_model=ChatResponse, operation_id="chat-send", responses=_ERRORS)
+async def send(
+    body: ChatRequest, identity: ChatIdentity, service: ChatServiceDep, settings: SettingsDep
+) -> ChatResponse:
+    """Send a message to an agent and get its reply (recorded in the session's episode)."""
+    _check_size(body, settings.chat_max_content_chars)
+    try:
+        reply = await service.reply(identity, body.content, body.agent_id, body.session_id)
+    except (AgentNotFound, SessionNotFound, GatewayError) as exc:
+        raise _http_error(exc) from None
+    return ChatResponse.of(reply)
+
+
+@router.post(
+    "/stream",
+    operation_id="chat-stream",
+    responses={200: {"content": {"text/event-stream": {}}}, **_ERRORS},
+    response_class=StreamingResponse,
+)
+async def stream(
+    body: ChatRequest, identity: ChatIdentity, service: ChatServiceDep, settings: SettingsDep
+) -> StreamingResponse:
+    """The same reply as Server-Sent Events: `delta`s as they arrive, then `done` with the metadata."""
+    _check_size(body, settings.chat_max_content_chars)
+    try:
+        _, _, events = await service.open_stream(identity, body.content, body.agent_id, body.session_id)
+    except (AgentNotFound, SessionNotFound, GatewayError) as exc:
+        raise _http_error(exc) from None
+    return StreamingResponse(
+        _sse(events),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+def _event(name: str, data: object) -> str:
+    return f"event: {name}\ndata: {json.dumps(data, default=str)}\n\n"
+
+
+async def _sse(events: AsyncIterator[str | ChatReply]) -> AsyncIterator[str]:
+    try:
+        async for item in events:
+            if isinstance(item, ChatReply):
+                yield _event("done", ChatResponse.of(item).model_dump(mode="json"))
+            else:
+                yield _event("delta", {"content": item})
+    except GatewayError as exc:
+        yield _event("error", {"status": exc.status, "detail": exc.message})
+    except SessionNotFound:
+        yield _event("error", {"status": 404, "detail": "no such session"})

@@ -1,0 +1,75 @@
+"""`/health` (always open, SOP 10.1) and `/ready` (for probes)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from fastapi import APIRouter, Request, Response, status
+from pydantic import BaseModel
+
+from app import __version__
+from app.db.engine import ping
+from app.security.deps import SettingsDep
+
+router = APIRouter(tags=["health"])
+
+
+class MemoryHealth(BaseModel):
+    backend: Literal["sql", "zep+sql"]
+    zep_configured: bool
+    zep_reachable: bool | None  # None when Zep is not configured
+    degraded: bool
+
+
+class HealthResponse(BaseModel):
+    status: Literal["ok", "degraded"]
+    version: str
+    environment: str
+    voicelive_configured: bool
+    chat_configured: bool
+    database_ok: bool
+    memory: MemoryHealth
+
+
+class ReadyResponse(BaseModel):
+    ready: bool
+    database_ok: bool
+
+
+@router.get("/health", response_model=HealthResponse, operation_id="health-get")
+async def health(request: Request, settings: SettingsDep) -> HealthResponse:
+    """Service status and the SOP troubleshooting flags."""
+    database_ok = await ping(request.app.state.engine)
+    memory_health = getattr(request.app.state, "memory_health", None)
+    zep_reachable: bool | None = None
+    degraded = False
+    if memory_health is not None:
+        zep_reachable, degraded = await memory_health()
+    return HealthResponse(
+        status="ok" if database_ok and not degraded else "degraded",
+        version=__version__,
+        environment=settings.environment,
+        voicelive_configured=settings.voicelive_configured,
+        chat_configured=settings.chat_configured,
+        database_ok=database_ok,
+        memory=MemoryHealth(
+            backend="zep+sql" if settings.zep_configured else "sql",
+            zep_configured=settings.zep_configured,
+            zep_reachable=zep_reachable,
+            degraded=degraded,
+        ),
+    )
+
+
+@router.get(
+    "/ready",
+    response_model=ReadyResponse,
+    operation_id="health-ready",
+    responses={503: {"model": ReadyResponse, "description": "The database does not answer."}},
+)
+async def ready(request: Request, response: Response) -> ReadyResponse:
+    """200 when the database answers, 503 otherwise."""
+    database_ok = await ping(request.app.state.engine)
+    if not database_ok:
+        response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    return ReadyResponse(ready=database_ok, database_ok=database_ok)

@@ -1,0 +1,41 @@
+"""`DELETE /api/v1/memory/users/me`: a user erases everything Engram stores about them (GDPR)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel
+
+from app.security.deps import OwnMemory
+from app.security.identity import Identity
+from app.security.privacy import erase_user
+
+router = APIRouter(prefix="/api/v1/memory", tags=["memory"])
+
+
+class ErasureResponse(BaseModel):
+    removed: dict[str, int]  # episodes, turns, facts, tickets (unredeemed websocket tickets)
+    zep: Literal["requested", "failed", "not_configured"]  # Zep deletes asynchronously once requested
+
+
+@router.delete("/users/me", response_model=ErasureResponse, operation_id="memory-erase-me")
+async def erase_me(request: Request, identity: OwnMemory) -> ErasureResponse:
+    """Erase the caller's memory and tickets, end their voice sessions, and ask Zep to delete their user."""
+    return await erase_for(request, identity.user_id, identity)
+
+
+async def erase_for(request: Request, user_id: str, actor: Identity) -> ErasureResponse:
+    state = request.app.state
+    result = await erase_user(
+        user_id,
+        store=state.memory.store,
+        zep=state.memory.mirror,
+        trail=state.audit,
+        actor=actor,
+        request_id=getattr(request.state, "request_id", None),
+        pending=state.memory.queue,
+        voice=state.voice,
+        tickets=state.tickets,
+    )
+    return ErasureResponse(removed=result.removed, zep=result.zep)

@@ -1,0 +1,1 @@
+"""The hash-chained audit trail: records, the writer, the middleware that feeds it, verification."""

@@ -1,0 +1,210 @@
+"""The chat service: context -> gateway -> SQL memory (then Zep in the background).
+
+The turn pair (question and answer) is written to SQL only after the model answered, in one
+transaction, so a failed call leaves no half exchange behind and a retry does not duplicate the
+question. The Zep mirror gets the same pair through `MirrorQueue` and never delays the reply.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from app.agents.catalogue import Agent, catalogue, get_agent
+from app.chat.gateway import NOT_CONFIGURED, Gateway, GatewayError, GatewayThrottled, StreamEnd
+from app.memory.context import ContextEngine
+from app.memory.sql import SqlMemoryStore
+from app.memory.store import EpisodeOwnedByAnother, NewTurn
+from app.memory.zep import MirrorQueue
+from app.observability import metrics
+from app.security.identity import Identity
+from app.settings import Settings
+
+
+class SessionNotFound(Exception):
+    """The session id is another user's episode: answered as 404, never revealed."""
+
+
+@dataclass(frozen=True)
+class ChatReply:
+    message_id: str
+    session_id: str
+    agent_id: str
+    agent_name: str
+    content: str
+    timestamp: datetime
+    tokens_used: int | None
+    latency_ms: float
+
+
+class ChatService:
+    def __init__(
+        self,
+        settings: Settings,
+        store: SqlMemoryStore,
+        context: ContextEngine,
+        gateway: Gateway | None,
+        mirror: MirrorQueue | None = None,
+    ) -> None:
+        self._settings = settings
+        self._store = store
+        self._context = context
+        self._gateway = gateway
+        self._mirror = mirror
+        self._agent_names = {a.id: a.name for a in catalogue(settings)}
+
+    async def reply(
+        self, identity: Identity, content: str, agent_id: str, session_id: str | None
+    ) -> ChatReply:
+        """Answer one message; raises `AgentNotFound`, `SessionNotFound` or a `GatewayError`."""
+        started, received = time.perf_counter(), datetime.now(UTC)
+        agent, gateway, session_id = await self._prepare(identity, agent_id, session_id)
+        messages = await self._messages(identity, agent, session_id, content)  # SessionNotFound
+        outcome = "error"
+        try:
+            completion = await gateway.complete(messages)
+            outcome = "ok"
+        except GatewayError as exc:
+            outcome = _outcome(exc, agent.id)
+            raise
+        finally:
+            metrics.chat_latency((time.perf_counter() - started) * 1000, agent.id, outcome)
+        message_id, at = await self._remember(
+            identity, agent, session_id, content, completion.content, received
+        )
+        return ChatReply(
+            message_id=message_id,
+            session_id=session_id,
+            agent_id=agent.id,
+            agent_name=agent.name,
+            content=completion.content,
+            timestamp=at,
+            tokens_used=completion.tokens_used,
+            latency_ms=round((time.perf_counter() - started) * 1000, 2),
+        )
+
+    async def open_stream(
+        self, identity: Identity, content: str, agent_id: str, session_id: str | None
+    ) -> tuple[Agent, str, AsyncIterator[str | ChatReply]]:
+        """Start a streamed reply. Errors before the first delta raise here (real HTTP statuses);
+        the iterator yields text deltas and finally the `ChatReply` (after memory is written)."""
+        started, received = time.perf_counter(), datetime.now(UTC)
+        agent, gateway, session_id = await self._prepare(identity, agent_id, session_id)
+        messages = await self._messages(identity, agent, session_id, content)  # SessionNotFound
+        try:
+            upstream = await gateway.stream(messages)
+        except GatewayError as exc:
+            metrics.chat_latency((time.perf_counter() - started) * 1000, agent.id, _outcome(exc, agent.id))
+            raise
+
+        async def events() -> AsyncIterator[str | ChatReply]:
+            parts: list[str] = []
+            tokens: int | None = None
+            outcome = "error"
+            try:
+                async for item in upstream:
+                    if isinstance(item, StreamEnd):
+                        tokens = item.tokens_used
+                    else:
+                        parts.append(item)
+                        yield item
+                outcome = "ok"
+            except GatewayError as exc:
+                outcome = _outcome(exc, agent.id)
+                raise
+            finally:
+                metrics.chat_latency((time.perf_counter() - started) * 1000, agent.id, outcome)
+            answer = "".join(parts)
+            message_id, at = await self._remember(identity, agent, session_id, content, answer, received)
+            yield ChatReply(
+                message_id=message_id,
+                session_id=session_id,
+                agent_id=agent.id,
+                agent_name=agent.name,
+                content=answer,
+                timestamp=at,
+                tokens_used=tokens,
+                latency_ms=round((time.perf_counter() - started) * 1000, 2),
+            )
+
+        return agent, session_id, events()
+
+    async def _prepare(
+        self, identity: Identity, agent_id: str, session_id: str | None
+    ) -> tuple[Agent, Gateway, str]:
+        agent = get_agent(self._settings, agent_id)  # AgentNotFound -> 404
+        if self._gateway is None:
+            raise NOT_CONFIGURED
+        if session_id is None:
+            session_id = uuid.uuid4().hex
+        # Ownership of an existing session is checked by the context read (`_messages`), in the
+        # same SQL session as the turns, and again by the write.
+        return agent, self._gateway, session_id
+
+    async def _messages(
+        self, identity: Identity, agent: Agent, session_id: str, content: str
+    ) -> list[dict[str, str]]:
+        try:
+            context = await self._context.build(
+                user_id=identity.user_id,
+                tenant_id=identity.tenant_id,
+                roles=tuple(sorted(r.value for r in identity.roles)),
+                session_id=session_id,
+                agent=agent,
+                query=content,
+            )
+        except EpisodeOwnedByAnother:
+            raise SessionNotFound(session_id) from None
+        return context.to_messages(content, self._settings.chat_context_budget_tokens, self._agent_names)
+
+    async def _remember(
+        self,
+        identity: Identity,
+        agent: Agent,
+        session_id: str,
+        question: str,
+        answer: str,
+        asked: datetime,
+    ) -> tuple[str, datetime]:
+        message_id = uuid.uuid4().hex
+        turns = [
+            NewTurn(
+                session_id=session_id,
+                owner_id=identity.user_id,
+                tenant_id=identity.tenant_id,
+                role="user",
+                content=question,
+                agent_id=agent.id,
+                channel="chat",
+                source_event_id=f"chat:{message_id}:user",
+                created_at=asked,
+            ),
+            NewTurn(
+                session_id=session_id,
+                owner_id=identity.user_id,
+                tenant_id=identity.tenant_id,
+                role="assistant",
+                content=answer,
+                agent_id=agent.id,
+                channel="chat",
+                source_event_id=f"chat:{message_id}:assistant",
+                created_at=datetime.now(UTC),
+            ),
+        ]
+        try:
+            await self._store.append_turns(turns)
+        except EpisodeOwnedByAnother:  # another user opened this session id meanwhile
+            raise SessionNotFound(session_id) from None
+        if self._mirror is not None:
+            self._mirror.submit(turns)
+        return message_id, turns[1].created_at or asked
+
+
+def _outcome(exc: GatewayError, agent_id: str) -> str:
+    if isinstance(exc, GatewayThrottled):
+        metrics.gateway_throttled(agent_id)
+        return "throttled"
+    return {503: "not_configured", 504: "timeout"}.get(exc.status, "upstream_error")

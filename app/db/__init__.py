@@ -1,0 +1,1 @@
+"""Persistence: the async engine, the table metadata and the Alembic migrations."""

@@ -1,0 +1,83 @@
+"""`create_app(settings)`: wires the engine, stores, clients and routers. Nothing runs at import."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from app import __version__
+from app.api import admin_metrics, agents, chat, health, memory, voice
+from app.api.errors import RequestIdMiddleware, install_error_handlers
+from app.api.web import mount_web
+from app.chat.gateway import Gateway
+from app.chat.service import ChatService
+from app.db.engine import create_engine, dispose, session_factory
+from app.memory.runtime import MemoryRuntime
+from app.observability.telemetry import configure_telemetry
+from app.security import setup as security
+from app.security.crypto import cipher_from_settings
+from app.settings import Settings
+from app.voice.service import VoiceService
+
+
+def create_app(settings: Settings) -> FastAPI:
+    engine = create_engine(settings)
+    sessions = session_factory(engine)
+    memory_runtime = MemoryRuntime.build(settings, sessions, cipher_from_settings(settings))
+    gateway = Gateway.from_settings(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        try:
+            async with security.lifespan(app):
+                yield
+        finally:
+            await app.state.voice.aclose()
+            await memory_runtime.aclose()  # drain Zep writes before the pool goes
+            if gateway is not None:
+                await gateway.aclose()
+            app.state.telemetry.shutdown()
+            await dispose(engine)
+
+    app = FastAPI(
+        title="Engram API",
+        version=__version__,
+        description="Chat and voice with Engram's AI agents, with shared episodic memory.",
+        lifespan=lifespan,
+        docs_url="/docs" if settings.environment != "production" else None,
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessions = sessions
+    app.state.memory = memory_runtime
+    app.state.memory_health = memory_runtime.mirror.health if memory_runtime.mirror else None
+    app.state.chat = ChatService(
+        settings, memory_runtime.store, memory_runtime.context, gateway, memory_runtime.queue
+    )
+    app.state.voice = VoiceService(settings)
+
+    app.include_router(health.router)
+    app.include_router(agents.router)
+    app.include_router(chat.router)
+    app.include_router(memory.router)
+    app.include_router(voice.router)
+    app.include_router(admin_metrics.router)
+    security.install(app, settings)
+
+    mount_web(app)  # the built UI at / when app/web/dist exists; API routes always win
+    install_error_handlers(app)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_credentials="*" not in settings.cors_origins,
+        allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
+        allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+        expose_headers=["X-Request-ID", "Retry-After"],
+    )
+    app.add_middleware(RequestIdMiddleware)
+    app.state.telemetry = configure_telemetry(settings, app, engine)
+    return app

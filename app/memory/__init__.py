@@ -1,0 +1,1 @@
+"""Episodic and semantic memory: the `MemoryStore` interface, the SQL and Zep stores, the context engine."""

@@ -1,0 +1,1 @@
+"""Operations tooling behind the CLI: post-deploy verification, rollback, customer tenant configs."""

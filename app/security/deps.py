@@ -1,0 +1,157 @@
+"""FastAPI dependencies as typed aliases; routers name these and never write `Depends(...)` inline."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Annotated
+
+from fastapi import Depends, Header, HTTPException, Request, WebSocket, status
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.observability import metrics
+from app.security.authenticator import Authenticator, AuthError, bearer_token
+from app.security.identity import Identity, Permission
+from app.security.limits import RateLimiter
+from app.security.tickets import TicketStore
+from app.settings import Settings
+
+
+async def get_settings_dep(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+async def get_db(request: Request) -> AsyncIterator[AsyncSession]:
+    async with request.app.state.sessions() as session:
+        yield session
+
+
+async def get_identity(request: Request, authorization: Annotated[str | None, Header()] = None) -> Identity:
+    authenticator: Authenticator = request.app.state.authenticator
+    try:
+        identity = await authenticator.authenticate(bearer_token(authorization))
+    except AuthError as exc:
+        metrics.auth_failure(exc.reason)
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED, exc.message, headers={"WWW-Authenticate": exc.www_authenticate}
+        ) from None
+    request.state.identity = identity
+    return identity
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+DbSession = Annotated[AsyncSession, Depends(get_db)]
+CurrentIdentity = Annotated[Identity, Depends(get_identity)]
+
+
+def require(permission: Permission) -> Callable[..., Awaitable[Identity]]:
+    """A dependency that authenticates and then demands `permission` (403 when missing).
+
+    Dependencies here are `async def` although they never await: FastAPI runs a plain `def`
+    dependency in the thread pool, a thread hop per dependency per request.
+    """
+
+    async def _check(identity: CurrentIdentity) -> Identity:
+        if not identity.can(permission):
+            raise HTTPException(status.HTTP_403_FORBIDDEN, f"this needs the {permission.value} permission")
+        return identity
+
+    return _check
+
+
+def _caller_key(identity: Identity, client: tuple[str, int] | None) -> str:
+    """Per user; per client IP for the anonymous POC caller (everyone shares that identity)."""
+    if identity.auth_method == "poc":
+        return f"ip:{client[0] if client else 'unknown'}"
+    return f"user:{identity.tenant_id}:{identity.user_id}"
+
+
+def rate_limited(permission: Permission, bucket: str) -> Callable[..., Awaitable[Identity]]:
+    """`require(permission)` plus the named per-caller rate limit (429 with Retry-After when spent)."""
+    check = require(permission)
+
+    # A default, not `Annotated[...]`: with postponed annotations FastAPI cannot see the local `check`.
+    async def _limited(request: Request, identity: Identity = Depends(check)) -> Identity:
+        limiter: RateLimiter = getattr(request.app.state.limits, bucket)
+        wait = limiter.take(
+            _caller_key(identity, request.client and (request.client.host, request.client.port))
+        )
+        if wait is not None:
+            raise HTTPException(
+                status.HTTP_429_TOO_MANY_REQUESTS,
+                f"too many {bucket} requests; retry in {wait} s",
+                headers={"Retry-After": str(wait)},
+            )
+        return identity
+
+    return _limited
+
+
+#: A chat caller: CHAT permission and within the per-user chat rate.
+ChatCaller = Annotated[Identity, Depends(rate_limited(Permission.CHAT, "chat"))]
+#: A voice session start (ticket issue): VOICE permission and within the voice-start rate.
+VoiceStarter = Annotated[Identity, Depends(rate_limited(Permission.VOICE, "voice"))]
+#: Reads of the audit trail and erasure of any user (admin).
+AuditReader = Annotated[Identity, Depends(require(Permission.AUDIT_READ))]
+AnyUserEraser = Annotated[Identity, Depends(require(Permission.ERASE_ANY))]
+#: The caller's own memory (erasure of their own data).
+OwnMemory = Annotated[Identity, Depends(require(Permission.MEMORY_OWN))]
+
+
+WS_POLICY_VIOLATION = 1008
+WS_TRY_AGAIN_LATER = 1013
+
+
+def websocket_credentials(websocket: WebSocket) -> tuple[str | None, str | None, str | None]:
+    """(bearer token, ticket, subprotocol to echo) from a websocket handshake.
+
+    Browsers cannot set headers on a websocket, so the token rides in the subprotocol list
+    (`engram.v1, bearer.<token>`) or a single-use ticket comes as `ticket.<t>` or `?ticket=<t>`.
+    The server must answer with one offered subprotocol, and never one carrying a credential.
+    """
+    offered = [p.strip() for p in websocket.headers.get("sec-websocket-protocol", "").split(",") if p.strip()]
+    token = next((p.removeprefix("bearer.") for p in offered if p.startswith("bearer.")), None)
+    ticket = next((p.removeprefix("ticket.") for p in offered if p.startswith("ticket.")), None)
+    ticket = ticket or websocket.query_params.get("ticket")
+    echo = next((p for p in offered if not p.startswith(("bearer.", "ticket."))), None)
+    return token or None, ticket or None, echo
+
+
+def websocket_bearer(websocket: WebSocket) -> tuple[str | None, str | None]:
+    """The bearer token from the subprotocol list and the subprotocol to echo."""
+    token, _, echo = websocket_credentials(websocket)
+    return token, echo
+
+
+async def websocket_identity(websocket: WebSocket) -> tuple[Identity, str | None] | None:
+    """Authenticate a websocket before `accept()`; on failure close with 1008 and return None.
+
+    Returns the identity and the subprotocol to pass to `accept(subprotocol=...)`. A ticket was
+    rate-limited when it was issued; a bearer or anonymous start is limited here (close 1013).
+    """
+    state = websocket.app.state
+    token, ticket, subprotocol = websocket_credentials(websocket)
+    try:
+        if ticket is not None:
+            tickets: TicketStore = state.tickets
+            redeemed = await tickets.redeem(ticket)
+            if redeemed is None:
+                raise AuthError("the websocket ticket is unknown, used or expired", "bad_ticket")
+            identity = redeemed
+        else:
+            authenticator: Authenticator = state.authenticator
+            identity = await authenticator.authenticate(token)
+    except AuthError as exc:
+        metrics.auth_failure(exc.reason)
+        await websocket.close(code=WS_POLICY_VIOLATION, reason=exc.message[:120])
+        return None
+    if ticket is None:
+        client = websocket.client
+        wait = state.limits.voice.take(_caller_key(identity, client and (client.host, client.port)))
+        if wait is not None:
+            await websocket.close(
+                code=WS_TRY_AGAIN_LATER, reason=f"too many voice sessions; retry in {wait} s"
+            )
+            return None
+    websocket.state.identity = identity
+    return identity, subprotocol

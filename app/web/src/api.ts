@@ -1,0 +1,201 @@
+/**
+ * The HTTP side of the service: agents and chat. Errors become one sentence a user can act on
+ * (`friendlyError`), never a status code or a stack trace.
+ */
+import { authHeaders, type Auth } from "./auth";
+import { SseParser, interpretChatEvent, type ChatMetadata } from "./sse";
+import { apiUrl } from "./urls";
+
+export interface Agent {
+  id: string;
+  name: string;
+  title: string;
+  accent: string;
+}
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly retryAfter: number | null = null,
+  ) {
+    super(message);
+  }
+}
+
+type Area = "chat" | "agents" | "memory";
+
+/** One plain sentence for a failed call; `detail` is the server's own message when it sent one. */
+export function friendlyError(status: number, detail: string, area: Area, retryAfter: number | null = null): string {
+  const what = area === "chat" ? "Chat" : area === "agents" ? "The agent list" : "Memory";
+  switch (status) {
+    case 0:
+      return "Cannot reach the Engram service. Check your connection and try again.";
+    case 401:
+      return "Please sign in: the service did not accept your sign-in.";
+    case 403:
+      return `Your account is not allowed to use ${area === "chat" ? "chat" : "this"}.`;
+    case 404:
+      if (area === "chat" && /agent/i.test(detail)) return "That agent does not exist.";
+      if (/session/i.test(detail)) return "This conversation belongs to another account. Start a new conversation.";
+      return `${what} was not found on this server.`;
+    case 413:
+    case 422:
+      return detail ? `The message was not accepted: ${detail}` : "The message was not accepted.";
+    case 429:
+      return retryAfter ? `Too many requests. Try again in ${retryAfter} seconds.` : "Too many requests. Try again shortly.";
+    case 503:
+      return area === "chat" ? "Chat is not configured on this server." : `${what} is not available on this server right now.`;
+    case 504:
+      return "The AI service took too long to answer. Try again.";
+    case 502:
+      return "The AI service had a problem answering. Try again.";
+    default:
+      return status >= 500 ? "The Engram service had a problem. Try again." : `${what} failed (${detail || status}).`;
+  }
+}
+
+/** The `detail` of a FastAPI error body, as one string. */
+export function errorDetail(body: unknown): string {
+  if (!body || typeof body !== "object") return "";
+  const detail = (body as { detail?: unknown }).detail;
+  if (typeof detail === "string") return detail;
+  if (Array.isArray(detail)) {
+    return detail
+      .map((item) => (item && typeof item === "object" && typeof item.msg === "string" ? item.msg : ""))
+      .filter(Boolean)
+      .join("; ");
+  }
+  return "";
+}
+
+async function toApiError(response: Response, area: Area): Promise<ApiError> {
+  let detail = "";
+  try {
+    detail = errorDetail(await response.json());
+  } catch {
+    /* not JSON: keep the status only */
+  }
+  const retry = Number(response.headers.get("Retry-After"));
+  const retryAfter = Number.isFinite(retry) && retry > 0 ? Math.ceil(retry) : null;
+  const error = new ApiError(response.status, friendlyError(response.status, detail, area, retryAfter), retryAfter);
+  (error as ApiError & { detail: string }).detail = detail;
+  return error;
+}
+
+function pickAccent(raw: Record<string, unknown>): string {
+  const value = raw.accent_color ?? raw.accent_colour ?? raw.accent ?? raw.color;
+  return typeof value === "string" && /^#[0-9a-fA-F]{3,8}$/.test(value) ? value : "#4a5568";
+}
+
+export function parseAgents(body: unknown): Agent[] {
+  const list = Array.isArray(body) ? body : ((body as { agents?: unknown } | null)?.agents ?? []);
+  if (!Array.isArray(list)) return [];
+  return list
+    .filter((item): item is Record<string, unknown> => !!item && typeof item === "object" && typeof item.id === "string")
+    .map((item) => ({
+      id: item.id as string,
+      name: typeof item.name === "string" ? item.name : (item.id as string),
+      title: typeof item.title === "string" ? item.title : "",
+      accent: pickAccent(item),
+    }));
+}
+
+export class Api {
+  constructor(
+    private readonly base: string,
+    private readonly auth: Auth,
+  ) {}
+
+  private async headers(extra: Record<string, string> = {}): Promise<Record<string, string>> {
+    return { ...authHeaders(await this.auth.token()), ...extra };
+  }
+
+  private async fetch(path: string, init: RequestInit, area: Area): Promise<Response> {
+    try {
+      return await fetch(apiUrl(this.base, path), init);
+    } catch (error) {
+      if ((error as Error).name === "AbortError") throw error;
+      throw new ApiError(0, friendlyError(0, "", area));
+    }
+  }
+
+  async agents(): Promise<Agent[]> {
+    const response = await this.fetch("/api/v1/agents", { headers: await this.headers() }, "agents");
+    if (!response.ok) throw await toApiError(response, "agents");
+    return parseAgents(await response.json());
+  }
+
+  /**
+   * Send one message; `onDelta` gets the answer as it streams. Uses `POST /api/v1/chat/stream`
+   * (SSE) and falls back to `POST /api/v1/chat` on a server without streaming.
+   */
+  async chat(
+    request: { content: string; agent_id: string; session_id: string },
+    onDelta: (text: string) => void,
+    signal?: AbortSignal,
+  ): Promise<ChatMetadata> {
+    const body = JSON.stringify(request);
+    const headers = await this.headers({ "Content-Type": "application/json", Accept: "text/event-stream" });
+    const response = await this.fetch("/api/v1/chat/stream", { method: "POST", headers, body, signal }, "chat");
+    const noStreaming =
+      response.status === 405 || response.status === 501 || (response.status === 404 && (await isMissingRoute(response)));
+    if (noStreaming) return this.chatOnce(body, onDelta, signal);
+    if (!response.ok) throw await toApiError(response, "chat");
+    if (!response.body || !(response.headers.get("Content-Type") ?? "").includes("text/event-stream")) {
+      const meta = (await response.json()) as ChatMetadata;
+      if (meta.content) onDelta(meta.content);
+      return meta;
+    }
+    return readChatStream(response.body, onDelta);
+  }
+
+  private async chatOnce(body: string, onDelta: (text: string) => void, signal?: AbortSignal): Promise<ChatMetadata> {
+    const headers = await this.headers({ "Content-Type": "application/json" });
+    const response = await this.fetch("/api/v1/chat", { method: "POST", headers, body, signal }, "chat");
+    if (!response.ok) throw await toApiError(response, "chat");
+    const meta = (await response.json()) as ChatMetadata;
+    if (meta.content) onDelta(meta.content);
+    return meta;
+  }
+}
+
+/** FastAPI's own 404 for a route that does not exist (an unknown agent or session has its own detail). */
+async function isMissingRoute(response: Response): Promise<boolean> {
+  try {
+    return errorDetail(await response.clone().json()) === "Not Found";
+  } catch {
+    return false;
+  }
+}
+
+/** Reads an SSE chat stream to its metadata event; a stream that ends without one is an error. */
+export async function readChatStream(
+  body: ReadableStream<Uint8Array>,
+  onDelta: (text: string) => void,
+): Promise<ChatMetadata> {
+  const reader = body.getReader();
+  const decoder = new TextDecoder();
+  const parser = new SseParser();
+  let text = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    const events = done ? parser.push(decoder.decode() + "\n\n") : parser.push(decoder.decode(value, { stream: true }));
+    for (const event of events) {
+      const item = interpretChatEvent(event);
+      if (!item) continue;
+      if (item.kind === "delta") {
+        text += item.text;
+        onDelta(item.text);
+      } else if (item.kind === "error") {
+        await reader.cancel().catch(() => undefined);
+        const status = item.status ?? 502;
+        throw new ApiError(status, `The answer was interrupted. ${friendlyError(status, item.message, "chat")}`);
+      } else {
+        await reader.cancel().catch(() => undefined);
+        return { ...item.meta, content: item.meta.content ?? text };
+      }
+    }
+    if (done) throw new ApiError(502, "The answer was cut off before it finished. Try again.");
+  }
+}

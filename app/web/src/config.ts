@@ -1,0 +1,54 @@
+/**
+ * Build-time configuration (Vite inlines `import.meta.env.VITE_*` when `npm run build` runs).
+ * Nothing here is a secret: client ids and scopes are public by design in a single-page app.
+ */
+import { apiBase, wsBase } from "./urls";
+
+export type AuthMode = "poc" | "dev" | "entra";
+
+export interface AppConfig {
+  apiBase: string;
+  wsBase: string;
+  authMode: AuthMode;
+  entra: { clientId: string; tenantId: string; apiScope: string };
+}
+
+export interface RawEnv {
+  VITE_API_URL?: string;
+  VITE_WS_URL?: string;
+  VITE_AUTH_MODE?: string;
+  VITE_ENTRA_CLIENT_ID?: string;
+  VITE_ENTRA_TENANT_ID?: string;
+  VITE_API_SCOPE?: string;
+}
+
+export function parseAuthMode(value: string | undefined): AuthMode {
+  const mode = (value ?? "").trim().toLowerCase() || "poc";
+  if (mode === "poc" || mode === "dev" || mode === "entra") return mode;
+  throw new Error(`VITE_AUTH_MODE must be poc, dev or entra, got "${mode}"`);
+}
+
+export function loadConfig(env: RawEnv, location: { protocol: string; host: string }): AppConfig {
+  const authMode = parseAuthMode(env.VITE_AUTH_MODE);
+  const entra = {
+    clientId: (env.VITE_ENTRA_CLIENT_ID ?? "").trim(),
+    tenantId: (env.VITE_ENTRA_TENANT_ID ?? "").trim(),
+    apiScope: (env.VITE_API_SCOPE ?? "").trim(),
+  };
+  if (authMode === "entra") {
+    const missing = Object.entries({
+      VITE_ENTRA_CLIENT_ID: entra.clientId,
+      VITE_ENTRA_TENANT_ID: entra.tenantId,
+      VITE_API_SCOPE: entra.apiScope,
+    })
+      .filter(([, value]) => !value || value.startsWith("<"))
+      .map(([name]) => name);
+    if (missing.length) throw new Error(`sign-in is not configured: set ${missing.join(", ")}`);
+  }
+  return {
+    apiBase: apiBase(env.VITE_API_URL),
+    wsBase: wsBase(env.VITE_WS_URL, env.VITE_API_URL, location),
+    authMode,
+    entra,
+  };
+}

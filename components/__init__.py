@@ -1,0 +1,1 @@
+"""Pulumi component resources, one tier per module, composed by `components.platform`."""

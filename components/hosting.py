@@ -1,0 +1,230 @@
+"""App hosting: the registry the image comes from, the Container Apps environment, the Engram API app.
+
+`ContainerRegistry` creates `azure-native:containerregistry:Registry` (no admin user, no anonymous
+pull: the app pulls with AcrPull through its managed identity). `Hosting` creates
+`azure-native:app:ManagedEnvironment` (logs to Log Analytics; zone-redundant and internal on the VNet
+when the profile says so) and `azure-native:app:ContainerApp`: the user-assigned identity, HTTPS-only
+ingress on 8080 with CORS for the UI origin(s), liveness on `/health` and readiness on `/ready`,
+CPU/memory/replicas from the profile, every SOP variable as a plain value, and every secret as a
+container-app secret that is a Key Vault reference (`keyVaultUrl` + identity) consumed via `secretRef`.
+
+Revision mode comes from the profile. In `Multiple` mode the deploy workflow runs blue-green: it creates
+each new revision (`az containerapp update --image ... --revision-suffix ...`) and moves the ingress
+traffic weights itself, so Pulumi ignores those three properties (`BLUE_GREEN_OWNED`) after creation
+instead of reverting the live image and traffic on the next `pulumi up`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import pulumi
+from pulumi_azure_native import app, containerregistry, operationalinsights
+
+APP_PORT = 8080
+RevisionsMode = Literal["Single", "Multiple"]
+#: What the blue-green deploy owns on a `Multiple`-mode app, as Pulumi property paths. Paths are the
+#: engine's wire (camelCase) names: the Python SDK translates only whole top-level snake_case names, and
+#: an engine path with a wrong segment silently matches nothing. Pulumi keeps the values from the stack
+#: state for these, so run `pulumi up --refresh` to pick up what the workflow changed in Azure.
+BLUE_GREEN_OWNED = (
+    "template.containers[0].image",  # the new image goes live as a new revision, not through Pulumi
+    "template.revisionSuffix",  # one suffix per deployment run
+    "configuration.ingress.traffic",  # the weights the workflow and `engram rollback` set
+)
+#: Env var names that must never carry a plain value (they go through secretRef).
+SECRET_LIKE = re.compile(r"(KEY|SECRET|PASSWORD|TOKEN|CONNECTION_STRING|DATABASE_URL)")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ContainerRegistryArgs:
+    resource_group_name: pulumi.Input[str]
+    location: str
+    tags: Mapping[str, str]
+    registry_name: str  # globally unique, 5-50 letters and digits only
+    sku: Literal["Basic", "Standard", "Premium"] = "Basic"
+
+    def __post_init__(self) -> None:
+        if not re.match(r"^[a-zA-Z0-9]{5,50}$", self.registry_name):
+            raise ValueError(f"registry_name {self.registry_name!r} must be 5-50 letters or digits")
+
+
+class ContainerRegistry(pulumi.ComponentResource):
+    registry_id: pulumi.Output[str]  # scope of AcrPull
+    login_server: pulumi.Output[str]
+
+    def __init__(self, name: str, args: ContainerRegistryArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("engram:hosting:ContainerRegistry", name, None, opts)
+        registry = containerregistry.Registry(
+            f"{name}-acr",
+            resource_group_name=args.resource_group_name,
+            registry_name=args.registry_name,
+            location=args.location,
+            tags=dict(args.tags),
+            sku={"name": args.sku},
+            admin_user_enabled=False,  # never a registry password: AcrPull via managed identity
+            anonymous_pull_enabled=False,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.registry_id = registry.id
+        self.login_server = registry.login_server
+        self.register_outputs({"registry_id": registry.id, "login_server": registry.login_server})
+
+
+@dataclass(frozen=True, kw_only=True)
+class HostingArgs:
+    resource_group_name: pulumi.Input[str]
+    location: str
+    tags: Mapping[str, str]
+    workspace_customer_id: pulumi.Input[str]
+    workspace_name: pulumi.Input[str]
+    identity_id: pulumi.Input[str]  # user-assigned identity: image pulls and Key Vault references
+    image: pulumi.Input[str]
+    registry_server: pulumi.Input[str] | None  # pulled with the identity when set
+    cpu: float
+    memory: str
+    min_replicas: int
+    max_replicas: int
+    cors_origins: pulumi.Input[Sequence[str]]
+    env: Mapping[str, pulumi.Input[str]]
+    secret_env: Mapping[str, str]  # env var -> container-app secret name
+    key_vault_secrets: Mapping[str, pulumi.Input[str]]  # container-app secret name -> Key Vault URL
+    zone_redundant: bool = False
+    internal: bool = False
+    active_revisions_mode: RevisionsMode = "Single"  # Multiple: blue-green owns image, suffix, traffic
+    infrastructure_subnet_id: pulumi.Input[str] | None = None
+    depends_on: Sequence[pulumi.Resource] = field(default_factory=tuple)  # role assignments first
+
+    def __post_init__(self) -> None:
+        plain_secrets = sorted(n for n in self.env if SECRET_LIKE.search(n))
+        if plain_secrets:
+            raise ValueError(f"secret-like variables must use secret_env, not env: {plain_secrets}")
+        missing = sorted(set(self.secret_env.values()) - set(self.key_vault_secrets))
+        if missing:
+            raise ValueError(f"secret_env refers to secrets with no Key Vault reference: {missing}")
+        if self.min_replicas > self.max_replicas:
+            raise ValueError(f"min_replicas {self.min_replicas} > max_replicas {self.max_replicas}")
+        if (self.zone_redundant or self.internal) and self.infrastructure_subnet_id is None:
+            raise ValueError("a zone-redundant or internal environment needs infrastructure_subnet_id")
+
+
+class Hosting(pulumi.ComponentResource):
+    environment_id: pulumi.Output[str]
+    app_name: pulumi.Output[str]  # the container app's Azure name (`engram rollback` reads it)
+    app_fqdn: pulumi.Output[str]
+    api_url: pulumi.Output[str]  # VITE_API_URL
+    ws_url: pulumi.Output[str]  # VITE_WS_URL
+
+    def __init__(self, name: str, args: HostingArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("engram:hosting:Hosting", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        shared_key = operationalinsights.get_shared_keys_output(
+            resource_group_name=args.resource_group_name,
+            workspace_name=args.workspace_name,
+            opts=pulumi.InvokeOutputOptions(parent=self),
+        ).primary_shared_key
+        vnet: app.VnetConfigurationArgsDict | None = None
+        if args.infrastructure_subnet_id is not None:
+            vnet = {"infrastructure_subnet_id": args.infrastructure_subnet_id, "internal": args.internal}
+        environment = app.ManagedEnvironment(
+            f"{name}-cae",
+            resource_group_name=args.resource_group_name,
+            location=args.location,
+            tags=dict(args.tags),
+            zone_redundant=args.zone_redundant,
+            vnet_configuration=vnet,
+            workload_profiles=[{"name": "Consumption", "workload_profile_type": "Consumption"}],
+            app_logs_configuration={
+                "destination": "log-analytics",
+                "log_analytics_configuration": {
+                    "customer_id": args.workspace_customer_id,
+                    "shared_key": pulumi.Output.secret(shared_key).apply(lambda k: k or ""),
+                },
+            },
+            opts=child,
+        )
+        env_vars: list[app.EnvironmentVarArgsDict] = [
+            {"name": key, "value": value} for key, value in sorted(args.env.items())
+        ]
+        env_vars += [{"name": key, "secret_ref": ref} for key, ref in sorted(args.secret_env.items())]
+        probes: list[app.ContainerAppProbeArgsDict] = [
+            {
+                "type": "Liveness",
+                "http_get": {"path": "/health", "port": APP_PORT, "scheme": "HTTP"},
+                "period_seconds": 30,
+                "failure_threshold": 3,
+            },
+            {
+                "type": "Readiness",
+                "http_get": {"path": "/ready", "port": APP_PORT, "scheme": "HTTP"},
+                "period_seconds": 10,
+                "failure_threshold": 3,
+            },
+        ]
+        container_app = app.ContainerApp(
+            f"{name}-api",
+            resource_group_name=args.resource_group_name,
+            location=args.location,
+            tags=dict(args.tags),
+            managed_environment_id=environment.id,
+            workload_profile_name="Consumption",
+            identity={"type": "UserAssigned", "user_assigned_identities": [args.identity_id]},
+            configuration={
+                "active_revisions_mode": args.active_revisions_mode,
+                "ingress": {
+                    "external": True,  # reachable from outside the environment (the VNet when internal)
+                    "target_port": APP_PORT,
+                    "transport": "auto",  # HTTP/1.1 and websockets for voice
+                    "allow_insecure": False,  # HTTPS only
+                    "cors_policy": {
+                        "allowed_origins": args.cors_origins,
+                        "allowed_methods": ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+                        "allowed_headers": ["authorization", "content-type", "x-request-id"],
+                        "allow_credentials": False,
+                        "max_age": 600,
+                    },
+                },
+                "registries": (
+                    [{"server": args.registry_server, "identity": args.identity_id}]
+                    if args.registry_server is not None
+                    else []
+                ),
+                "secrets": [
+                    {"name": secret, "key_vault_url": url, "identity": args.identity_id}
+                    for secret, url in sorted(args.key_vault_secrets.items())
+                ],
+            },
+            template={
+                "containers": [
+                    {
+                        "name": "engram-api",
+                        "image": args.image,
+                        "resources": {"cpu": args.cpu, "memory": args.memory},
+                        "env": env_vars,
+                        "probes": probes,
+                    }
+                ],
+                "scale": {
+                    "min_replicas": args.min_replicas,
+                    "max_replicas": args.max_replicas,
+                    "rules": [{"name": "http", "http": {"metadata": {"concurrentRequests": "50"}}}],
+                },
+            },
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                depends_on=list(args.depends_on),
+                ignore_changes=list(BLUE_GREEN_OWNED) if args.active_revisions_mode == "Multiple" else None,
+            ),
+        )
+        fqdn = container_app.configuration.apply(
+            lambda c: c.ingress.fqdn if c and c.ingress and c.ingress.fqdn else ""
+        )
+        self.environment_id = environment.id
+        self.app_name = container_app.name
+        self.app_fqdn = fqdn
+        self.api_url = pulumi.Output.concat("https://", fqdn)
+        self.ws_url = pulumi.Output.concat("wss://", fqdn)
+        self.register_outputs({"api_url": self.api_url, "ws_url": self.ws_url})

@@ -1,0 +1,254 @@
+"""Identity and access: who the workload is, what it may touch, and the Entra app users sign in to.
+
+`WorkloadIdentity` creates the app's `azure-native:managedidentity:UserAssignedIdentity` (hosted
+stacks) and one `azure-native:authorization:RoleAssignment` per principal and grant, with a
+deterministic GUID name so re-runs never duplicate an assignment. The dev stack grants the same roles
+to developers' own Entra identities instead (SOP: "Managed Identity: local").
+
+`EntraApplication` creates, through pulumi-azuread, the API's `azuread:index/application:Application`
+(app roles engram.user / engram.analyst / engram.admin, identifier URI),
+its `azuread:index/servicePrincipal:ServicePrincipal`, and where the profile asks for it the SOP 6.3
+`azuread:index/conditionalAccessPolicy:ConditionalAccessPolicy` (MFA + compliant device, 8-hour
+sign-in frequency) with an optional `azuread:index/namedLocation:NamedLocation` geo restriction.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import pulumi
+import pulumi_azuread as azuread
+from pulumi_azure_native import authorization, managedidentity
+
+# Built-in role definition ids (the same in every tenant).
+SPEECH_USER = "f2dc8367-1007-4938-bd23-fe263f013447"  # Cognitive Services Speech User (VoiceLive)
+OPENAI_USER = "5e0bd9bd-7b93-4f28-af87-19fc36ad61bd"  # Cognitive Services OpenAI User
+KEY_VAULT_SECRETS_USER = "4633458b-17de-408a-b874-0445c86b69e6"
+ACR_PULL = "7f951dda-4ed3-4680-a7ca-43fe172d538d"
+
+#: Namespace of the deterministic role assignment names (uuid5 of the assignment's logical key).
+ASSIGNMENT_NAMESPACE = uuid.UUID("5b1f3c8e-9d0a-4e51-8a43-6f0e2b7c9d11")
+
+#: The API's app roles (the service maps them to permissions in app/security).
+APP_ROLES: tuple[tuple[str, str], ...] = (
+    ("engram.user", "Chat and talk with the agents; read one's own memory."),
+    ("engram.analyst", "Everything a user may, plus read audit trails and usage."),
+    ("engram.admin", "Administer agents, memory retention and tenant settings."),
+)
+APP_ROLE_NAMESPACE = uuid.UUID("0c6f2f55-2a57-4e4f-9b0c-1d7f4c1f6a20")
+
+PrincipalType = Literal["ServicePrincipal", "User", "Group"]
+
+
+def role_definition_id(subscription_id: pulumi.Input[str], role_id: str) -> pulumi.Output[str]:
+    return pulumi.Output.concat(
+        "/subscriptions/", subscription_id, "/providers/Microsoft.Authorization/roleDefinitions/", role_id
+    )
+
+
+def assignment_name(*parts: str) -> str:
+    """A stable GUID for one (scope, principal, role) triple, from logical names known at plan time."""
+    return str(uuid.uuid5(ASSIGNMENT_NAMESPACE, "/".join(parts)))
+
+
+def assign_role(
+    name: str,
+    *,
+    principal_id: pulumi.Input[str],
+    principal_type: PrincipalType,
+    role_id: str,
+    scope: pulumi.Input[str],
+    subscription_id: pulumi.Input[str],
+    opts: pulumi.ResourceOptions,
+) -> authorization.RoleAssignment:
+    return authorization.RoleAssignment(
+        name,
+        role_assignment_name=assignment_name(name, role_id),
+        principal_id=principal_id,
+        principal_type=principal_type,
+        role_definition_id=role_definition_id(subscription_id, role_id),
+        scope=scope,
+        opts=opts,
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Grant:
+    """A role on a scope, e.g. Key Vault Secrets User on the vault."""
+
+    label: str  # logical name of the scope ("kv", "ai", "acr"): part of the assignment name
+    role_id: str
+    scope: pulumi.Input[str]
+
+
+@dataclass(frozen=True, kw_only=True)
+class WorkloadIdentityArgs:
+    resource_group_name: pulumi.Input[str]
+    location: str
+    tags: Mapping[str, str]
+    subscription_id: pulumi.Input[str]
+    grants: Sequence[Grant]
+    managed_identity: bool = True  # hosted stacks: the app's user-assigned identity gets the grants
+    developer_principal_ids: Sequence[str] = ()  # local stacks: developers get the same grants
+
+    def __post_init__(self) -> None:
+        if not self.managed_identity and not self.developer_principal_ids:
+            raise ValueError("no principal: enable managed_identity or list developer_principal_ids")
+        labels = [(g.label, g.role_id) for g in self.grants]
+        if len(labels) != len(set(labels)):
+            raise ValueError(f"duplicate grants: {labels}")
+
+
+class WorkloadIdentity(pulumi.ComponentResource):
+    identity_id: pulumi.Output[str] | None  # the container app's identity and Key Vault reference identity
+    client_id: pulumi.Output[str] | None  # AZURE_CLIENT_ID for DefaultAzureCredential in the app
+    assignments: list[authorization.RoleAssignment]  # the app must wait for these before it starts
+
+    def __init__(self, name: str, args: WorkloadIdentityArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("engram:identity:WorkloadIdentity", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        principals: list[tuple[str, pulumi.Input[str], PrincipalType]] = []
+        self.identity_id = self.client_id = None
+        if args.managed_identity:
+            uami = managedidentity.UserAssignedIdentity(
+                f"{name}-id",
+                resource_group_name=args.resource_group_name,
+                location=args.location,
+                tags=dict(args.tags),
+                opts=child,
+            )
+            self.identity_id, self.client_id = uami.id, uami.client_id
+            principals.append(("app", uami.principal_id, "ServicePrincipal"))
+        for index, object_id in enumerate(args.developer_principal_ids):
+            principals.append((f"dev{index}", object_id, "User"))
+        self.assignments = [
+            assign_role(
+                f"{name}-{label}-{grant.label}-{_ROLE_LABELS.get(grant.role_id, grant.role_id[:8])}",
+                principal_id=principal_id,
+                principal_type=principal_type,
+                role_id=grant.role_id,
+                scope=grant.scope,
+                subscription_id=args.subscription_id,
+                opts=child,
+            )
+            for label, principal_id, principal_type in principals
+            for grant in args.grants
+        ]
+        self.register_outputs({"identity_id": self.identity_id, "client_id": self.client_id})
+
+
+_ROLE_LABELS = {
+    SPEECH_USER: "speech",
+    OPENAI_USER: "openai",
+    KEY_VAULT_SECRETS_USER: "secrets",
+    ACR_PULL: "acrpull",
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConditionalAccessArgs:
+    included_group_ids: Sequence[str]
+    excluded_group_ids: Sequence[str] = ()
+    require_compliant_device: bool = True
+    sign_in_frequency_hours: int = 8
+    allowed_countries: Sequence[str] = ()
+    state: str = "enabled"
+
+    def __post_init__(self) -> None:
+        if not self.included_group_ids:
+            raise ValueError("included_group_ids must name at least one group")
+        if not 1 <= self.sign_in_frequency_hours <= 24:
+            raise ValueError(f"sign_in_frequency_hours must be 1..24, got {self.sign_in_frequency_hours}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class EntraApplicationArgs:
+    display_name: str
+    identifier_uri: str
+    conditional_access: ConditionalAccessArgs | None = None
+
+
+class EntraApplication(pulumi.ComponentResource):
+    client_id: pulumi.Output[str]  # AZURE_AD_CLIENT_ID: the audience the API validates
+    conditional_access_policy_id: pulumi.Output[str] | None
+
+    def __init__(self, name: str, args: EntraApplicationArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("engram:identity:EntraApplication", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        application = azuread.Application(
+            f"{name}-app",
+            display_name=args.display_name,
+            identifier_uris=[args.identifier_uri],
+            sign_in_audience="AzureADMyOrg",
+            api={"requested_access_token_version": 2},
+            app_roles=[
+                {
+                    # Stable ids: Entra keys role assignments by them, so they must never change.
+                    "id": str(uuid.uuid5(APP_ROLE_NAMESPACE, value)),
+                    "value": value,
+                    "display_name": value,
+                    "description": description,
+                    "allowed_member_types": ["User"],
+                    "enabled": True,
+                }
+                for value, description in APP_ROLES
+            ],
+            opts=child,
+        )
+        azuread.ServicePrincipal(
+            f"{name}-sp",
+            client_id=application.client_id,
+            app_role_assignment_required=True,  # only users given an engram.* role may sign in
+            opts=child,
+        )
+        self.conditional_access_policy_id = None
+        ca = args.conditional_access
+        if ca is not None:
+            built_in = ["mfa", "compliantDevice"] if ca.require_compliant_device else ["mfa"]
+            conditions: azuread.ConditionalAccessPolicyConditionsArgsDict = {
+                "client_app_types": ["all"],
+                "applications": {"included_applications": [application.client_id]},
+                "users": {
+                    "included_groups": list(ca.included_group_ids),
+                    "excluded_groups": list(ca.excluded_group_ids),
+                },
+            }
+            policy = azuread.ConditionalAccessPolicy(
+                f"{name}-ca-mfa",
+                display_name=f"{args.display_name}: require MFA and a compliant device",
+                state=ca.state,
+                conditions=conditions,
+                grant_controls={"operator": "AND", "built_in_controls": built_in},
+                session_controls={
+                    "sign_in_frequency": ca.sign_in_frequency_hours,
+                    "sign_in_frequency_period": "hours",
+                    "sign_in_frequency_authentication_type": "primaryAndSecondaryAuthentication",
+                    "sign_in_frequency_interval": "timeBased",
+                },
+                opts=child,
+            )
+            self.conditional_access_policy_id = policy.id
+            if ca.allowed_countries:
+                allowed = azuread.NamedLocation(
+                    f"{name}-allowed-countries",
+                    display_name=f"{args.display_name} allowed countries",
+                    country={"countries_and_regions": list(ca.allowed_countries)},
+                    opts=child,
+                )
+                # SOP 6.3 geo restriction: a second policy blocks sign-in from anywhere else.
+                azuread.ConditionalAccessPolicy(
+                    f"{name}-ca-geo",
+                    display_name=f"{args.display_name}: block sign-in outside allowed countries",
+                    state=ca.state,
+                    conditions={
+                        **conditions,
+                        "locations": {"included_locations": ["All"], "excluded_locations": [allowed.id]},
+                    },
+                    grant_controls={"operator": "OR", "built_in_controls": ["block"]},
+                    opts=child,
+                )
+        self.client_id = application.client_id
+        self.register_outputs({"client_id": self.client_id})

@@ -1,0 +1,469 @@
+"""EngramPlatform: every tier of one environment, composed from one EnvironmentProfile.
+
+Order (each tier gets only the outputs it needs): resource group -> network (private-link stacks)
+-> observability -> database -> AI services -> AI gateway -> Key Vault (secrets, including outputs of
+the tiers above) -> registry -> workload identity and role assignments -> Entra app -> static site ->
+Container Apps. Environment differences come from the profile only; nothing here reads the stack name.
+
+The dev stack is local-first (`hosting.mode: local`): it provisions observability, Key Vault, AI
+Services and the gateway, and grants the developers' own Entra identities the roles the container
+app's identity would get; the service runs on the developer's machine (`engram serve`) against them,
+with SQLite in place of PostgreSQL. No Container Apps, Static Web App, registry or database.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import pulumi
+from pulumi_azure_native import authorization, resources
+
+from components.ai_services import AiServices, AiServicesArgs, ModelDeploymentArgs
+from components.database import Database, DatabaseArgs
+from components.gateway import AiGateway, AiGatewayArgs
+from components.hosting import ContainerRegistry, ContainerRegistryArgs, Hosting, HostingArgs
+from components.identity import (
+    ACR_PULL,
+    KEY_VAULT_SECRETS_USER,
+    OPENAI_USER,
+    SPEECH_USER,
+    ConditionalAccessArgs,
+    EntraApplication,
+    EntraApplicationArgs,
+    Grant,
+    WorkloadIdentity,
+    WorkloadIdentityArgs,
+)
+from components.keyvault import KeyVault, KeyVaultArgs
+from components.network import Network, NetworkArgs
+from components.observability import AlertReceivers, Observability, ObservabilityArgs
+from components.private_endpoint import GroupId, PrivateLinkPlacement
+from components.profile import EnvironmentProfile
+from components.static_site import StaticSite, StaticSiteArgs
+
+
+@dataclass(frozen=True, kw_only=True)
+class PlatformSecrets:
+    """Values from `pulumi config set --secret` (None when a stack does not set them)."""
+
+    azure_ai_key: pulumi.Input[str] | None = None
+    zep_api_key: pulumi.Input[str] | None = None
+    encryption_key: pulumi.Input[str] | None = None
+    postgres_admin_password: pulumi.Input[str] | None = None
+    pagerduty_webhook_url: pulumi.Input[str] | None = None
+    slack_webhook_url: pulumi.Input[str] | None = None
+
+
+class PlatformError(ValueError):
+    """The profile needs a secret the stack does not set; names the `pulumi config set` to run."""
+
+
+# Container-app secret names (Key Vault secret names are the same).
+AI_KEY, DB_URL, ZEP_KEY, ENC_KEY, APPI = (
+    "azure-ai-key",
+    "database-url",
+    "zep-api-key",
+    "encryption-key",
+    "appinsights-connection-string",
+)
+
+
+class EngramPlatform(pulumi.ComponentResource):
+    resource_group_name: pulumi.Output[str]
+    container_app_name: pulumi.Output[str] | None  # None where the service is not hosted (dev)
+    api_url: pulumi.Output[str] | None
+    ws_url: pulumi.Output[str] | None
+    ui_hostname: pulumi.Output[str] | None
+    gateway_url: pulumi.Output[str]
+    key_vault_uri: pulumi.Output[str]
+    ai_endpoint: pulumi.Output[str]
+    app_client_id: pulumi.Output[str] | None
+
+    def __init__(
+        self,
+        name: str,
+        profile: EnvironmentProfile,
+        secrets: PlatformSecrets,
+        opts: pulumi.ResourceOptions | None = None,
+    ):
+        super().__init__("engram:platform:EngramPlatform", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        p, tags, location = profile, profile.tags, profile.environment.location
+        self._require(p, secrets)
+        client = authorization.get_client_config_output(opts=pulumi.InvokeOutputOptions(parent=self))
+        tenant_id = p.auth.tenant_id
+        group = resources.ResourceGroup(f"{name}-rg", location=location, tags=tags, opts=child)
+        rg = group.name
+
+        # Network: only where the profile asks for private link.
+        placement: PrivateLinkPlacement | None = None
+        if p.network.private_link:
+            group_ids: list[GroupId] = ["vault", "account", "Gateway"]
+            if p.hosted and p.database.enabled:
+                group_ids.append("postgresqlServer")
+            if p.hosted:
+                group_ids.append("staticSites")
+            net = Network(
+                f"{name}-net",
+                NetworkArgs(
+                    resource_group_name=rg,
+                    location=location,
+                    tags=tags,
+                    address_space=p.network.address_space,
+                    apps_subnet=p.network.apps_subnet,
+                    endpoints_subnet=p.network.endpoints_subnet,
+                    group_ids=group_ids,
+                ),
+                opts=child,
+            )
+            placement = net.placement
+            apps_subnet_id: pulumi.Output[str] | None = net.apps_subnet_id
+        else:
+            apps_subnet_id = None
+
+        obs = Observability(
+            f"{name}-obs",
+            ObservabilityArgs(
+                resource_group_name=rg,
+                location=location,
+                tags=tags,
+                retention_days=p.observability.retention_days,
+                alerts=p.observability.alerts,
+                receivers=AlertReceivers(
+                    pagerduty_webhook=secrets.pagerduty_webhook_url,
+                    slack_webhook=secrets.slack_webhook_url,
+                    emails=p.observability.contacts.email,
+                    security_emails=p.observability.contacts.security_email,
+                ),
+            ),
+            opts=child,
+        )
+        audit_ws = obs.workspace_id if p.compliance.audit_logging else None
+
+        database: Database | None = None
+        if p.hosted and p.database.enabled:
+            assert secrets.postgres_admin_password is not None  # checked by _require
+            d = p.database
+            database = Database(
+                f"{name}-data",
+                DatabaseArgs(
+                    resource_group_name=rg,
+                    location=location,
+                    tags=tags,
+                    tenant_id=tenant_id,
+                    admin_login=d.admin_login,
+                    admin_password=secrets.postgres_admin_password,
+                    tier=d.tier,
+                    sku_name=d.sku_name,
+                    version=d.version,
+                    storage_gb=d.storage_gb,
+                    backup_retention_days=d.backup_retention_days,
+                    geo_redundant_backup=d.geo_redundant_backup,
+                    high_availability=d.high_availability,
+                    public_network_access=d.public_network_access,
+                    audit_workspace_id=audit_ws,
+                    private_link=placement,
+                    protect=p.environment.protect_data,
+                ),
+                opts=child,
+            )
+
+        ai = AiServices(
+            f"{name}-ai",
+            AiServicesArgs(
+                resource_group_name=rg,
+                location=location,
+                tags=tags,
+                custom_subdomain=p.ai.custom_subdomain,
+                public_network_access=p.ai.public_network_access,
+                deployments=[
+                    ModelDeploymentArgs(
+                        name=m.name, model=m.model, version=m.version, sku=m.sku, capacity=m.capacity
+                    )
+                    for m in (p.ai.chat, p.ai.realtime)
+                ],
+                audit_workspace_id=audit_ws,
+                private_link=placement,
+            ),
+            opts=child,
+        )
+
+        g = p.gateway
+        gateway = AiGateway(
+            f"{name}-gw",
+            AiGatewayArgs(
+                resource_group_name=rg,
+                location=location,
+                tags=tags,
+                mode=g.mode,
+                existing_url=g.existing_url,
+                backend_url=ai.openai_v1_url,
+                account_id=ai.account_id,
+                subscription_id=client.subscription_id,
+                caller_key=secrets.azure_ai_key,
+                sku=g.sku,
+                capacity=g.capacity,
+                path=g.path,
+                calls_per_minute=g.calls_per_minute,
+                tokens_per_minute=g.tokens_per_minute,
+                publisher_email=g.publisher_email,
+                publisher_name=g.publisher_name,
+                public_network_access=g.public_network_access,
+                logs_workspace_id=obs.workspace_id if g.logs else None,
+                private_link=placement,
+            ),
+            opts=child,
+        )
+
+        vault_secrets: dict[str, pulumi.Input[str]] = {}
+        if secrets.azure_ai_key is not None:
+            vault_secrets[AI_KEY] = secrets.azure_ai_key
+        if p.hosted:
+            vault_secrets[APPI] = obs.connection_string
+            if secrets.encryption_key is not None:
+                vault_secrets[ENC_KEY] = secrets.encryption_key
+            if database is not None:
+                vault_secrets[DB_URL] = database.database_url
+            if p.memory.zep and secrets.zep_api_key is not None:
+                vault_secrets[ZEP_KEY] = secrets.zep_api_key
+        kv = p.key_vault
+        vault = KeyVault(
+            f"{name}-sec",
+            KeyVaultArgs(
+                resource_group_name=rg,
+                location=location,
+                tags=tags,
+                tenant_id=tenant_id,
+                vault_name=f"{p.environment.name_prefix}-{p.stack}-kv"[:24],
+                sku=kv.sku,
+                soft_delete_retention_days=kv.soft_delete_retention_days,
+                purge_protection=kv.purge_protection,
+                public_network_access=kv.public_network_access,
+                default_action=kv.default_action,
+                secrets=vault_secrets,
+                audit_workspace_id=audit_ws,
+                private_link=placement,
+                protect=p.environment.protect_data,
+            ),
+            opts=child,
+        )
+
+        registry: ContainerRegistry | None = None
+        if p.hosted and p.hosting.image.registry == "acr":
+            registry = ContainerRegistry(
+                f"{name}-reg",
+                ContainerRegistryArgs(
+                    resource_group_name=rg,
+                    location=location,
+                    tags=tags,
+                    registry_name=f"{p.environment.name_prefix}{p.stack}acr".replace("-", ""),
+                    sku="Premium" if p.network.private_link else "Basic",
+                ),
+                opts=child,
+            )
+
+        grants = [
+            Grant(label="ai", role_id=SPEECH_USER, scope=ai.account_id),
+            Grant(label="ai", role_id=OPENAI_USER, scope=ai.account_id),
+            Grant(label="kv", role_id=KEY_VAULT_SECRETS_USER, scope=vault.vault_id),
+        ]
+        if registry is not None:
+            grants.append(Grant(label="acr", role_id=ACR_PULL, scope=registry.registry_id))
+        workload = WorkloadIdentity(
+            f"{name}-wid",
+            WorkloadIdentityArgs(
+                resource_group_name=rg,
+                location=location,
+                tags=tags,
+                subscription_id=client.subscription_id,
+                grants=grants,
+                managed_identity=p.hosted,
+                developer_principal_ids=p.hosting.developer_principal_ids,
+            ),
+            opts=child,
+        )
+
+        entra: EntraApplication | None = None
+        if p.auth.model == "entra" and p.auth.create_app_registration:
+            ca = p.auth.conditional_access
+            entra = EntraApplication(
+                f"{name}-entra",
+                EntraApplicationArgs(
+                    display_name=f"Engram API ({p.stack})",
+                    identifier_uri=p.auth.identifier_uri or f"api://{p.environment.name_prefix}-{p.stack}",
+                    conditional_access=(
+                        ConditionalAccessArgs(
+                            included_group_ids=ca.included_group_ids,
+                            excluded_group_ids=ca.excluded_group_ids,
+                            require_compliant_device=ca.require_compliant_device,
+                            sign_in_frequency_hours=ca.sign_in_frequency_hours,
+                            allowed_countries=ca.allowed_countries,
+                            state=ca.state,
+                        )
+                        if ca.enabled
+                        else None
+                    ),
+                ),
+                opts=child,
+            )
+        app_client_id: pulumi.Output[str] | None = (
+            entra.client_id
+            if entra is not None
+            else (pulumi.Output.from_input(p.auth.client_id) if p.auth.client_id else None)
+        )
+
+        self.resource_group_name = rg
+        self.api_url = self.ws_url = self.ui_hostname = self.container_app_name = None
+        if p.hosted:
+            site = StaticSite(
+                f"{name}-ui",
+                StaticSiteArgs(
+                    resource_group_name=rg,
+                    location=p.static_site.location,
+                    tags=tags,
+                    sku=p.static_site.sku,
+                    public_network_access=p.static_site.public_network_access,
+                    private_link=placement,
+                ),
+                opts=child,
+            )
+            cors = site.origin.apply(lambda origin: [origin, *p.hosting.extra_cors_origins])
+            assert workload.identity_id is not None and workload.client_id is not None
+            env, secret_env = service_environment(
+                p,
+                gateway_url=gateway.url,
+                voicelive_endpoint=ai.endpoint,
+                cors_origins=cors,
+                app_client_id=app_client_id,
+                managed_identity_client_id=workload.client_id,
+                secret_names=set(vault_secrets),
+            )
+            image_repo = (
+                f"{p.hosting.image.repository}{_tag_separator(p.hosting.image.tag)}{p.hosting.image.tag}"
+            )
+            image: pulumi.Input[str]
+            if registry is not None:
+                image = pulumi.Output.concat(registry.login_server, "/", image_repo)
+                registry_server: pulumi.Input[str] | None = registry.login_server
+            else:
+                image = f"{p.hosting.image.registry}/{image_repo}"
+                registry_server = None
+            h = p.hosting
+            hosting = Hosting(
+                f"{name}-app",
+                HostingArgs(
+                    resource_group_name=rg,
+                    location=location,
+                    tags=tags,
+                    workspace_customer_id=obs.workspace_customer_id,
+                    workspace_name=obs.workspace_name,
+                    identity_id=workload.identity_id,
+                    image=image,
+                    registry_server=registry_server,
+                    cpu=h.cpu,
+                    memory=h.memory,
+                    min_replicas=h.min_replicas,
+                    max_replicas=h.max_replicas,
+                    cors_origins=cors,
+                    env=env,
+                    secret_env=secret_env,
+                    key_vault_secrets={n: vault.secret_urls[n] for n in set(secret_env.values())},
+                    zone_redundant=h.zone_redundant,
+                    internal=h.internal,
+                    active_revisions_mode=h.active_revisions_mode,
+                    infrastructure_subnet_id=apps_subnet_id,
+                    depends_on=workload.assignments,
+                ),
+                opts=child,
+            )
+            self.api_url, self.ws_url, self.ui_hostname = hosting.api_url, hosting.ws_url, site.hostname
+            self.container_app_name = hosting.app_name
+
+        self.gateway_url = gateway.url
+        self.key_vault_uri = vault.vault_uri
+        self.ai_endpoint = ai.endpoint
+        self.app_client_id = app_client_id
+        self.register_outputs(
+            {
+                "api_url": self.api_url,
+                "ws_url": self.ws_url,
+                "ui_hostname": self.ui_hostname,
+                "gateway_url": self.gateway_url,
+                "key_vault_uri": self.key_vault_uri,
+                "resource_group_name": self.resource_group_name,
+                "container_app_name": self.container_app_name,
+            }
+        )
+
+    @staticmethod
+    def _require(p: EnvironmentProfile, secrets: PlatformSecrets) -> None:
+        needed = []
+        if p.hosted and p.database.enabled and secrets.postgres_admin_password is None:
+            needed.append("postgres-admin-password")
+        if p.gateway.mode == "apim" and secrets.azure_ai_key is None:
+            needed.append("azure-ai-key")
+        if p.hosted and p.memory.zep and secrets.zep_api_key is None:
+            needed.append("zep-api-key")
+        keyed = p.environment.service_environment == "production" or p.compliance.audit_logging
+        if p.hosted and keyed and secrets.encryption_key is None:
+            # Production encrypts memory with it; audited stacks key the audit pseudonyms with it.
+            needed.append("encryption-key")
+        if needed:
+            commands = "; ".join(f"pulumi config set --secret engram:{k} <value>" for k in needed)
+            raise PlatformError(f"stack {p.stack!r} needs secrets: {commands}")
+
+
+def _tag_separator(tag: str) -> str:
+    return "@" if tag.startswith("sha256:") else ":"
+
+
+def service_environment(
+    p: EnvironmentProfile,
+    *,
+    gateway_url: pulumi.Input[str],
+    voicelive_endpoint: pulumi.Input[str],
+    cors_origins: pulumi.Input[list[str]],
+    app_client_id: pulumi.Input[str] | None,
+    managed_identity_client_id: pulumi.Input[str],
+    secret_names: set[str],
+) -> tuple[dict[str, pulumi.Input[str]], dict[str, str]]:
+    """The container's SOP variables (plain) and secret variables (env var -> secret name)."""
+    env: dict[str, pulumi.Input[str]] = {
+        "ENVIRONMENT": p.environment.service_environment,
+        "AUTH_REQUIRED": _bool(p.auth.required),
+        "DEBUG": _bool(p.hosting.debug),
+        "LOG_LEVEL": p.hosting.log_level,
+        "CORS_ORIGINS": pulumi.Output.from_input(cors_origins).apply(json.dumps),
+        "AZURE_AI_ENDPOINT": gateway_url,
+        "AZURE_AI_DEPLOYMENT": p.ai.chat.name,
+        "AZURE_VOICELIVE_ENDPOINT": voicelive_endpoint,
+        "AZURE_VOICELIVE_MODEL": p.ai.realtime.name,
+        "AZURE_VOICELIVE_VOICE": p.ai.voice,
+        "AZURE_VOICELIVE_API_VERSION": p.ai.voicelive_api_version,
+        "AUDIT_LOG_ENABLED": _bool(p.compliance.audit_logging),
+        "AZURE_CLIENT_ID": managed_identity_client_id,
+        "DATA_DIR": "/tmp/engram",  # noqa: S108 - only used when no database is provisioned (POC)
+    }
+    if p.compliance.data_retention_days is not None:
+        env["DATA_RETENTION_DAYS"] = str(p.compliance.data_retention_days)
+    if p.auth.mfa_required:
+        env["MFA_AUTH_CONTEXT_ID"] = p.auth.mfa_auth_context_id
+    if app_client_id is not None:
+        # Together or not at all (the service's guard): the tenant and the API's audience.
+        env["AZURE_TENANT_ID"] = p.auth.tenant_id
+        env["AZURE_AD_CLIENT_ID"] = app_client_id
+    if p.memory.zep_api_url:
+        env["ZEP_API_URL"] = p.memory.zep_api_url
+    secret_env = {
+        "AZURE_AI_KEY": AI_KEY,
+        "DATABASE_URL": DB_URL,
+        "ZEP_API_KEY": ZEP_KEY,
+        "ENCRYPTION_KEY": ENC_KEY,
+        "APPLICATIONINSIGHTS_CONNECTION_STRING": APPI,
+    }
+    return env, {var: name for var, name in secret_env.items() if name in secret_names}
+
+
+def _bool(value: bool) -> str:
+    return "true" if value else "false"

@@ -1,0 +1,395 @@
+"""EnvironmentProfile: the SOP section 7 environment matrix as data, parsed from one stack's config.
+
+Each stack file (`stacks/Pulumi.<stack>.yaml`) fills in the matrix for its environment: SOP level,
+auth model, data classification, private link, audit logging, HA/DR, scale and sizes. This module
+parses it once, checks its *shape* (types, closed sets, CIDRs, replica bounds, Container Apps
+CPU/memory pairs) and raises one `ProfileError` that names every offending config key. It does not
+enforce the SOP floors per level (e.g. "prod has private link"): that is the policy pack's job, so a
+customer stack that breaks the SOP still previews and the gate reports the rule it breaks.
+
+Components receive the slice of the profile they need and never read config or the stack name.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic.alias_generators import to_camel
+
+ServiceEnvironment = Literal["development", "test", "uat", "production"]
+DataClassification = Literal["public", "internal", "confidential", "restricted"]
+Access = Literal["Enabled", "Disabled"]
+
+#: Config sections under the `engram:` namespace, each parsed into one field of the profile.
+SECTIONS = (
+    "environment",
+    "auth",
+    "network",
+    "observability",
+    "keyVault",
+    "ai",
+    "gateway",
+    "database",
+    "hosting",
+    "staticSite",
+    "memory",
+    "compliance",
+)
+
+#: Secret config keys (`pulumi config set --secret engram:<key>`); never in the YAML files.
+SECRET_KEYS = (
+    "azure-ai-key",  # the caller key of the AI gateway (the APIM subscription key or the customer's)
+    "zep-api-key",
+    "encryption-key",
+    "postgres-admin-password",
+    "pagerduty-webhook-url",  # webhook URLs embed their own credentials
+    "slack-webhook-url",
+)
+
+#: Container Apps consumption sizes: vCPU -> memory (Gi) pairs Azure accepts.
+_ACA_SIZES = {0.25: 0.5, 0.5: 1.0, 0.75: 1.5, 1.0: 2.0, 1.25: 2.5, 1.5: 3.0, 1.75: 3.5, 2.0: 4.0}
+
+
+class ProfileError(Exception):
+    """The stack config does not describe a valid environment; names every key at fault."""
+
+    def __init__(self, keys: list[str], message: str) -> None:
+        self.keys = keys
+        super().__init__(message)
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
+
+
+class EnvironmentSection(_Section):
+    sop_level: Annotated[int, Field(ge=1, le=5, description="SOP level: staging 1 .. prod 5.")]
+    service_environment: ServiceEnvironment = Field(description="ENVIRONMENT of the running service.")
+    data_classification: DataClassification
+    location: str = Field(default="eastus2", description="Azure region of every resource.")
+    allowed_locations: tuple[str, ...] = Field(default=("eastus2",), description="Data-residency allow-list.")
+    protect_data: bool = Field(default=True, description="Pulumi `protect` on the database and the vault.")
+    name_prefix: str = Field(
+        default="engram", pattern=r"^[a-z][a-z0-9]{1,11}$", description="Azure name prefix."
+    )
+    extra_tags: dict[str, str] = Field(default_factory=dict, description="Customer tags (cost centre...).")
+
+    @model_validator(mode="after")
+    def _location_allowed(self) -> EnvironmentSection:
+        if self.location not in self.allowed_locations:
+            raise ValueError(
+                f"location {self.location!r} is not in allowedLocations {self.allowed_locations}"
+            )
+        return self
+
+
+class ConditionalAccessSection(_Section):
+    """SOP 6.3: MFA, a compliant device and an 8-hour sign-in frequency for the Engram app."""
+
+    enabled: bool = False
+    included_group_ids: tuple[str, ...] = ()
+    excluded_group_ids: tuple[str, ...] = ()  # break-glass accounts
+    require_compliant_device: bool = True
+    sign_in_frequency_hours: Annotated[int, Field(ge=1, le=24)] = 8
+    allowed_countries: tuple[str, ...] = ()  # optional geo restriction through a named location
+    state: Literal["enabled", "enabledForReportingButNotEnforced", "disabled"] = "enabled"
+
+    @model_validator(mode="after")
+    def _groups(self) -> ConditionalAccessSection:
+        if self.enabled and not self.included_group_ids:
+            raise ValueError(
+                "includedGroupIds must name at least one group when conditionalAccess is enabled"
+            )
+        return self
+
+
+class AuthSection(_Section):
+    model: Literal["poc", "dev-token", "entra"]
+    required: bool
+    tenant_id: str = Field(description="Entra tenant id (placeholder in the repository).")
+    create_app_registration: bool = True
+    client_id: str | None = Field(default=None, description="An existing API app registration's client id.")
+    identifier_uri: str | None = None
+    mfa_required: bool = False
+    # The Conditional Access authentication-context id the app demands in `acrs` when MFA is required
+    # (the service's MFA_AUTH_CONTEXT_ID; policy SOP-IAM-002 checks it).
+    mfa_auth_context_id: str = "c1"
+    conditional_access: ConditionalAccessSection = ConditionalAccessSection()
+
+    @model_validator(mode="after")
+    def _client(self) -> AuthSection:
+        if self.model == "entra" and not self.create_app_registration and not self.client_id:
+            raise ValueError("entra auth needs createAppRegistration: true or a clientId")
+        if self.mfa_required and not self.conditional_access.enabled:
+            raise ValueError("mfaRequired needs conditionalAccess.enabled (the policy is what enforces it)")
+        return self
+
+
+class NetworkSection(_Section):
+    private_link: bool = False
+    address_space: str = "10.20.0.0/16"
+    apps_subnet: str = "10.20.0.0/23"  # Container Apps infrastructure (delegated to Microsoft.App)
+    endpoints_subnet: str = "10.20.2.0/24"  # private endpoints
+
+    @model_validator(mode="after")
+    def _cidrs(self) -> NetworkSection:
+        space = ipaddress.ip_network(self.address_space)
+        apps, endpoints = ipaddress.ip_network(self.apps_subnet), ipaddress.ip_network(self.endpoints_subnet)
+        if not space.is_private:
+            raise ValueError(f"addressSpace {space} is not a private range")
+        for label, net in (("appsSubnet", apps), ("endpointsSubnet", endpoints)):
+            if not net.subnet_of(space):  # type: ignore[arg-type]
+                raise ValueError(f"{label} {net} is outside addressSpace {space}")
+        if apps.overlaps(endpoints):
+            raise ValueError(f"appsSubnet {apps} overlaps endpointsSubnet {endpoints}")
+        if apps.prefixlen > 27:
+            raise ValueError(f"appsSubnet {apps} is too small; Container Apps needs /27 or larger")
+        return self
+
+
+class AlertContacts(_Section):
+    email: tuple[str, ...] = ()
+    security_email: tuple[str, ...] = ()
+
+
+class ObservabilitySection(_Section):
+    retention_days: Annotated[int, Field(ge=30, le=730)] = 30
+    alerts: bool = False
+    contacts: AlertContacts = AlertContacts()
+
+
+class KeyVaultSection(_Section):
+    sku: Literal["standard", "premium"] = "standard"
+    soft_delete_retention_days: Annotated[int, Field(ge=7, le=90)] = 90
+    purge_protection: bool = True
+    public_network_access: Access = "Disabled"
+    default_action: Literal["Allow", "Deny"] = "Deny"
+
+
+class ModelDeployment(_Section):
+    name: str
+    model: str
+    version: str
+    sku: Literal["GlobalStandard", "DataZoneStandard", "Standard", "ProvisionedManaged"] = "GlobalStandard"
+    capacity: Annotated[int, Field(ge=1, le=10000, description="Thousands of tokens per minute.")]
+
+
+class AiSection(_Section):
+    custom_subdomain: str = Field(pattern=r"^(<CUSTOMER_[A-Z_]+>-?)?[a-z0-9][a-z0-9-]{1,62}$")
+    public_network_access: Access = "Disabled"
+    chat: ModelDeployment
+    realtime: ModelDeployment
+    voice: str = "en-US-Ava:DragonHDLatestNeural"
+    voicelive_api_version: str = "2025-10-01"
+
+
+class GatewaySection(_Section):
+    mode: Literal["apim", "existing"] = "apim"
+    existing_url: str | None = None
+    sku: Literal["Consumption", "Developer", "Basic", "Standard", "Premium", "BasicV2", "StandardV2"] = (
+        "Consumption"
+    )
+    capacity: Annotated[int, Field(ge=0, le=12)] = 0
+    path: str = Field(default="engram", pattern=r"^[a-z0-9][a-z0-9-]{0,40}$")
+    calls_per_minute: Annotated[int, Field(ge=1)] | None = None
+    tokens_per_minute: Annotated[int, Field(ge=1)] | None = None
+    publisher_email: str = "<CUSTOMER_PUBLISHER_EMAIL>"
+    publisher_name: str = "Engram"
+    public_network_access: Access = "Disabled"
+    logs: bool = False
+
+    @model_validator(mode="after")
+    def _mode(self) -> GatewaySection:
+        if self.mode == "existing" and not (self.existing_url or "").startswith("https://"):
+            raise ValueError("mode existing needs existingUrl, an https:// OpenAI-compatible base URL")
+        if self.mode == "apim" and self.sku == "Consumption" and self.capacity != 0:
+            raise ValueError("the Consumption SKU takes capacity 0")
+        return self
+
+
+class DatabaseSection(_Section):
+    enabled: bool = True
+    tier: Literal["Burstable", "GeneralPurpose", "MemoryOptimized"] = "Burstable"
+    sku_name: str = "Standard_B1ms"
+    version: Literal["14", "15", "16", "17"] = "16"
+    storage_gb: Annotated[int, Field(ge=32, le=16384)] = 32
+    backup_retention_days: Annotated[int, Field(ge=7, le=35)] = 7
+    geo_redundant_backup: bool = False
+    high_availability: Literal["Disabled", "SameZone", "ZoneRedundant"] = "Disabled"
+    public_network_access: Access = "Disabled"
+    admin_login: str = "engramadmin"
+
+    @model_validator(mode="after")
+    def _tier(self) -> DatabaseSection:
+        if self.tier == "Burstable" and self.high_availability != "Disabled":
+            raise ValueError("Burstable servers cannot have high availability; use GeneralPurpose")
+        return self
+
+
+class ImageSection(_Section):
+    registry: Literal["acr"] | str = Field(
+        default="acr", description="`acr` (the stack's own) or a registry host."
+    )
+    repository: str = "engram-api"
+    tag: str = Field(description="Image tag or `sha256:` digest, set by the deploy pipeline.")
+
+
+class HostingSection(_Section):
+    mode: Literal["container-apps", "local"] = "container-apps"
+    cpu: float = 0.5
+    memory_gi: float = 1.0
+    min_replicas: Annotated[int, Field(ge=0, le=30)] = 0
+    max_replicas: Annotated[int, Field(ge=1, le=30)] = 3
+    zone_redundant: bool = False
+    internal: bool = False
+    debug: bool = False
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    extra_cors_origins: tuple[str, ...] = ()
+    active_revisions_mode: Literal["Single", "Multiple"] = Field(
+        default="Single",
+        description="Container Apps revision mode: Multiple where the deploy runs blue-green (the "
+        "pipeline then owns the image, revision suffix and traffic weights), Single elsewhere.",
+    )
+    image: ImageSection = ImageSection.model_validate({"tag": "latest"})
+    developer_principal_ids: tuple[str, ...] = Field(
+        default=(), description="Local mode: Entra object ids of developers granted the app's roles."
+    )
+
+    @model_validator(mode="after")
+    def _sizes(self) -> HostingSection:
+        if self.min_replicas > self.max_replicas:
+            raise ValueError(f"minReplicas {self.min_replicas} exceeds maxReplicas {self.max_replicas}")
+        if _ACA_SIZES.get(self.cpu) != self.memory_gi:
+            raise ValueError(
+                f"cpu {self.cpu} with memoryGi {self.memory_gi} is not a Container Apps size; "
+                f"allowed pairs: {', '.join(f'{c}/{m}' for c, m in _ACA_SIZES.items())}"
+            )
+        return self
+
+    @property
+    def memory(self) -> str:
+        return f"{self.memory_gi:g}Gi"
+
+
+class StaticSiteSection(_Section):
+    sku: Literal["Free", "Standard"] = "Free"
+    public_network_access: Access = "Enabled"
+    location: str = "eastus2"  # Static Web Apps run in a few regions only
+
+
+class MemorySection(_Section):
+    zep: bool = False
+    zep_api_url: str | None = None
+
+
+class ComplianceSection(_Section):
+    audit_logging: bool = False
+    data_retention_days: Annotated[int, Field(ge=1, le=3650)] | None = None
+
+
+class EnvironmentProfile(BaseModel):
+    """One stack's place in the SOP matrix; everything the components need to differ per environment."""
+
+    model_config = ConfigDict(frozen=True)
+
+    stack: str
+    environment: EnvironmentSection
+    auth: AuthSection
+    network: NetworkSection = NetworkSection()
+    observability: ObservabilitySection = ObservabilitySection()
+    key_vault: KeyVaultSection = KeyVaultSection()
+    ai: AiSection
+    gateway: GatewaySection = GatewaySection()
+    database: DatabaseSection = DatabaseSection()
+    hosting: HostingSection
+    static_site: StaticSiteSection = StaticSiteSection()
+    memory: MemorySection = MemorySection()
+    compliance: ComplianceSection = ComplianceSection()
+
+    @property
+    def level(self) -> int:
+        return self.environment.sop_level
+
+    @property
+    def hosted(self) -> bool:
+        """Whether the service runs in Azure (Container Apps); the dev stack runs it locally."""
+        return self.hosting.mode == "container-apps"
+
+    @property
+    def tags(self) -> dict[str, str]:
+        """The tags every taggable resource carries; the policy pack keys off them."""
+        return {
+            **self.environment.extra_tags,
+            "environment": self.stack,
+            "sop-level": str(self.environment.sop_level),
+            "data-classification": self.environment.data_classification,
+            "managed-by": "pulumi",
+        }
+
+    def placeholders(self) -> list[str]:
+        """Every `<CUSTOMER_...>`-style value still unfilled (a real deployment needs none)."""
+        found: set[str] = set()
+
+        def walk(node: Any) -> None:
+            if isinstance(node, str):
+                found.update(_PLACEHOLDER.findall(node))
+            elif isinstance(node, dict):
+                for value in node.values():
+                    walk(value)
+            elif isinstance(node, list | tuple):
+                for value in node:
+                    walk(value)
+
+        walk(self.model_dump())
+        return sorted(found)
+
+    def name(self, role: str) -> str:
+        """A logical name: `<prefix>-<stack>` plus a role when given (short: Azure name limits)."""
+        base = f"{self.environment.name_prefix}-{self.stack}"
+        return f"{base}-{role}" if role else base
+
+
+_STACK_NAME = r"^[a-z][a-z0-9-]{0,19}$"
+_PLACEHOLDER = re.compile(r"<[A-Z][A-Z0-9_]*>")
+_SECTION_FIELDS = {"keyVault": "key_vault", "staticSite": "static_site"}
+
+
+def load_profile(stack: str, config: Mapping[str, Any]) -> EnvironmentProfile:
+    """Parse the `engram:` config sections of `stack` into a profile, or raise one ProfileError.
+
+    `config` maps section names (`environment`, `hosting`, ... and `compliance`) to their decoded
+    values, as `pulumi.Config("engram").get_object(section)` returns them.
+    """
+    if not re.match(_STACK_NAME, stack):
+        raise ProfileError(["stack"], f"stack name {stack!r} must be lower-case letters, digits and '-'")
+    unknown = sorted(set(config) - set(SECTIONS))
+    if unknown:
+        keys = [f"engram:{k}" for k in unknown]
+        raise ProfileError(keys, f"unknown config sections: {', '.join(keys)}")
+    values: dict[str, Any] = {"stack": stack}
+    for section, value in config.items():
+        if value is not None:
+            values[_SECTION_FIELDS.get(section, section)] = value
+    try:
+        return EnvironmentProfile.model_validate(values)
+    except ValidationError as exc:
+        keys, lines = [], []
+        for error in exc.errors():
+            key = _config_key(error["loc"])
+            keys.append(key)
+            lines.append(f"  - {key}: {error['msg']}")
+        raise ProfileError(keys, f"stack {stack!r} config is invalid:\n" + "\n".join(lines)) from None
+
+
+def _config_key(loc: tuple[int | str, ...]) -> str:
+    """`('key_vault', 'sku')` -> `engram:keyVault.sku` (the key a user fixes in the stack file)."""
+    if not loc:
+        return "engram"
+    section = str(loc[0])
+    section = {v: k for k, v in _SECTION_FIELDS.items()}.get(section, section)
+    rest = ".".join(to_camel(str(p)) if isinstance(p, str) else f"[{p}]" for p in loc[1:])
+    return f"engram:{section}" + (f".{rest}" if rest else "")

@@ -1,0 +1,130 @@
+"""Service settings on the Engram container app, so the app's own SOP guard runs in the right mode.
+
+The app reads these as environment variables (`app/settings.py`); the rules read the container app's
+`template.containers[].env` entries. A setting held in a secret (`secretRef`) has no literal value.
+
+SOP-APP-001  ENVIRONMENT matches the SOP level (every level)
+SOP-APP-002  AUTH_REQUIRED=true (test and up)
+SOP-APP-003  DEBUG not enabled (above level 2)
+SOP-APP-004  DATA_RETENTION_DAYS set to a positive number of days (prod)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pulumi_policy import EnforcementLevel, Severity
+
+from .common import (
+    ALL_LEVELS,
+    CONTAINER_APP,
+    PROD,
+    Rule,
+    RuleContext,
+    env_value,
+    from_level,
+    truthy,
+)
+
+#: The service's ENVIRONMENT value for each SOP level (staging and dev both run `development`).
+SERVICE_ENVIRONMENT: dict[int, str] = {
+    1: "development",
+    2: "development",
+    3: "test",
+    4: "uat",
+    5: "production",
+}
+
+
+def check_environment_setting(props: Mapping[str, Any], ctx: RuleContext = PROD) -> list[str]:
+    expected = SERVICE_ENVIRONMENT[ctx.level]
+    value = env_value(props, "ENVIRONMENT")
+    effective = "development" if value is None else str(value).strip().lower()
+    if effective == expected:
+        return []
+    return [
+        f"Container app env ENVIRONMENT is {value!r}; set ENVIRONMENT={expected} for SOP level {ctx.level}."
+    ]
+
+
+def check_auth_required(props: Mapping[str, Any], ctx: RuleContext = PROD) -> list[str]:
+    value = env_value(props, "AUTH_REQUIRED")
+    if truthy(value):
+        return []
+    return [f"Container app env AUTH_REQUIRED is {value!r}; set AUTH_REQUIRED=true."]
+
+
+def check_debug_off(props: Mapping[str, Any], ctx: RuleContext = PROD) -> list[str]:
+    value = env_value(props, "DEBUG")
+    if value is None or not truthy(value):
+        return []
+    return [f"Container app env DEBUG is {value!r}; set DEBUG=false above SOP level 2."]
+
+
+def check_data_retention(props: Mapping[str, Any], ctx: RuleContext = PROD) -> list[str]:
+    value = env_value(props, "DATA_RETENTION_DAYS")
+    try:
+        days = int(str(value).strip()) if value is not None else None
+    except ValueError:
+        days = None
+    if days is not None and days >= 1:
+        return []
+    return [f"Container app env DATA_RETENTION_DAYS is {value!r}; set it to the retention in days (e.g. 90)."]
+
+
+ENVIRONMENT_SETTING = Rule(
+    id="SOP-APP-001",
+    name="engram-app-containerapp-configure-environment-setting",
+    description="The container app's ENVIRONMENT setting must match the stack's SOP level.",
+    why="The service's start-up guard and MFA enforcement key off ENVIRONMENT; a lower value weakens both.",
+    severity=Severity.HIGH,
+    enforcement=EnforcementLevel.MANDATORY,
+    sop_section="7",
+    levels=ALL_LEVELS,
+    resource_types=(CONTAINER_APP,),
+    fix="Set ENVIRONMENT to development (levels 1-2), test, uat or production.",
+)
+AUTH_REQUIRED = Rule(
+    id="SOP-APP-002",
+    name="engram-app-containerapp-enable-auth-required",
+    description="Container apps at test level and above must require authentication.",
+    why="From test upward every protected route needs an Entra identity (SOP auth model per environment).",
+    severity=Severity.CRITICAL,
+    enforcement=EnforcementLevel.MANDATORY,
+    sop_section="6.3",
+    levels=from_level(3),
+    resource_types=(CONTAINER_APP,),
+    fix="Set the env var AUTH_REQUIRED=true.",
+)
+DEBUG_OFF = Rule(
+    id="SOP-APP-003",
+    name="engram-app-containerapp-disable-debug",
+    description="Container apps above level 2 must not run with DEBUG enabled.",
+    why="Debug output can leak internals and personal data outside development.",
+    severity=Severity.MEDIUM,
+    enforcement=EnforcementLevel.MANDATORY,
+    sop_section="7",
+    levels=from_level(3),
+    resource_types=(CONTAINER_APP,),
+    fix="Set DEBUG=false (or leave it unset).",
+)
+DATA_RETENTION = Rule(
+    id="SOP-APP-004",
+    name="engram-app-containerapp-configure-data-retention",
+    description="Production container apps must set DATA_RETENTION_DAYS.",
+    why="The retention job purges conversation data older than this; production must state its period.",
+    severity=Severity.MEDIUM,
+    enforcement=EnforcementLevel.MANDATORY,
+    sop_section="6.7",
+    levels=frozenset({5}),
+    resource_types=(CONTAINER_APP,),
+    fix="Set DATA_RETENTION_DAYS to the contract's retention in days.",
+)
+
+CATALOGUE = [
+    ENVIRONMENT_SETTING.resource(check_environment_setting),
+    AUTH_REQUIRED.resource(check_auth_required),
+    DEBUG_OFF.resource(check_debug_off),
+    DATA_RETENTION.resource(check_data_retention),
+]

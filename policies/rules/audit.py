@@ -1,0 +1,132 @@
+"""Audit-logging rules from test upward: the service writes its audit trail, and the data-plane
+services send their logs to Log Analytics.
+
+SOP-AUDIT-001  AUDIT_LOG_ENABLED=true on the container app (test and up)
+SOP-AUDIT-002  diagnostic settings to Log Analytics on Key Vault, APIM, PostgreSQL and AI Services
+               (test and up, stack policy)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from pulumi_policy import EnforcementLevel, Severity
+
+from .common import (
+    AI_ACCOUNT,
+    APIM,
+    CONTAINER_APP,
+    DIAGNOSTIC_SETTINGS,
+    KEY_VAULT,
+    POSTGRES,
+    PROD,
+    Rule,
+    RuleContext,
+    StackResource,
+    env_value,
+    from_level,
+    is_map,
+    items,
+    peek,
+    resolve_level,
+    truthy,
+)
+
+#: Audited type -> (label, input holding its ARM name, ARM path segment of its id).
+AUDITED: dict[str, tuple[str, str, str]] = {
+    KEY_VAULT: ("Key Vault", "vaultName", "/vaults/"),
+    APIM: ("API Management service", "serviceName", "/service/"),
+    POSTGRES: ("PostgreSQL server", "serverName", "/flexibleservers/"),
+    AI_ACCOUNT: ("AI Services account", "accountName", "/accounts/"),
+}
+
+
+def check_audit_log_enabled(props: Mapping[str, Any], ctx: RuleContext = PROD) -> list[str]:
+    value = env_value(props, "AUDIT_LOG_ENABLED")
+    if truthy(value):
+        return []
+    return [f"Container app env AUDIT_LOG_ENABLED is {value!r}; set AUDIT_LOG_ENABLED=true."]
+
+
+def setting_targets(setting: StackResource, target: StackResource) -> bool:
+    """Does this diagnostic setting watch `target`? Property dependencies first (ids are unknown at
+    preview), then a known resourceUri matched on the target's ARM type and name."""
+    if any(dep.urn == target.urn for dep in setting.property_dependencies.get("resourceUri", ())):
+        return True
+    uri = peek(setting.props, "resourceUri")
+    label, name_key, segment = AUDITED[target.resource_type]
+    arm_name = peek(target.props, name_key)
+    if isinstance(uri, str) and isinstance(arm_name, str) and arm_name:
+        lowered = uri.lower().rstrip("/")
+        return segment in lowered and lowered.endswith("/" + arm_name.lower())
+    return False
+
+
+def sends_logs_to_workspace(setting: StackResource) -> bool:
+    if peek(setting.props, "workspaceId") in (None, ""):
+        return False
+    return any(is_map(log) and log.get("enabled") is True for log in items(setting.props, "logs"))
+
+
+def check_diagnostic_settings(
+    resources: Sequence[StackResource], stack_tags: Mapping[str, str], config: Mapping[str, Any]
+) -> list[tuple[str, str]]:
+    settings = [r for r in resources if r.resource_type in DIAGNOSTIC_SETTINGS]
+    problems: list[tuple[str, str]] = []
+    for target in resources:
+        if target.resource_type not in AUDITED:
+            continue
+        if resolve_level(target.props, stack_tags, target.urn) < 3:
+            continue
+        linked = [s for s in settings if setting_targets(s, target)]
+        if any(sends_logs_to_workspace(s) for s in linked):
+            continue
+        label = AUDITED[target.resource_type][0]
+        detail = "none targets it" if not linked else "none sends an enabled log category to a workspace"
+        problems.append(
+            (
+                f"{label} '{target.name}' has no diagnostic setting to Log Analytics ({detail}); add an "
+                f"azure-native:monitor:DiagnosticSetting with resourceUri=<its id>, workspaceId and "
+                f'logs [{{categoryGroup: "audit", enabled: true}}].',
+                target.urn,
+            )
+        )
+    return problems
+
+
+AUDIT_LOG = Rule(
+    id="SOP-AUDIT-001",
+    name="engram-app-containerapp-enable-audit-log",
+    description="Container apps at test level and above must write the audit trail.",
+    why="SOP 6.7: every API call is logged with the user's identity from test upward.",
+    severity=Severity.HIGH,
+    enforcement=EnforcementLevel.MANDATORY,
+    sop_section="6.7",
+    levels=from_level(3),
+    resource_types=(CONTAINER_APP,),
+    fix="Set the env var AUDIT_LOG_ENABLED=true.",
+)
+DIAGNOSTICS_RULE = Rule(
+    id="SOP-AUDIT-002",
+    name="engram-stack-diagnosticsetting-require-audit-logs",
+    description=(
+        "Key Vault, APIM, PostgreSQL and AI Services at test level and above must send logs to Log Analytics."
+    ),
+    why="Access to secrets, the gateway, the database and the models must be traceable after the fact.",
+    severity=Severity.HIGH,
+    enforcement=EnforcementLevel.MANDATORY,
+    sop_section="6.7",
+    levels=from_level(3),
+    resource_types=("stack",),
+    fix=(
+        "Add a DiagnosticSetting per service with workspaceId and an enabled audit (or allLogs) category "
+        "group."
+    ),
+    psrule="Azure.KeyVault.Logs",
+)
+
+CATALOGUE = [
+    AUDIT_LOG.resource(check_audit_log_enabled),
+    DIAGNOSTICS_RULE.stack(check_diagnostic_settings),
+]

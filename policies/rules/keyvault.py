@@ -1,0 +1,124 @@
+"""Key Vault rules: HSM-backed SKU, purge protection and 90-day soft delete in production; RBAC
+authorization everywhere.
+
+SOP-KV-001  premium (HSM-backed) SKU (prod)
+SOP-KV-002  purge protection enabled (prod)
+SOP-KV-003  soft delete on with retention >= 90 days (prod)
+SOP-KV-004  RBAC authorization instead of access policies (every level)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pulumi_policy import EnforcementLevel, Severity
+
+from .common import ALL_LEVELS, KEY_VAULT, PROD, Rule, RuleContext, sub
+
+MIN_SOFT_DELETE_DAYS = 90
+AZURE_DEFAULT_SOFT_DELETE_DAYS = 90  # ARM fills 90 when softDeleteRetentionInDays is omitted
+
+
+def check_vault_premium_sku(props: Mapping[str, Any], ctx: RuleContext = PROD) -> list[str]:
+    name = sub(props, "properties", "sku").get("name")
+    if isinstance(name, str) and name.lower() == "premium":
+        return []
+    return [f'Key Vault sku.name is {name!r}; set properties.sku.name to "premium" (HSM-backed keys).']
+
+
+def check_vault_purge_protection(props: Mapping[str, Any], ctx: RuleContext = PROD) -> list[str]:
+    value = sub(props, "properties").get("enablePurgeProtection")
+    if value is True:
+        return []
+    return [f"Key Vault enablePurgeProtection is {value!r}; set properties.enablePurgeProtection to true."]
+
+
+def check_vault_soft_delete(props: Mapping[str, Any], ctx: RuleContext = PROD) -> list[str]:
+    properties = sub(props, "properties")
+    problems: list[str] = []
+    if properties.get("enableSoftDelete") is False:
+        problems.append("Key Vault enableSoftDelete is False; set properties.enableSoftDelete to true.")
+    days = properties.get("softDeleteRetentionInDays")
+    effective = AZURE_DEFAULT_SOFT_DELETE_DAYS if days is None else days
+    if not isinstance(effective, int | float) or effective < MIN_SOFT_DELETE_DAYS:
+        problems.append(
+            f"Key Vault softDeleteRetentionInDays is {days!r}; set properties.softDeleteRetentionInDays "
+            f"to at least {MIN_SOFT_DELETE_DAYS}."
+        )
+    return problems
+
+
+def check_vault_rbac(props: Mapping[str, Any], ctx: RuleContext = PROD) -> list[str]:
+    value = sub(props, "properties").get("enableRbacAuthorization")
+    if value is True:
+        return []
+    return [
+        f"Key Vault enableRbacAuthorization is {value!r}; set properties.enableRbacAuthorization to true "
+        f"and grant Key Vault Secrets User by role assignment."
+    ]
+
+
+PREMIUM_SKU = Rule(
+    id="SOP-KV-001",
+    name="engram-keyvault-vault-configure-premium-sku",
+    description="Production Key Vaults must use the premium (HSM-backed) SKU.",
+    why="Production keys and secrets are protected by HSMs, as the SOP's data-protection table requires.",
+    severity=Severity.MEDIUM,
+    enforcement=EnforcementLevel.MANDATORY,
+    sop_section="6.4",
+    levels=frozenset({5}),
+    resource_types=(KEY_VAULT,),
+    fix='Set properties.sku = {family: "A", name: "premium"}.',
+)
+PURGE_PROTECTION = Rule(
+    id="SOP-KV-002",
+    name="engram-keyvault-vault-enable-purge-protection",
+    description="Production Key Vaults must enable purge protection.",
+    why=(
+        "Without it a deleted vault or secret can be purged before the retention period, losing data for "
+        "good."
+    ),
+    severity=Severity.HIGH,
+    enforcement=EnforcementLevel.MANDATORY,
+    sop_section="6.4",
+    levels=frozenset({5}),
+    resource_types=(KEY_VAULT,),
+    fix="Set properties.enablePurgeProtection=true (it cannot be turned off again).",
+    psrule="Azure.KeyVault.PurgeProtect",
+    checkov="CKV_AZURE_110",
+)
+SOFT_DELETE = Rule(
+    id="SOP-KV-003",
+    name="engram-keyvault-vault-configure-soft-delete-retention",
+    description="Production Key Vaults must keep soft delete on with at least 90 days of retention.",
+    why="Deleted secrets stay recoverable for the SOP's 90-day window.",
+    severity=Severity.HIGH,
+    enforcement=EnforcementLevel.MANDATORY,
+    sop_section="6.4",
+    levels=frozenset({5}),
+    resource_types=(KEY_VAULT,),
+    fix="Leave enableSoftDelete on and set properties.softDeleteRetentionInDays >= 90.",
+    psrule="Azure.KeyVault.SoftDelete",
+    checkov="CKV_AZURE_42",
+)
+RBAC = Rule(
+    id="SOP-KV-004",
+    name="engram-keyvault-vault-enable-rbac-authorization",
+    description="Key Vaults must use Azure RBAC authorization instead of access policies.",
+    why="RBAC grants are auditable, scoped and managed with the other role assignments of the stack.",
+    severity=Severity.MEDIUM,
+    enforcement=EnforcementLevel.MANDATORY,
+    sop_section="6.4",
+    levels=ALL_LEVELS,
+    resource_types=(KEY_VAULT,),
+    fix="Set properties.enableRbacAuthorization=true and assign Key Vault Secrets User to the app identity.",
+    psrule="Azure.KeyVault.RBAC",
+)
+
+CATALOGUE = [
+    PREMIUM_SKU.resource(check_vault_premium_sku),
+    PURGE_PROTECTION.resource(check_vault_purge_protection),
+    SOFT_DELETE.resource(check_vault_soft_delete),
+    RBAC.resource(check_vault_rbac),
+]

@@ -1,0 +1,50 @@
+"""The Engram Pulumi program: stack config -> EnvironmentProfile -> EngramPlatform -> stack outputs.
+
+`pulumi up --stack <env>` runs this file; `engram preview` / `engram check` run the same `main()`
+offline under mocks (components/offline.py). The stack name and the `engram:` config sections are read
+here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import pulumi
+
+from components.platform import EngramPlatform, PlatformSecrets
+from components.profile import SECTIONS, load_profile
+
+
+def main() -> None:
+    config = pulumi.Config("engram")
+    sections = {key: config.get_object(key) for key in SECTIONS}
+    profile = load_profile(pulumi.get_stack(), {k: v for k, v in sections.items() if v is not None})
+    secrets = PlatformSecrets(
+        azure_ai_key=config.get_secret("azure-ai-key"),
+        zep_api_key=config.get_secret("zep-api-key"),
+        encryption_key=config.get_secret("encryption-key"),
+        postgres_admin_password=config.get_secret("postgres-admin-password"),
+        pagerduty_webhook_url=config.get_secret("pagerduty-webhook-url"),
+        slack_webhook_url=config.get_secret("slack-webhook-url"),
+    )
+    platform = EngramPlatform(profile.name(""), profile, secrets)
+
+    pulumi.export("sopLevel", profile.level)
+    pulumi.export("gatewayUrl", platform.gateway_url)
+    pulumi.export("keyVaultUri", platform.key_vault_uri)
+    pulumi.export("aiEndpoint", platform.ai_endpoint)
+    pulumi.export("resourceGroupName", platform.resource_group_name)
+    if platform.container_app_name is not None:
+        # `engram rollback --stack <env>` finds the app from these two outputs.
+        pulumi.export("containerAppName", platform.container_app_name)
+    if platform.api_url is not None:
+        pulumi.export("apiUrl", platform.api_url)
+        pulumi.export("wsUrl", platform.ws_url)
+        pulumi.export("uiHostname", platform.ui_hostname)
+        # The UI build variables (SOP 1.1): `VITE_API_URL=... VITE_WS_URL=... npm run build`.
+        pulumi.export("VITE_API_URL", platform.api_url)
+        pulumi.export("VITE_WS_URL", platform.ws_url)
+    if platform.app_client_id is not None:
+        pulumi.export("apiClientId", platform.app_client_id)
+
+
+if __name__ == "__main__":  # `pulumi up` runs this file as __main__
+    main()

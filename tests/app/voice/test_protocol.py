@@ -1,0 +1,68 @@
+"""Browser message parsing: each accepted shape, each refusal and its message, the frame cap."""
+
+from __future__ import annotations
+
+import base64
+
+import orjson
+import pytest
+
+from app.voice import protocol
+from app.voice.protocol import AgentSwitch, AudioIn, Cancel, ProtocolError, TextIn, parse_client_message
+
+CAP = 4096
+
+
+def test_audio_keeps_the_base64_as_received() -> None:
+    data = base64.b64encode(b"\x01\x02" * 100).decode()
+    parsed = parse_client_message(orjson.dumps({"type": "audio", "data": data}), CAP)
+    assert parsed == AudioIn(data, 200)
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        ({"type": "agent", "agent_id": " Marcus "}, AgentSwitch("marcus")),
+        ({"type": "cancel"}, Cancel()),
+        ({"type": "text", "content": " hi "}, TextIn("hi")),
+    ],
+)
+def test_control_messages(message: dict[str, object], expected: object) -> None:
+    assert parse_client_message(orjson.dumps(message).decode(), CAP) == expected
+
+
+def test_frame_cap_boundary() -> None:
+    at_cap = base64.b64encode(b"\x00" * CAP).decode()
+    assert parse_client_message(f'{{"type":"audio","data":"{at_cap}"}}', CAP) == AudioIn(at_cap, CAP)
+    over = base64.b64encode(b"\x00" * (CAP + 2)).decode()
+    with pytest.raises(ProtocolError, match=f"audio frame too large: {CAP + 2} bytes"):
+        parse_client_message(f'{{"type":"audio","data":"{over}"}}', CAP)
+
+
+def test_huge_messages_are_refused_before_parsing() -> None:
+    with pytest.raises(ProtocolError, match="message too large"):
+        parse_client_message("x" * (protocol.max_message_chars(CAP) + 1), CAP)
+
+
+def test_text_length_cap() -> None:
+    with pytest.raises(ProtocolError, match="at most 4000 characters"):
+        parse_client_message(orjson.dumps({"type": "text", "content": "a" * 4001}), CAP)
+
+
+@pytest.mark.parametrize(
+    ("session_id", "ok"),
+    [("abc", True), ("a" * 128, True), ("a" * 129, False), ("", False), ("-x", False), ("a/b", False)],
+)
+def test_session_ids(session_id: str, ok: bool) -> None:
+    assert protocol.valid_session_id(session_id) is ok
+
+
+def test_server_messages_are_json() -> None:
+    assert orjson.loads(protocol.audio_out("AAAA")) == {
+        "type": "audio",
+        "data": "AAAA",
+        "format": "audio/pcm16",
+    }
+    assert orjson.loads(protocol.transcription("user", "complete", 'say "hi"'))["text"] == 'say "hi"'
+    assert orjson.loads(protocol.stop_playback()) == {"type": "stop_playback"}
+    assert orjson.loads(protocol.error("x")) == {"type": "error", "message": "x"}

@@ -1,0 +1,90 @@
+"""Shared fixtures: isolated settings (no `.env`, no ambient env), databases on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from app.settings import Settings
+from tests.telemetry import _session_sink, sink  # noqa: F401 - fixtures shared by every test area
+
+POSTGRES_HOST, POSTGRES_PORT = "127.0.0.1", 5432
+POSTGRES_ADMIN_URL = os.environ.get("ENGRAM_TEST_POSTGRES", f"postgresql://postgres@{POSTGRES_HOST}/test")
+
+
+_SERVICE_VARIABLES = {
+    "ENVIRONMENT",
+    "AUTH_REQUIRED",
+    "DEBUG",
+    "LOG_LEVEL",
+    "CORS_ORIGINS",
+    "DATABASE_URL",
+    "ENCRYPTION_KEY",
+    "AUDIT_LOG_ENABLED",
+    "DATA_RETENTION_DAYS",
+    "APPLICATIONINSIGHTS_CONNECTION_STRING",
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "DATA_DIR",
+}
+
+
+@pytest.fixture(autouse=True)
+def _no_ambient_configuration(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """Tests see only the settings they build: no developer `.env`, no inherited SOP variables."""
+    for name in list(os.environ):
+        if name in _SERVICE_VARIABLES or name.startswith(("AZURE_", "ZEP_")):
+            monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)  # a stray `.env` in the checkout cannot leak in
+    yield
+
+
+def make_settings(tmp_path: Path, **overrides: object) -> Settings:
+    """Settings for a test: embedded SQLite under tmp_path unless overridden."""
+    values: dict[str, object] = {"data_dir": tmp_path / "data", "_env_file": None}
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+def postgres_available() -> bool:
+    try:
+        with socket.create_connection((POSTGRES_HOST, POSTGRES_PORT), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+async def _admin(statement: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(POSTGRES_ADMIN_URL)
+    try:
+        await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test (dropped afterwards)."""
+    if not postgres_available():
+        pytest.skip(f"no PostgreSQL server answers at {POSTGRES_HOST}:{POSTGRES_PORT}")
+    name = f"engram_test_{uuid.uuid4().hex[:10]}"
+    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    try:
+        yield f"postgresql://postgres@{POSTGRES_HOST}/{name}"
+    finally:
+        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    """Settings on each backend in turn; the PostgreSQL one gets its own throwaway database."""
+    if request.param == "sqlite":
+        return make_settings(tmp_path)
+    return make_settings(tmp_path, database_url=request.getfixturevalue("postgres_url"))

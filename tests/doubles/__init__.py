@@ -1,0 +1,1 @@
+"""Wire-protocol test servers (never shipped): the real SDKs talk HTTP to these on loopback."""

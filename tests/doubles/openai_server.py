@@ -1,0 +1,155 @@
+"""An OpenAI-compatible chat-completions server (the APIM `.../openai/v1` route) for tests and bench.
+
+Implements `POST {prefix}/chat/completions`, plain and streamed (SSE chunks, the usage chunk when
+`stream_options.include_usage`, then `[DONE]`), with the real response shapes. Each request is
+recorded. Behaviour is scripted per request with `script(...)`: a reply text, an HTTP error with
+headers (429 + Retry-After), a delay (for timeouts), or a stream that fails midway. Unscripted
+requests get a deterministic reply naming the last user message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from tests.doubles.server import LoopbackServer
+
+
+@dataclass
+class Step:
+    reply: str | None = None  # None: the default echo
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    delay_s: float = 0.0  # before answering
+    chunk_delay_s: float = 0.0  # between streamed chunks
+    fail_after_chunks: int | None = None  # streaming: drop the connection after n chunks
+    prompt_tokens: int = 11
+    completion_tokens: int = 7
+
+
+@dataclass
+class Recorded:
+    headers: dict[str, str]
+    body: dict[str, Any]
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        return list(self.body.get("messages", []))
+
+
+class OpenAIDouble:
+    def __init__(self, prefix: str = "/openai/v1") -> None:
+        self.prefix = prefix
+        self.requests: list[Recorded] = []
+        self._steps: deque[Step] = deque()
+        app = web.Application()
+        app.router.add_post(f"{prefix}/chat/completions", self._completions)
+        self._server = LoopbackServer(app)
+
+    @property
+    def base_url(self) -> str:
+        return self._server.url + self.prefix
+
+    def script(self, *steps: Step) -> None:
+        self._steps.extend(steps)
+
+    async def __aenter__(self) -> OpenAIDouble:
+        await self._server.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._server.stop()
+
+    async def _completions(self, request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        self.requests.append(Recorded(headers=dict(request.headers), body=body))
+        step = self._steps.popleft() if self._steps else Step()
+        if step.delay_s:
+            await asyncio.sleep(step.delay_s)
+        if step.status != 200:
+            kind = "rate_limit_exceeded" if step.status == 429 else "server_error"
+            return web.json_response(
+                {
+                    "error": {
+                        "message": f"double says {step.status}",
+                        "type": kind,
+                        "param": None,
+                        "code": kind,
+                    }
+                },
+                status=step.status,
+                headers=step.headers,
+            )
+        last_user = next((m["content"] for m in reversed(body["messages"]) if m["role"] == "user"), "")
+        text = step.reply if step.reply is not None else f"reply {len(self.requests)} to: {last_user}"
+        created, ident, model = int(time.time()), f"chatcmpl-{uuid.uuid4().hex[:12]}", body["model"]
+        usage = {
+            "prompt_tokens": step.prompt_tokens,
+            "completion_tokens": step.completion_tokens,
+            "total_tokens": step.prompt_tokens + step.completion_tokens,
+        }
+        if not body.get("stream"):
+            return web.json_response(
+                {
+                    "id": ident,
+                    "object": "chat.completion",
+                    "created": created,
+                    "model": model,
+                    "choices": [
+                        {
+                            "index": 0,
+                            "message": {"role": "assistant", "content": text, "refusal": None},
+                            "finish_reason": "stop",
+                            "logprobs": None,
+                        }
+                    ],
+                    "usage": usage,
+                    "system_fingerprint": None,
+                }
+            )
+        response = web.StreamResponse(
+            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+        )
+        await response.prepare(request)
+
+        def chunk(delta: dict[str, Any], finish: str | None) -> dict[str, Any]:
+            return {
+                "id": ident,
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": model,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}],
+            }
+
+        pieces = [text[i : i + 8] for i in range(0, len(text), 8)]
+        events = [chunk({"role": "assistant", "content": ""}, None)]
+        events += [chunk({"content": p}, None) for p in pieces]
+        events.append(chunk({}, "stop"))
+        if (body.get("stream_options") or {}).get("include_usage"):
+            events.append(
+                {
+                    "id": ident,
+                    "object": "chat.completion.chunk",
+                    "created": created,
+                    "model": model,
+                    "choices": [],
+                    "usage": usage,
+                }
+            )
+        for n, event in enumerate(events):
+            if step.fail_after_chunks is not None and n >= step.fail_after_chunks:
+                request.transport.close()  # type: ignore[union-attr]
+                return response
+            await response.write(f"data: {json.dumps(event)}\n\n".encode())
+            if step.chunk_delay_s:
+                await asyncio.sleep(step.chunk_delay_s)
+        await response.write(b"data: [DONE]\n\n")
+        await response.write_eof()
+        return response

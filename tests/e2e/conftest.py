@@ -1,0 +1,116 @@
+"""Fixtures for the browser end-to-end tests (see harness.py).
+
+They need the built UI (`make web`) and Debian's Chromium (`make test` installs both). Without them
+the tests skip with the reason locally, and fail under CI (CI=true) so a green run always ran them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from tests.doubles.openai_server import OpenAIDouble
+from tests.doubles.voicelive_server import VoiceLiveDouble
+from tests.e2e.harness import (
+    ARTIFACTS,
+    CHROMIUM,
+    CHROMIUM_FLAGS,
+    VOICELIVE_KEY,
+    WEB_DIST,
+    Doubles,
+    LoopThread,
+    start_engram,
+    write_tone_wav,
+)
+
+
+def require(condition: bool, reason: str) -> None:
+    if condition:
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"e2e prerequisite missing in CI: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def doubles() -> Iterator[Doubles]:
+    loop = LoopThread()
+    openai = OpenAIDouble()
+    voicelive = VoiceLiveDouble(api_key=VOICELIVE_KEY)
+    loop.run(openai.__aenter__())
+    loop.run(voicelive.__aenter__())
+    try:
+        yield Doubles(loop, openai, voicelive)
+    finally:
+        loop.run(voicelive.__aexit__(None, None, None))
+        loop.run(openai.__aexit__(None, None, None))
+        loop.stop()
+
+
+@pytest.fixture(scope="module")
+def service(doubles: Doubles, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Base URL of a running `engram serve` that serves the built UI and talks to the doubles."""
+    require((WEB_DIST / "index.html").is_file(), f"the UI is not built ({WEB_DIST}); run `make web`")
+    proc, base = start_engram(tmp_path_factory.mktemp("engram"), doubles)
+    try:
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
+    require(os.access(CHROMIUM, os.X_OK), f"no Chromium at {CHROMIUM}; `make chromium` installs Debian's")
+    wav = write_tone_wav(tmp_path_factory.mktemp("audio") / "mic.wav")
+    with sync_playwright() as playwright:
+        # Playwright gives every launch a fresh temporary profile (--user-data-dir) of its own.
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[*CHROMIUM_FLAGS, f"--use-file-for-fake-audio-capture={wav}"],
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@contextmanager
+def open_page(browser: Browser, base_url: str, name: str) -> Iterator[Page]:
+    """A fresh tab (new sessionStorage, so a new session id); a screenshot is kept when it ends and
+    any uncaught page error fails the test."""
+    context = browser.new_context(base_url=base_url, viewport={"width": 1100, "height": 900})
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    try:
+        yield page
+    finally:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(
+            path=str(ARTIFACTS / f"{re.sub(r'[^A-Za-z0-9_.-]+', '-', name)}-final.png"), full_page=True
+        )
+        context.close()
+    assert not errors, f"uncaught errors in the page: {errors}"
+
+
+@pytest.fixture
+def page(browser: Browser, service: str, request: pytest.FixtureRequest) -> Iterator[Page]:
+    with open_page(browser, service, request.node.name) as page:
+        yield page
+
+
+def shot(page: Page, name: str) -> Path:
+    """Keep a screenshot of the current state as a test artifact."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path

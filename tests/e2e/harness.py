@@ -1,0 +1,153 @@
+"""The e2e rig: the wire doubles on a background event loop, `engram serve` as a real process, and
+Debian's headless Chromium driven by Playwright (its driver only: it never downloads a browser).
+
+Every wait is on a condition with a bound, never a fixed sleep, so a broken behaviour fails the test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import os
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+import wave
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+
+from tests.doubles.openai_server import OpenAIDouble
+from tests.doubles.voicelive_server import VoiceLiveDouble
+
+T = TypeVar("T")
+
+REPO = Path(__file__).resolve().parents[2]
+WEB_DIST = REPO / "app" / "web" / "dist"
+ARTIFACTS = REPO / "test-artifacts" / "e2e"
+CHROMIUM = os.environ.get("ENGRAM_E2E_CHROMIUM", "/usr/bin/chromium")
+VOICELIVE_KEY = "test-voicelive-key"
+START_TIMEOUT_S = 60.0
+
+#: The flags the e2e browser runs with: headless, no sandbox (containers), nothing phoning home,
+#: and a fake microphone fed from a WAV file the test writes.
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
+]
+
+
+class LoopThread:
+    """An asyncio loop on a daemon thread, so synchronous browser tests can drive the async doubles."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="e2e-doubles", daemon=True)
+        self._thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float = 15.0) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(5)
+
+
+@dataclass
+class Doubles:
+    loop: LoopThread
+    openai: OpenAIDouble
+    voicelive: VoiceLiveDouble
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_engram(
+    workdir: Path, doubles: Doubles, port: int | None = None, **settings: str
+) -> tuple[subprocess.Popen[str], str]:
+    """`engram serve` against the doubles (plus `settings` as env); returns the process and its URL."""
+    port = port or free_port()
+    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "VIRTUAL_ENV", "PYTHONPATH")}
+    env.update(
+        AZURE_AI_ENDPOINT=doubles.openai.base_url,
+        AZURE_AI_KEY="test-gateway-key",
+        AZURE_VOICELIVE_ENDPOINT=doubles.voicelive.endpoint,
+        AZURE_VOICELIVE_KEY=VOICELIVE_KEY,
+        LOG_LEVEL="WARNING",
+        **settings,
+    )
+    log = (workdir / "engram.log").open("w")
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from app.cli import main; main()", "serve", "--port", str(port)],
+        cwd=workdir,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                return proc, base
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    proc.terminate()
+    raise RuntimeError(f"engram serve did not start: {(workdir / 'engram.log').read_text()[-2000:]}")
+
+
+def wait_http(url: str, proc: subprocess.Popen[str], what: str) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            httpx.get(url, timeout=1)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    proc.terminate()
+    raise RuntimeError(f"{what} did not start")
+
+
+def write_tone_wav(path: Path, freq: float = 440.0, rate: int = 48_000, seconds: float = 2.0) -> Path:
+    """A mono 16-bit WAV tone for Chromium's fake microphone (it loops the file)."""
+    frames = bytearray()
+    for i in range(int(rate * seconds)):
+        frames += struct.pack("<h", int(0.4 * 32767 * math.sin(2 * math.pi * freq * i / rate)))
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(bytes(frames))
+    return path
+
+
+def tone_pcm24k(freq: float, seconds: float, amplitude: float = 0.3) -> bytes:
+    """PCM16 24 kHz mono: what VoiceLive sends as answer audio."""
+    scale, step = amplitude * 32767, 2 * math.pi * freq / 24_000
+    return b"".join(struct.pack("<h", int(scale * math.sin(step * i))) for i in range(int(24_000 * seconds)))
+
+
+def dominant_rate(pcm: bytes, rate: int = 24_000) -> float:
+    """Zero crossings per second / 2: the frequency of a clean tone."""
+    samples = struct.unpack(f"<{len(pcm) // 2}h", pcm[: len(pcm) // 2 * 2])
+    crossings = sum(1 for a, b in zip(samples, samples[1:], strict=False) if (a < 0) != (b < 0))
+    return crossings / (len(samples) / rate) / 2

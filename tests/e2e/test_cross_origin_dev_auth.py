@@ -1,0 +1,138 @@
+"""A development build on its own origin: build-time VITE_API_URL, the dev-token sign-in, CORS, and
+the websocket bearer subprotocol, in Chromium against `engram serve` with AUTH_REQUIRED=true.
+
+This is how the UI runs in Azure (Static Web Apps on one host, the API on another), minus Entra.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from tests.e2e.conftest import open_page, require, shot
+from tests.e2e.harness import REPO, Doubles, free_port, start_engram, wait_http
+
+pytestmark = pytest.mark.e2e
+
+WEB = REPO / "app" / "web"
+TOKEN = "dev_alice_analyst"
+
+
+@pytest.fixture(scope="module")
+def dev_site(doubles: Doubles, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    """(UI origin, API origin): a dev-mode build served by a plain static server, and the API."""
+    require((WEB / "node_modules" / ".bin" / "vite").exists(), "UI dependencies missing; run `make web`")
+    require(shutil.which("npx") is not None, "npx (Node) is not installed")
+    api_port, ui_port = free_port(), free_port()
+    api, ui = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{ui_port}"
+    out = tmp_path_factory.mktemp("dev-build") / "dist"
+    env = {**os.environ, "VITE_AUTH_MODE": "dev", "VITE_API_URL": api}
+    subprocess.run(
+        ["npx", "vite", "build", "--outDir", str(out), "--emptyOutDir", "--logLevel", "error"],
+        cwd=WEB,
+        env=env,
+        check=True,
+        timeout=180,
+    )
+    static = subprocess.Popen(
+        [sys.executable, "-m", "http.server", str(ui_port), "--bind", "127.0.0.1", "--directory", str(out)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    engram, _ = start_engram(
+        tmp_path_factory.mktemp("engram-dev"),
+        doubles,
+        port=api_port,
+        AUTH_REQUIRED="true",
+        CORS_ORIGINS=json.dumps([ui]),
+    )
+    try:
+        wait_http(ui, static, "the static server")
+        yield ui, api
+    finally:
+        engram.terminate()
+        static.terminate()
+        engram.wait(10)
+        static.wait(10)
+
+
+@pytest.fixture
+def dev_page(browser: Browser, dev_site: tuple[str, str], request: pytest.FixtureRequest) -> Iterator[Page]:
+    with open_page(browser, dev_site[0], request.node.name) as page:
+        yield page
+
+
+def test_dev_token_sign_in_chat_and_voice_across_origins(
+    dev_page: Page, dev_site: tuple[str, str], doubles: Doubles
+) -> None:
+    page, (_, api) = dev_page, dev_site
+    page.goto("/")
+    # Signed out: the API (AUTH_REQUIRED=true) refuses, and the UI says so in plain words.
+    expect(page.locator("#chat-panel .agents-empty")).to_have_text(
+        "Please sign in: the service did not accept your sign-in."
+    )
+    token = page.get_by_label("Dev token")
+    token.fill("alice")
+    token.press("Enter")
+    expect(page.locator("#dev-token-error")).to_contain_text("dev_<name>_<role>")
+    expect(token).to_have_attribute("aria-invalid", "true")
+
+    token.fill(TOKEN)
+    page.get_by_role("button", name="Use token").click()
+    expect(page.get_by_test_id("account")).to_have_text("Signed in as alice (analyst)")
+    expect(page.locator("#chat-panel .agent")).to_have_count(2)  # loaded cross-origin with the bearer
+
+    page.get_by_role("textbox", name="Message").fill("Hello from another origin")
+    page.get_by_role("textbox", name="Message").press("Enter")
+    expect(page.locator(".message.assistant").first).to_have_attribute("data-done", "true")
+
+    # The websocket offers `engram.v1, bearer.<token>`; Chromium only connects if the server echoes
+    # engram.v1, and the server only accepts with a valid token from an allowed origin.
+    before = len(doubles.voicelive.sessions)
+    page.get_by_role("link", name="Voice").click()
+    page.get_by_role("button", name="Start conversation").click()
+    expect(page.locator("#voice-status")).to_have_attribute("data-state", "open")
+    session = doubles.loop.run(doubles.voicelive.session(before))
+    doubles.loop.run(session.wait_for("input_audio_buffer.append"))
+    shot(page, "dev-auth-cross-origin")
+    page.get_by_role("button", name="End conversation").click()
+
+    sid = page.evaluate("sessionStorage.getItem('engram_session_id')")
+    episode = httpx.get(f"{api}/api/v1/memory/episodes/{sid}", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert episode.status_code == 200
+    assert "chat" in episode.json()["channels"]
+    assert httpx.get(f"{api}/api/v1/memory/episodes/{sid}").status_code == 401
+    other = httpx.get(
+        f"{api}/api/v1/memory/episodes/{sid}", headers={"Authorization": "Bearer dev_bob_analyst"}
+    )
+    assert other.status_code == 404  # someone else's episode does not exist for bob
+
+
+def test_accessibility_basics(dev_page: Page) -> None:
+    page = dev_page
+    page.goto("/")
+    # The first Tab reaches the skip link, and it moves focus into the main content.
+    page.keyboard.press("Tab")
+    expect(page.locator(":focus")).to_have_text("Skip to content")
+    page.keyboard.press("Enter")
+    expect(page.locator("#main")).to_be_focused()
+    # Every control has an accessible name; live regions announce chat and transcripts.
+    unnamed = page.evaluate(
+        """() => [...document.querySelectorAll('input, textarea, button, select')]
+            .filter((el) => !el.hidden && !(el.labels && el.labels.length) && !el.getAttribute('aria-label')
+                    && !(el.textContent || '').trim())
+            .map((el) => el.outerHTML)"""
+    )
+    assert unnamed == []
+    assert page.locator("#chat-log").get_attribute("role") == "log"
+    assert page.locator("#voice-transcript").get_attribute("aria-live") == "polite"
+    assert page.locator("html").get_attribute("lang") == "en"

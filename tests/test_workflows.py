@@ -1,0 +1,174 @@
+"""The pipeline files: every workflow parses, and every `engram` / `make` call in them exists.
+
+`engram` calls are checked against the real typer app (command path and each `--option`), `make`
+targets against the Makefile, local actions against the tree. Plus the deploy contract: OIDC sign-in
+with no stored Azure secret, the policy pack on every `pulumi up`, production behind its environment.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+from typing import Any
+
+import pytest
+import typer.main
+import yaml
+
+from app.cli import cli
+
+ROOT = Path(__file__).parents[1]
+WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
+ACTIONS = sorted((ROOT / ".github" / "actions").glob("*/action.yml"))
+EXPECTED = {"ci.yml", "deploy.yml", "e2e-tests.yml", "security-scan.yml"}
+
+
+def load(path: Path) -> dict[str, Any]:
+    document = yaml.safe_load(path.read_text())
+    assert isinstance(document, dict), f"{path.name} is not a mapping"
+    # YAML 1.1 reads the key `on` as True
+    if True in document:
+        document["on"] = document.pop(True)
+    return document
+
+
+def steps(document: dict[str, Any]) -> list[dict[str, Any]]:
+    if "runs" in document:
+        return list(document["runs"].get("steps", []))
+    return [step for job in document["jobs"].values() for step in job.get("steps", [])]
+
+
+def shell_lines(document: dict[str, Any]) -> list[str]:
+    """Each logical line of every `run:` script, with `${{ }}` expressions replaced by a word."""
+    lines: list[str] = []
+    for step in steps(document):
+        script = re.sub(r"\$\{\{.*?\}\}", "EXPR", step.get("run", ""))
+        lines.extend(line.strip() for line in script.replace("\\\n", " ").splitlines() if line.strip())
+    return lines
+
+
+def calls(lines: list[str], program: str) -> list[list[str]]:
+    """The argument lists following each invocation of `program` (also `.venv/bin/program`)."""
+    found = []
+    for line in lines:
+        try:
+            words = shlex.split(line, comments=True)
+        except ValueError:
+            words = line.split()
+        for index, word in enumerate(words):
+            if word in (program, f".venv/bin/{program}", f"$(BIN)/{program}"):
+                rest = []
+                for arg in words[index + 1 :]:
+                    if arg in ("|", "||", "&&", ";", ">", ">>") or arg.startswith(("|", ">")):
+                        break
+                    rest.append(arg)
+                found.append(rest)
+    return found
+
+
+def every_file() -> list[Path]:
+    return WORKFLOWS + ACTIONS
+
+
+def test_the_four_workflows_exist() -> None:
+    assert {p.name for p in WORKFLOWS} >= EXPECTED
+
+
+@pytest.mark.parametrize("path", every_file(), ids=lambda p: p.parent.name + "/" + p.name)
+def test_file_parses_with_jobs_or_steps(path: Path) -> None:
+    document = load(path)
+    if path.name == "action.yml":
+        assert document["runs"]["using"] == "composite"
+        return
+    assert "on" in document and document["jobs"], path.name
+    assert "permissions" in document, f"{path.name}: set least-privilege permissions explicitly"
+    for name, job in document["jobs"].items():
+        assert "runs-on" in job, f"{path.name}: job {name} has no runs-on"
+
+
+@pytest.mark.parametrize("path", every_file(), ids=lambda p: p.parent.name + "/" + p.name)
+def test_every_engram_call_exists(path: Path) -> None:
+    root = typer.main.get_command(cli)
+    for argv in calls(shell_lines(load(path)), "engram"):
+        command: Any = root  # typer vendors its own click: duck-type groups by their `commands`
+        words = list(argv)
+        path_words: list[str] = []
+        while hasattr(command, "commands") and words and not words[0].startswith("-"):
+            name = words.pop(0)
+            sub = command.commands.get(name)
+            assert sub is not None, f"{path.name}: `engram {' '.join(path_words + [name])}` does not exist"
+            path_words.append(name)
+            command = sub
+        assert not hasattr(command, "commands"), f"{path.name}: `engram {' '.join(argv)}` names no command"
+        options = {opt for param in command.params for opt in getattr(param, "opts", [])}
+        for word in words:
+            if word.startswith("--"):
+                flag = word.split("=", 1)[0]
+                assert flag in options, f"{path.name}: `engram {' '.join(path_words)}` has no option {flag}"
+
+
+@pytest.mark.parametrize("path", every_file(), ids=lambda p: p.parent.name + "/" + p.name)
+def test_every_make_target_exists(path: Path) -> None:
+    makefile = (ROOT / "Makefile").read_text()
+    targets = set(re.findall(r"^([A-Za-z0-9_.-]+)\s*:(?!=)", makefile, flags=re.MULTILINE))
+    for argv in calls(shell_lines(load(path)), "make"):
+        for word in argv:
+            if not word.startswith("-") and "=" not in word:
+                assert word in targets, f"{path.name}: `make {word}` is not a Makefile target"
+
+
+@pytest.mark.parametrize("path", every_file(), ids=lambda p: p.parent.name + "/" + p.name)
+def test_local_actions_exist(path: Path) -> None:
+    for step in steps(load(path)):
+        uses = step.get("uses", "")
+        if uses.startswith("./"):
+            assert (ROOT / uses / "action.yml").exists(), f"{path.name}: {uses} has no action.yml"
+
+
+def test_ci_runs_the_readme_test_command_and_the_gate() -> None:
+    lines = shell_lines(load(ROOT / ".github/workflows/ci.yml"))
+    assert ["test"] in calls(lines, "make")
+    assert ["check", "--all"] in calls(lines, "engram")
+
+
+def test_deploy_signs_in_with_oidc_and_stores_no_secret() -> None:
+    document = load(ROOT / ".github/workflows/deploy.yml")
+    assert document["permissions"]["id-token"] == "write"
+    text = (ROOT / ".github/workflows/deploy.yml").read_text()
+    for step in steps(document):
+        if step.get("uses", "").startswith("azure/login"):
+            assert set(step["with"]) == {"client-id", "tenant-id", "subscription-id"}  # no creds / secret
+    secrets = set(re.findall(r"secrets\.([A-Z_]+)", text))
+    assert secrets <= {"PULUMI_ACCESS_TOKEN"}, f"unexpected secrets: {secrets}"
+
+
+def test_deploy_offers_the_five_environments_and_gates_production() -> None:
+    document = load(ROOT / ".github/workflows/deploy.yml")
+    choice = document["on"]["workflow_dispatch"]["inputs"]["environment"]
+    assert choice["options"] == ["staging", "dev", "test", "uat", "production"]
+    for env in choice["options"]:
+        stack = "prod" if env == "production" else env
+        assert (ROOT / "stacks" / f"Pulumi.{stack}.yaml").exists(), f"no stack config for {env}"
+    production = document["jobs"]["deploy-production"]
+    assert production["environment"]["name"] == "production"
+    lines = shell_lines(document)
+    assert all("--policy-pack policies" in line for line in lines if line.startswith("pulumi up"))
+    assert any(line.startswith("pulumi up") for line in lines)
+    engram = calls(lines, "engram")
+    assert any(argv[0] == "verify" for argv in engram) and any(argv[0] == "rollback" for argv in engram)
+    # blue-green: the new revision gets a suffix and is smoke-tested on its own URL before traffic moves
+    text = "\n".join(lines)
+    assert "--revision-suffix" in text and "ingress traffic set" in text
+
+
+def test_production_blue_green_relies_on_the_stacks_revision_mode() -> None:
+    """The prod stack config sets Multiple revision mode; the workflow must not switch it itself, and
+    its `pulumi up` refreshes first so the ignored image/suffix/traffic come from Azure, not stale state."""
+    document = load(ROOT / ".github/workflows/deploy.yml")
+    production = shell_lines({"jobs": {"p": document["jobs"]["deploy-production"]}})
+    assert not any("revision set-mode" in line for line in production)
+    ups = [line for line in production if line.startswith("pulumi up")]
+    assert ups and all("--refresh" in line for line in ups)
+    prod = yaml.safe_load((ROOT / "stacks/Pulumi.prod.yaml").read_text())
+    assert prod["config"]["engram:hosting"]["activeRevisionsMode"] == "Multiple"
