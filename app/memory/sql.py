@@ -385,9 +385,11 @@ class SqlMemoryStore:
             episode_ids = select(EpisodeRow.id).where(EpisodeRow.owner_id == owner_id).scalar_subquery()
             turns = await session.execute(delete(TurnRow).where(TurnRow.episode_id.in_(episode_ids)))
             facts = await session.execute(delete(FactRow).where(FactRow.owner_id == owner_id))
+            episodes = await session.execute(delete(EpisodeRow).where(EpisodeRow.owner_id == owner_id))
+            # After the episodes: a Zep mirror inserting a mapping holds the episode row (FOR KEY
+            # SHARE) until it commits, so its row is visible here and goes too (app.memory.zep).
             await session.execute(delete(ZepThreadRow).where(ZepThreadRow.owner_id == owner_id))
             await session.execute(delete(ZepUserRow).where(ZepUserRow.owner_id == owner_id))
-            episodes = await session.execute(delete(EpisodeRow).where(EpisodeRow.owner_id == owner_id))
         return {
             "episodes": _count(episodes),
             "turns": _count(turns),

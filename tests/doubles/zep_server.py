@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -51,6 +52,8 @@ class ZepDouble:
         self.state = ZepState()
         self.mode: Literal["ok", "slow", "error"] = "ok"
         self.delay_s = 5.0
+        # Awaited with "METHOD /path" before a request is handled: lets a test act mid-call.
+        self.before: Callable[[str], Awaitable[None]] | None = None
         self._replays: dict[str, tuple[int, Any]] = {}
         app = web.Application(middlewares=[self._middleware])
         app.router.add_post("/api/v4/users", self._create_user)
@@ -88,6 +91,8 @@ class ZepDouble:
         self.state.calls.append(f"{request.method} {request.path}")
         if request.headers.get("Authorization") != f"Api-Key {API_KEY}":
             return _error(401, "unauthorized", "bad api key")
+        if self.before is not None:
+            await self.before(f"{request.method} {request.path}")
         if self.mode == "slow":
             await asyncio.sleep(self.delay_s)
         if self.mode == "error":

@@ -165,3 +165,18 @@ async def test_shutdown_drains_pending_writes_within_a_bound(
         cut = await queue.drain(0.05)  # what the lifespan does, with a short bound
     assert cut == 1 and queue.pending == 0
     assert queue.submit([]) is True
+
+
+async def test_a_user_who_returns_after_erasure_is_mirrored_afresh(
+    tmp_path: Path, gateway: OpenAIDouble, zep: ZepDouble
+) -> None:
+    async with running(settings_for(tmp_path, gateway, zep.base_url)) as (app, client):
+        await client.post("/api/v1/chat", json={"content": "before"}, headers=auth("ann"))
+        await app.state.memory.queue.flush()
+        erased = await client.delete("/api/v1/memory/users/me", headers=auth("ann"))
+        assert erased.status_code == 200, erased.text
+        await client.post("/api/v1/chat", json={"content": "after"}, headers=auth("ann"))
+        await app.state.memory.queue.flush()
+        health = (await client.get("/health")).json()
+    assert [m["content"] for m in zep.thread_for_user("ann")] == ["after", "reply 2 to: after"]
+    assert health["memory"]["degraded"] is False
