@@ -28,6 +28,18 @@ class AuthError(Exception):
         self.www_authenticate = www_authenticate
 
 
+class IdentityProviderUnavailable(AuthError):
+    """The token could not be checked because the identity provider is out of reach.
+
+    Not the caller's fault: HTTP answers 503 with Retry-After (a 401 would send clients into a
+    sign-in loop), websockets close with 1013 (try again later).
+    """
+
+    def __init__(self, message: str, reason: str, *, retry_after_s: int) -> None:
+        super().__init__(message, reason)
+        self.retry_after_s = retry_after_s
+
+
 class Authenticator:
     def __init__(self, settings: Settings, jwt_validator: JwtValidator | None = None) -> None:
         self._settings = settings

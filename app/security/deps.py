@@ -9,7 +9,7 @@ from fastapi import Depends, Header, HTTPException, Request, WebSocket, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.observability import metrics
-from app.security.authenticator import Authenticator, AuthError, bearer_token
+from app.security.authenticator import Authenticator, AuthError, IdentityProviderUnavailable, bearer_token
 from app.security.identity import Identity, Permission
 from app.security.limits import RateLimiter
 from app.security.tickets import TicketStore
@@ -30,6 +30,11 @@ async def get_identity(request: Request, authorization: Annotated[str | None, He
     authenticator: Authenticator = request.app.state.authenticator
     try:
         identity = await authenticator.authenticate(bearer_token(authorization))
+    except IdentityProviderUnavailable as exc:
+        metrics.auth_failure(exc.reason)
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE, exc.message, headers={"Retry-After": str(exc.retry_after_s)}
+        ) from None
     except AuthError as exc:
         metrics.auth_failure(exc.reason)
         raise HTTPException(
@@ -143,7 +148,8 @@ async def websocket_identity(websocket: WebSocket) -> tuple[Identity, str | None
             identity = await authenticator.authenticate(token)
     except AuthError as exc:
         metrics.auth_failure(exc.reason)
-        await websocket.close(code=WS_POLICY_VIOLATION, reason=exc.message[:120])
+        code = WS_TRY_AGAIN_LATER if isinstance(exc, IdentityProviderUnavailable) else WS_POLICY_VIOLATION
+        await websocket.close(code=code, reason=exc.message[:120])
         return None
     if ticket is None:
         client = websocket.client

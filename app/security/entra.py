@@ -21,7 +21,7 @@ import jwt
 from jwt import PyJWK, PyJWKClient
 from jwt.exceptions import PyJWKClientConnectionError, PyJWKClientError
 
-from app.security.authenticator import Authenticator, AuthError
+from app.security.authenticator import Authenticator, AuthError, IdentityProviderUnavailable
 from app.security.identity import Identity, Role
 from app.settings import Settings
 
@@ -39,6 +39,7 @@ LEEWAY_SECONDS = 60  # clock skew tolerated on exp / nbf / iat
 JWKS_CACHE_SECONDS = 3600  # Entra rotates signing keys over weeks; an unknown kid refreshes early
 MIN_REFRESH_INTERVAL = 30.0  # seconds between two forced refreshes of the key set
 JWKS_TIMEOUT_SECONDS = 5.0
+JWKS_RETRY_AFTER_SECONDS = 30  # what a caller is told to wait when Entra's keys are out of reach
 
 _MESSAGES: list[tuple[type[jwt.PyJWTError], str, str]] = [
     (jwt.ExpiredSignatureError, "the token has expired", "expired"),
@@ -160,8 +161,10 @@ class EntraValidator:
             key = await self.keys.key_for(kid)
         except (PyJWKClientConnectionError, PyJWKClientError) as exc:
             log.warning("JWKS fetch failed", extra={"error": type(exc).__name__, "kid": kid})
-            raise AuthError(
-                "the signing keys cannot be fetched from Entra ID; try again shortly", "jwks_unavailable"
+            raise IdentityProviderUnavailable(
+                "the signing keys cannot be fetched from Entra ID; try again shortly",
+                "jwks_unavailable",
+                retry_after_s=JWKS_RETRY_AFTER_SECONDS,
             ) from None
         claims = self._decode(token, key, kid)
         if claims.get("tid") != self.tenant_id:

@@ -17,7 +17,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from app.security.authenticator import Authenticator, AuthError
+from app.security.authenticator import Authenticator, AuthError, IdentityProviderUnavailable
 from app.security.entra import MIN_REFRESH_INTERVAL, EntraValidator, claims_challenge
 from app.security.identity import Permission, Role
 from tests.app.security.conftest import (
@@ -226,10 +226,11 @@ async def test_rotated_key_is_fetched_on_first_sight(
     assert jwks.hits == 2
 
 
-async def test_jwks_unreachable_is_a_clean_401(make_token: TokenFactory) -> None:
+async def test_jwks_unreachable_is_a_clean_provider_error(make_token: TokenFactory) -> None:
     v = EntraValidator(TENANT, CLIENT, jwks_url="http://127.0.0.1:9/keys")  # nothing listens on 9
     error = await rejected(v, make_token())
     assert error.reason == "jwks_unavailable"
+    assert isinstance(error, IdentityProviderUnavailable) and error.retry_after_s > 0
     assert "127.0.0.1" not in error.message
 
 

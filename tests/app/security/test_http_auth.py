@@ -92,6 +92,25 @@ async def test_entra_tokens_through_the_app_in_production(
     assert (mfa, not_admin, no_roles) == (200, 403, 403)
 
 
+def test_identity_provider_out_of_reach_is_503_not_401(tmp_path: Path, make_token: TokenFactory) -> None:
+    """Entra's keys unreachable: the caller did nothing wrong, so no sign-in loop - retry later."""
+    settings = make_settings(tmp_path, auth_required=True, azure_tenant_id=TENANT, azure_ad_client_id=CLIENT)
+    with service(settings) as client:
+        validator = EntraValidator(TENANT, CLIENT, jwks_url="http://127.0.0.1:9/keys")  # nothing on 9
+        client.app.state.authenticator = Authenticator(settings, jwt_validator=validator)  # type: ignore[attr-defined]
+        response = client.post("/api/v1/voice/ticket", headers=bearer(make_token()))
+        with (
+            pytest.raises(WebSocketDisconnect) as info,
+            client.websocket_connect("/test/ws", subprotocols=["engram.v1", f"bearer.{make_token()}"]),
+        ):
+            pass
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "30"
+    assert "www-authenticate" not in response.headers
+    assert "Entra ID" in response.json()["detail"] and "127.0.0.1" not in response.text
+    assert info.value.code == 1013  # try again later, not a policy violation
+
+
 # --- websockets ---------------------------------------------------------------------------------
 
 
