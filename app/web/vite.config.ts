@@ -1,9 +1,29 @@
 /// <reference types="vitest/config" />
 // Build: a static folder (dist/) that Static Web Apps serves and `engram serve` serves locally.
 // Only VITE_* variables reach the bundle; none of them is a secret (see .env.example).
-import { defineConfig } from "vite";
+import { defineConfig, loadEnv, type Plugin } from "vite";
+
+import { contentSecurityPolicy } from "./src/csp";
+
+/** Puts the build's Content-Security-Policy first in <head>, computed from the VITE_* settings. */
+function contentSecurityPolicyMeta(): Plugin {
+  let policy = "";
+  return {
+    name: "engram-csp",
+    apply: "build", // the dev server injects inline scripts (HMR) that a strict policy would block
+    configResolved(config) {
+      policy = contentSecurityPolicy(loadEnv(config.mode, config.envDir || config.root, "VITE_"));
+    },
+    transformIndexHtml() {
+      return [
+        { tag: "meta", attrs: { "http-equiv": "Content-Security-Policy", content: policy }, injectTo: "head-prepend" },
+      ];
+    },
+  };
+}
 
 export default defineConfig({
+  plugins: [contentSecurityPolicyMeta()],
   build: {
     outDir: "dist",
     emptyOutDir: true,

@@ -85,12 +85,17 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
 @contextmanager
 def open_page(browser: Browser, base_url: str, name: str) -> Iterator[Page]:
     """A fresh tab (new sessionStorage, so a new session id); a screenshot is kept when it ends and
-    any uncaught page error fails the test."""
+    any uncaught page error or Content-Security-Policy violation fails the test."""
     context = browser.new_context(base_url=base_url, viewport={"width": 1100, "height": 900})
     context.set_default_timeout(15_000)
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
+    # The build's Content-Security-Policy must never block the UI itself: a violation fails the test.
+    page.on(
+        "console",
+        lambda message: errors.append(message.text) if "Content Security Policy" in message.text else None,
+    )
     try:
         yield page
     finally:

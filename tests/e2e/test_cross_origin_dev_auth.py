@@ -76,6 +76,9 @@ def test_dev_token_sign_in_chat_and_voice_across_origins(
 ) -> None:
     page, (_, api) = dev_page, dev_site
     page.goto("/")
+    # The build's policy names the API origin and its websocket twin, and nothing else remote.
+    policy = page.locator('meta[http-equiv="Content-Security-Policy"]').get_attribute("content") or ""
+    assert f"connect-src 'self' {api} {api.replace('http://', 'ws://')};" in policy, policy
     # Signed out: the API (AUTH_REQUIRED=true) refuses, and the UI says so in plain words.
     expect(page.locator("#chat-panel .agents-empty")).to_have_text(
         "Please sign in: the service did not accept your sign-in."

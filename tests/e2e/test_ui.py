@@ -52,6 +52,8 @@ def test_deep_link_to_voice_loads_the_voice_panel(page: Page, service: str) -> N
     expect(page).to_have_title("Voice · Engram")
     expect(page.get_by_role("link", name="Voice")).to_have_attribute("aria-current", "page")
     expect(page.locator("#voice-panel .agent")).to_have_count(2)
+    policy = page.locator('meta[http-equiv="Content-Security-Policy"]').get_attribute("content") or ""
+    assert "script-src 'self';" in policy and "connect-src 'self';" in policy, policy  # same-origin build
     shot(page, "voice-deep-link")
     # Client-side navigation back to chat, and the API still answers JSON next to the UI.
     page.get_by_role("link", name="Chat").click()
