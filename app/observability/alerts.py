@@ -9,7 +9,9 @@ How the service's OpenTelemetry data lands there (azure-monitor-opentelemetry): 
 as deltas per export interval (60 s), so `sum(valueSum)` counts events; the up-down counter is
 cumulative, so the latest value per replica (`cloud_RoleInstance`) is the current level; histograms
 arrive as sum/count/min/max per interval with no buckets, so a true p95 comes from the request spans
-(`requests.duration`), not from the histogram.
+(`requests.duration`), not from the histogram. Request spans are sampled (the distro's default is
+rate-limited, 5 traces/s per replica; `OTEL_TRACES_SAMPLER`/`OTEL_TRACES_SAMPLER_ARG` change it), so a
+percentile over `requests` is an estimate and request counts are `sum(itemCount)`, never `count()`.
 """
 
 from __future__ import annotations
@@ -58,7 +60,7 @@ CHAT_P95 = AlertQuery(
     kql=f"""requests
 | where timestamp > ago(5m)
 | where name == "{CHAT_REQUEST_SPAN}"
-| summarize p95_ms = percentile(duration, 95), requests = count()
+| summarize p95_ms = percentile(duration, 95), requests = sum(itemCount)
 | where p95_ms > 3000""",
     reads=(CHAT_REQUEST_SPAN,),
     threshold=3000.0,

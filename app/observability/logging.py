@@ -97,4 +97,14 @@ def configure_logging(settings: Settings, stream: Any = None) -> logging.Handler
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers.clear()
         logging.getLogger(name).propagate = True
+    for name in _CHATTY_LIBRARIES:
+        logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
     return handler
+
+
+#: INFO lines these write per HTTP call (headers included) would be exported as App Insights traces
+#: of the exporter's own uploads - a feedback loop of noise. Their warnings and errors still pass.
+_CHATTY_LIBRARIES = (
+    "azure.core.pipeline.policies.http_logging_policy",
+    "azure.monitor.opentelemetry.exporter",
+)

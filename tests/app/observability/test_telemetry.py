@@ -218,14 +218,14 @@ def test_shutdown_takes_the_instrumentation_off(sink: Sink, tmp_path: Path) -> N
     assert not HTTPX2ClientInstrumentor().is_instrumented_by_opentelemetry
 
 
-def _run(script: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+def _run(script: str, tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-c", textwrap.dedent(script)],
         capture_output=True,
         text=True,
         timeout=90,
         cwd=tmp_path,
-        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(Path(__file__).resolve().parents[3])},
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(Path(__file__).resolve().parents[3]), **env},
     )
 
 
@@ -299,3 +299,59 @@ def test_otlp_endpoint_exports_traces_metrics_and_logs_over_http(tmp_path: Path)
         r.body.string_value for rl in logs.resource_logs for sl in rl.scope_logs for r in sl.log_records
     ]
     assert "a note about [EMAIL]" in bodies
+
+
+def test_connection_string_exports_requests_dependencies_logs_and_metrics_to_application_insights(
+    tmp_path: Path,
+) -> None:
+    """The Azure Monitor distro with a connection string whose IngestionEndpoint is a loopback
+    recorder: the envelopes App Insights would ingest, in its own track format."""
+    ikey = "00000000-0000-0000-0000-0000000000a1"
+    track = {"itemsReceived": 0, "itemsAccepted": 0, "errors": []}
+    with recording_server({"/v2.1/track": track}) as ingestion:
+        connection = f"InstrumentationKey={ikey};IngestionEndpoint={ingestion.url}/"
+        result = _run(
+            f"""
+            import logging
+            from fastapi.testclient import TestClient
+            from app.main import create_app
+            from app.observability import metrics
+            from app.observability.logging import configure_logging
+            from app.settings import Settings
+            settings = Settings(data_dir={str(tmp_path)!r}, _env_file=None,
+                                applicationinsights_connection_string={connection!r})
+            configure_logging(settings)
+            app = create_app(settings)
+            with TestClient(app) as client:
+                assert client.get("/ready?email={EMAIL}").status_code == 200
+                metrics.auth_failure("invalid_token")
+                logging.getLogger("engram.test").warning("a note about {EMAIL}")
+            """,
+            tmp_path,
+            # Sample every trace (the distro's default rate limiter may skip a fresh process's first
+            # request); no statsbeat (it reports to Microsoft's own endpoint, unreachable here).
+            OTEL_TRACES_SAMPLER="microsoft.fixed_percentage",
+            OTEL_TRACES_SAMPLER_ARG="1.0",
+            APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL="true",
+        )
+        assert result.returncode == 0, result.stderr
+        envelopes = [e for r in ingestion.wait_for("/v2.1/track") for e in json.loads(r.body)]
+    assert {e["iKey"] for e in envelopes} == {ikey}
+    by_type: dict[str, list[dict[str, Any]]] = {}
+    for envelope in envelopes:
+        by_type.setdefault(envelope["data"]["baseType"], []).append(envelope)
+
+    (request,) = [e for e in by_type["RequestData"] if e["data"]["baseData"]["name"] == "GET /ready"]
+    assert request["data"]["baseData"]["responseCode"] == "200"
+    assert "?" not in request["data"]["baseData"]["url"]  # the query (and its e-mail) is stripped
+    operation = request["tags"]["ai.operation.id"]
+    sql = [e for e in by_type["RemoteDependencyData"] if e["data"]["baseData"]["type"] == "SQL"]
+    assert any(e["tags"]["ai.operation.id"] == operation for e in sql), "the readiness query is in its trace"
+    assert request["tags"]["ai.cloud.role"] == "engram-api"
+
+    messages = [e["data"]["baseData"]["message"] for e in by_type["MessageData"]]
+    assert "a note about [EMAIL]" in messages
+    assert not [m for m in messages if "Request URL" in m or "Transmission" in m], "exporter chatter exported"
+    metric_names = {m["name"] for e in by_type["MetricData"] for m in e["data"]["baseData"]["metrics"]}
+    assert "auth_failures" in metric_names
+    assert EMAIL not in json.dumps(envelopes)
