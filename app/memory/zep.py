@@ -441,25 +441,22 @@ class MirrorQueue:
         re-create the owner's Zep user and id mapping.
         """
         pending = {task for task, owner in self._owners.items() if owner == owner_id}
-        if not pending:
-            return 0
-        _, still_running = await asyncio.wait(pending, timeout=timeout_s)
-        for task in still_running:
-            task.cancel()
-        if still_running:
-            await asyncio.gather(*still_running, return_exceptions=True)
-            metrics.memory_degraded("mirror", "erasure")
-        return len(still_running)
+        return await _wait_or_cancel(pending, timeout_s, "erasure")
 
     async def drain(self, timeout_s: float) -> int:
         """Stop taking work and wait up to `timeout_s` for pending writes; returns how many were cut."""
         self._closed = True
-        if not self._tasks:
-            return 0
-        _, still_running = await asyncio.wait(set(self._tasks), timeout=timeout_s)
-        for task in still_running:
-            task.cancel()
-        if still_running:
-            await asyncio.gather(*still_running, return_exceptions=True)
-            metrics.memory_degraded("mirror", "shutdown")
-        return len(still_running)
+        return await _wait_or_cancel(set(self._tasks), timeout_s, "shutdown")
+
+
+async def _wait_or_cancel(tasks: set[asyncio.Task[None]], timeout_s: float, reason: str) -> int:
+    """Wait up to `timeout_s` for `tasks`, cancel the rest (counted under `reason`); how many were cut."""
+    if not tasks:
+        return 0
+    _, still_running = await asyncio.wait(tasks, timeout=timeout_s)
+    for task in still_running:
+        task.cancel()
+    if still_running:
+        await asyncio.gather(*still_running, return_exceptions=True)
+        metrics.memory_degraded("mirror", reason)
+    return len(still_running)
