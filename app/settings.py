@@ -99,6 +99,11 @@ class Settings(BaseSettings):
     audit_pseudonym_key: SecretStr | None = Field(
         None, description="HMAC key that pseudonymises user ids in the audit trail; ENCRYPTION_KEY if unset."
     )
+    audit_anchor_interval_seconds: float = Field(
+        300.0,
+        ge=0,
+        description="Seconds between `audit_head` log lines (anchors outside the database); 0: off.",
+    )
     data_retention_days: int | None = Field(None, ge=1)
 
     # Identity.

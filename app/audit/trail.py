@@ -10,6 +10,12 @@ field for it, and `detail` holds counts and outcomes only.
 Appends are serialised: in a process, one writer task drains a queue under an asyncio lock; across
 replicas, PostgreSQL takes a transaction-level advisory lock, and `seq` (previous + 1, the primary
 key) turns any remaining race into a key conflict that is retried, never a fork.
+
+A chain that verifies proves no record was changed or removed *between* its first and last record;
+it cannot show that the newest records were deleted (with the triggers lifted), since the shortened
+chain is just as valid. The head (`head()`: seq + hash of the newest record) is therefore anchored
+outside the database (the service logs it periodically, see `app/audit/anchor.py`; operators can
+store `engram audit head`), and `verify(anchors)` fails when an anchored record is gone or differs.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -116,6 +123,7 @@ def record_hash(fields: dict[str, object]) -> str:
 _AUDIT = cast(Table, AuditRow.__table__)
 _ADVISORY_LOCK = text("SELECT pg_advisory_xact_lock(:id)")
 _HEAD = select(_AUDIT.c.seq, _AUDIT.c.hash).order_by(_AUDIT.c.seq.desc()).limit(1)
+_HEAD_AT = select(_AUDIT.c.seq, _AUDIT.c.hash, _AUDIT.c.at).order_by(_AUDIT.c.seq.desc()).limit(1)
 _INSERT = insert(_AUDIT)
 
 
@@ -124,11 +132,52 @@ def _on_connection(session: Session, operation: Callable[[Connection], AuditReco
 
 
 @dataclass(frozen=True)
+class AuditHead:
+    """The newest record: what is stored outside the database as an anchor."""
+
+    seq: int
+    hash: str
+    at: datetime
+
+    @property
+    def anchor(self) -> str:
+        """The `SEQ:HASH` form `engram audit verify --expect-head` takes."""
+        return f"{self.seq}:{self.hash}"
+
+
+ANCHOR_FORMAT = (
+    "SEQ:HASH (a record number >= 1, a colon, that record's 64-hex SHA-256, as `engram audit head` prints it)"
+)
+_ANCHOR = re.compile(r"([1-9][0-9]{0,18}):([0-9a-fA-F]{64})")
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """A head recorded outside the database earlier: record `seq` must still exist with `hash`."""
+
+    seq: int
+    hash: str
+
+    @classmethod
+    def parse(cls, text: str) -> Anchor:
+        match = _ANCHOR.fullmatch(text.strip())
+        if match is None:
+            shown = text if len(text) <= 80 else text[:80] + "..."
+            raise ValueError(f"expected {ANCHOR_FORMAT}, got {shown!r}")
+        return cls(int(match.group(1)), match.group(2).lower())
+
+    def __str__(self) -> str:
+        return f"{self.seq}:{self.hash}"
+
+
+@dataclass(frozen=True)
 class VerifyResult:
     ok: bool
     records: int
     first_broken: int | None = None
     reason: str | None = None
+    anchor: Anchor | None = None  # the anchor that failed (the chain itself held)
+    anchors_matched: int = 0
 
 
 class AuditTrail:
@@ -265,10 +314,24 @@ class AuditTrail:
         async with self._sessions() as session:
             return int((await session.execute(select(func.count()).select_from(AuditRow))).scalar_one())
 
-    async def verify(self) -> VerifyResult:
-        """Recompute the chain from the first record; stop at the first that does not hold."""
+    async def head(self) -> AuditHead | None:
+        """The newest record's seq, hash and time; None while the trail is empty."""
+        async with self._sessions() as session:
+            row = (await session.execute(_HEAD_AT)).first()
+        return None if row is None else AuditHead(row.seq, row.hash, _utc(row.at))
+
+    async def verify(self, anchors: Sequence[Anchor] = ()) -> VerifyResult:
+        """Recompute the chain from the first record; stop at the first that does not hold.
+
+        Then check each anchor (a head stored outside the database earlier): its record must still
+        be in the chain with the same hash, which is what catches a deleted tail.
+        """
+        wanted = {anchor.seq for anchor in anchors}
+        found: dict[int, str] = {}
         expected_seq, prev, checked = 1, GENESIS, 0
         async for record in self._all():
+            if record.seq in wanted:
+                found[record.seq] = record.hash
             fields = asdict(record)
             if record.seq != expected_seq:
                 return VerifyResult(False, checked, expected_seq, f"record {expected_seq} is missing")
@@ -281,4 +344,17 @@ class AuditTrail:
                     False, checked, record.seq, "the record's content does not match its hash"
                 )
             prev, expected_seq, checked = record.hash, expected_seq + 1, checked + 1
-        return VerifyResult(True, checked)
+        # The chain held, so it is records 1..checked without gaps: an anchor past it is a lost tail.
+        for anchor in sorted(anchors, key=lambda a: a.seq):
+            stored = found.get(anchor.seq)
+            if stored is None:
+                ends = f"the chain ends at record {checked}" if checked else "the trail is empty"
+                reason = (
+                    f"record {anchor.seq} is missing ({ends}): records from {checked + 1} on were "
+                    "deleted, or the anchor comes from another database"
+                )
+                return VerifyResult(False, checked, anchor.seq, reason, anchor)
+            if stored != anchor.hash:
+                reason = f"record {anchor.seq} has hash {stored}, the anchor says {anchor.hash}"
+                return VerifyResult(False, checked, anchor.seq, reason, anchor)
+        return VerifyResult(True, checked, anchors_matched=len(anchors))

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 from app.api import admin, privacy, voice_ticket
+from app.audit.anchor import head_anchor_task
 from app.audit.middleware import AuditMiddleware
 from app.audit.trail import AuditTrail, pseudonym_key
 from app.security.entra import authenticator_for
@@ -42,13 +43,16 @@ def install(app: FastAPI, settings: Settings) -> None:
 
 @contextlib.asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """The audit writer and the retention purge run for the life of the service."""
+    """The audit writer, the audit head anchor and the retention purge run for the life of the service."""
     settings: Settings = app.state.settings
     trail: AuditTrail = app.state.audit
     await trail.start()
     try:
         memory = app.state.memory
-        async with retention_task(memory.store, trail, settings.data_retention_days, zep=memory.mirror):
+        async with (
+            retention_task(memory.store, trail, settings.data_retention_days, zep=memory.mirror),
+            head_anchor_task(trail, settings.audit_anchor_interval_seconds),
+        ):
             yield
     finally:
         await trail.stop()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -11,53 +10,9 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.audit.trail import GENESIS, AuditEvent, AuditTrail, pseudonymise
-from app.db.engine import create_engine, session_factory
-from app.db.migrate import upgrade
-from app.settings import Settings
-
-KEY = b"test-pseudonym-key"
-
-
-@pytest.fixture
-async def engine(database_settings: Settings) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(database_settings)
-    await upgrade(engine)
-    try:
-        yield engine
-    finally:
-        await engine.dispose()
-
-
-@pytest.fixture
-def trail(engine: AsyncEngine) -> AuditTrail:
-    return AuditTrail(session_factory(engine), KEY)
-
-
-def http_event(n: int, user: str = "alice") -> AuditEvent:
-    return AuditEvent(
-        event="http",
-        user_id=user,
-        tenant_id="t1",
-        roles=["user"],
-        request_id=f"r{n}",
-        method="GET",
-        route="/api/v1/things/{thing_id}",
-        status=200,
-        latency_ms=1.2345 + n,
-        client_ip="203.0.113.7",
-    )
-
-
-async def _tamper(engine: AsyncEngine, statement: str) -> None:
-    """A DBA with full rights: lift the append-only guard, change the data."""
-    async with engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            await conn.execute(text("ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only"))
-        else:
-            await conn.execute(text("DROP TRIGGER audit_log_no_update"))
-            await conn.execute(text("DROP TRIGGER audit_log_no_delete"))
-        await conn.execute(text(statement))
+from app.audit.trail import GENESIS, Anchor, AuditEvent, AuditTrail, pseudonymise
+from app.db.engine import session_factory
+from tests.app.audit.helpers import KEY, http_event, tamper
 
 
 async def test_chain_links_each_record_to_the_previous(trail: AuditTrail) -> None:
@@ -115,7 +70,7 @@ async def test_tampering_names_the_first_broken_record(
 ) -> None:
     for n in range(5):
         await trail.append(http_event(n))
-    await _tamper(engine, statement)
+    await tamper(engine, statement)
     result = await trail.verify()
     assert not result.ok
     assert result.first_broken == broken
@@ -130,7 +85,7 @@ async def test_recomputed_hash_still_breaks_the_next_link(trail: AuditTrail, eng
     (victim,) = await trail.query(after_seq=1, limit=1)
     forged = {**victim.__dict__, "status": 204}
     new_hash = record_hash(forged)
-    await _tamper(engine, f"UPDATE audit_log SET status = 204, hash = '{new_hash}' WHERE seq = 2")
+    await tamper(engine, f"UPDATE audit_log SET status = 204, hash = '{new_hash}' WHERE seq = 2")
     result = await trail.verify()
     assert (result.first_broken, result.reason) == (3, "prev_hash does not match the previous record")
 
@@ -146,3 +101,104 @@ async def test_query_filters_by_user_and_time_and_pages(trail: AuditTrail) -> No
     assert [r.seq for r in window] == [3, 4]
     first, second = await trail.query(limit=4), await trail.query(after_seq=4, limit=4)
     assert [r.seq for r in first + second] == [1, 2, 3, 4, 5, 6]
+
+
+# --- the head and anchors: a deleted tail ------------------------------------------------------------
+
+
+async def test_head_is_the_newest_record(trail: AuditTrail) -> None:
+    assert await trail.head() is None
+    for n in range(3):
+        last = await trail.append(http_event(n))
+    head = await trail.head()
+    assert head is not None
+    assert (head.seq, head.hash, head.at) == (3, last.hash, last.at)
+    assert head.anchor == f"3:{last.hash}"
+
+
+async def test_anchored_head_passes_while_the_chain_reaches_it(trail: AuditTrail) -> None:
+    for n in range(3):
+        await trail.append(http_event(n))
+    head = await trail.head()
+    assert head is not None
+    await trail.append(http_event(4))  # newer records after the anchor are fine
+    result = await trail.verify([Anchor.parse(head.anchor)])
+    assert (result.ok, result.records, result.anchors_matched) == (True, 4, 1)
+
+
+async def test_deleted_tail_fails_the_anchor_but_not_the_plain_chain(
+    trail: AuditTrail, engine: AsyncEngine
+) -> None:
+    for n in range(5):
+        await trail.append(http_event(n))
+    head = await trail.head()
+    assert head is not None and head.seq == 5
+    await tamper(engine, "DELETE FROM audit_log WHERE seq > 3")
+
+    assert (await trail.verify()).ok  # the gap this closes
+    result = await trail.verify([Anchor(head.seq, head.hash)])
+    assert not result.ok
+    assert (result.first_broken, result.records, result.anchor) == (5, 3, Anchor(5, head.hash))
+    assert result.reason == (
+        "record 5 is missing (the chain ends at record 3): records from 4 on were deleted, "
+        "or the anchor comes from another database"
+    )
+
+
+async def test_anchor_with_another_hash_fails(trail: AuditTrail) -> None:
+    for n in range(2):
+        await trail.append(http_event(n))
+    head = await trail.head()
+    assert head is not None
+    wrong = "a" * 64
+    result = await trail.verify([Anchor(1, (await trail.query(limit=1))[0].hash), Anchor(2, wrong)])
+    assert not result.ok
+    assert (result.first_broken, result.anchor) == (2, Anchor(2, wrong))
+    assert result.reason == f"record 2 has hash {head.hash}, the anchor says {wrong}"
+
+
+async def test_anchor_against_an_emptied_trail_says_so(trail: AuditTrail, engine: AsyncEngine) -> None:
+    record = await trail.append(http_event(1))
+    await tamper(engine, "DELETE FROM audit_log")
+    result = await trail.verify([Anchor(1, record.hash)])
+    assert (result.ok, result.first_broken) == (False, 1)
+    assert "record 1 is missing (the trail is empty)" in (result.reason or "")
+
+
+async def test_a_broken_chain_is_reported_before_the_anchors(trail: AuditTrail, engine: AsyncEngine) -> None:
+    for n in range(3):
+        await trail.append(http_event(n))
+    await tamper(engine, "UPDATE audit_log SET status = 500 WHERE seq = 2")
+    result = await trail.verify([Anchor(9, "b" * 64)])
+    assert (result.first_broken, result.anchor) == (2, None)
+
+
+@pytest.mark.parametrize(
+    ("text", "anchor"),
+    [
+        (f"42:{'ab' * 32}", Anchor(42, "ab" * 32)),
+        (f" 7:{'AB' * 32}\n", Anchor(7, "ab" * 32)),  # pasted with whitespace and upper case
+    ],
+)
+def test_anchor_parses_seq_colon_hash(text: str, anchor: Anchor) -> None:
+    assert Anchor.parse(text) == anchor
+    assert str(Anchor.parse(text)) == f"{anchor.seq}:{anchor.hash}"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "42",
+        f"0:{'a' * 64}",
+        f"-1:{'a' * 64}",
+        f"x:{'a' * 64}",
+        "42:abc",
+        f"42:{'g' * 64}",
+        f"42:{'a' * 65}",
+        f"42:{'a' * 64}:extra",
+    ],
+)
+def test_malformed_anchor_names_the_expected_format(text: str) -> None:
+    with pytest.raises(ValueError, match=r"expected SEQ:HASH \(a record number >= 1"):
+        Anchor.parse(text)
