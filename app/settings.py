@@ -206,6 +206,11 @@ def check_sop(settings: Settings) -> list[str]:
             problems.append(f"AUTH_REQUIRED must be true in {env} (set AUTH_REQUIRED=true)")
         if not settings.audit_log_enabled:
             problems.append(f"AUDIT_LOG_ENABLED must be true in {env} (set AUDIT_LOG_ENABLED=true)")
+        if settings.audit_anchor_interval_seconds <= 0:
+            problems.append(
+                f"AUDIT_ANCHOR_INTERVAL_SECONDS must be above 0 in {env}: the logged audit head is what "
+                "detects deleted audit records (set AUDIT_ANCHOR_INTERVAL_SECONDS=300)"
+            )
     if env != "development" and "*" in settings.cors_origins:
         problems.append(f'CORS_ORIGINS may contain "*" only in development; list the UI origins for {env}')
     if env == "production":

@@ -25,6 +25,7 @@ COMPLIANT_PROD = {
 RULES = [
     ("auth", {"auth_required": False}, "AUTH_REQUIRED must be true"),
     ("audit", {"audit_log_enabled": False}, "AUDIT_LOG_ENABLED must be true"),
+    ("audit-anchor", {"audit_anchor_interval_seconds": 0}, "AUDIT_ANCHOR_INTERVAL_SECONDS must be above 0"),
     ("cors-wildcard", {"cors_origins": ["*"]}, 'may contain "*" only in development'),
     ("debug", {"debug": True}, "DEBUG must be false"),
     ("cors-empty", {"cors_origins": []}, "CORS_ORIGINS must list the UI origins"),
@@ -47,8 +48,8 @@ RULES = [
 # Which rules apply in which environment.
 APPLIES = {
     "development": set(),
-    "test": {"auth", "audit", "cors-wildcard", "entra", "entra-client", "pseudonym-key"},
-    "uat": {"auth", "audit", "cors-wildcard", "entra", "entra-client", "pseudonym-key"},
+    "test": {"auth", "audit", "audit-anchor", "cors-wildcard", "entra", "entra-client", "pseudonym-key"},
+    "uat": {"auth", "audit", "audit-anchor", "cors-wildcard", "entra", "entra-client", "pseudonym-key"},
     "production": {rule for rule, _, _ in RULES},
 }
 
