@@ -57,7 +57,7 @@ _DEVELOPMENT_KEY = b"engram-development-audit-pseudonym-key"
 class AuditEvent:
     """What happened; never what was said."""
 
-    event: str  # http | ws.start | ws.end | erasure | retention
+    event: str  # http | ws.start | ws.end | erasure | retention | reencrypt
     user_id: str | None = None  # pseudonymised before it is stored
     tenant_id: str | None = None
     roles: Sequence[str] = ()

@@ -126,7 +126,8 @@ class AuditRow(Base):
         BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False
     )
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
-    event: Mapped[str] = mapped_column(String(32))  # http | ws.start | ws.end | erasure | retention
+    # http | ws.start | ws.end | erasure | retention | reencrypt
+    event: Mapped[str] = mapped_column(String(32))
     request_id: Mapped[str | None] = mapped_column(String(64))
     user_ref: Mapped[str | None] = mapped_column(String(64), index=True)  # keyed hash of the user id
     tenant_id: Mapped[str | None] = mapped_column(String(64))

@@ -24,7 +24,9 @@ class FernetCipher:
     def __init__(self, keys: list[str]) -> None:
         if not keys:
             raise ValueError("FernetCipher needs at least one key")
-        self._fernet = MultiFernet([Fernet(k) for k in keys])
+        fernets = [Fernet(k) for k in keys]
+        self._newest = fernets[0]
+        self._fernet = MultiFernet(fernets)
 
     @classmethod
     def from_setting(cls, value: str) -> FernetCipher:
@@ -43,11 +45,34 @@ class FernetCipher:
                 "stored content cannot be decrypted with any ENCRYPTION_KEY (was a key dropped too early?)"
             ) from None
 
+    def is_current(self, stored: str) -> bool:
+        """Whether `stored` is already encrypted under the newest key.
+
+        A Fernet token does not name its key, and `rotate` always produces a new token, so this is
+        how a re-encryption skips rows that are done: one decryption with the newest key alone (a
+        token under another key fails at its HMAC check, before any decryption).
+        """
+        if not stored.startswith(PREFIX):
+            return False
+        try:
+            self._newest.decrypt(stored[len(PREFIX) :].encode())
+        except InvalidToken:
+            return False
+        return True
+
     def rotate(self, stored: str) -> str:
-        """Re-encrypt under the newest key (plain legacy values get encrypted)."""
+        """Re-encrypt under the newest key (plain legacy values get encrypted).
+
+        Raises `ContentDecryptionError` when no configured key decrypts `stored`.
+        """
         if not stored.startswith(PREFIX):
             return self.encrypt(stored)
-        return PREFIX + self._fernet.rotate(stored[len(PREFIX) :].encode()).decode()
+        try:
+            return PREFIX + self._fernet.rotate(stored[len(PREFIX) :].encode()).decode()
+        except InvalidToken:
+            raise ContentDecryptionError(
+                "stored content cannot be decrypted with any ENCRYPTION_KEY (was a key dropped too early?)"
+            ) from None
 
 
 def cipher_from_settings(settings: Settings) -> FernetCipher | None:
