@@ -50,6 +50,7 @@ class PlatformSecrets:
     azure_ai_key: pulumi.Input[str] | None = None
     zep_api_key: pulumi.Input[str] | None = None
     encryption_key: pulumi.Input[str] | None = None
+    audit_pseudonym_key: pulumi.Input[str] | None = None
     postgres_admin_password: pulumi.Input[str] | None = None
     pagerduty_webhook_url: pulumi.Input[str] | None = None
     slack_webhook_url: pulumi.Input[str] | None = None
@@ -60,11 +61,12 @@ class PlatformError(ValueError):
 
 
 # Container-app secret names (Key Vault secret names are the same).
-AI_KEY, DB_URL, ZEP_KEY, ENC_KEY, APPI = (
+AI_KEY, DB_URL, ZEP_KEY, ENC_KEY, PSEUDONYM_KEY, APPI = (
     "azure-ai-key",
     "database-url",
     "zep-api-key",
     "encryption-key",
+    "audit-pseudonym-key",
     "appinsights-connection-string",
 )
 
@@ -223,6 +225,8 @@ class EngramPlatform(pulumi.ComponentResource):
             vault_secrets[APPI] = obs.connection_string
             if secrets.encryption_key is not None:
                 vault_secrets[ENC_KEY] = secrets.encryption_key
+            if secrets.audit_pseudonym_key is not None:
+                vault_secrets[PSEUDONYM_KEY] = secrets.audit_pseudonym_key
             if database is not None:
                 vault_secrets[DB_URL] = database.database_url
             if p.memory.zep and secrets.zep_api_key is not None:
@@ -398,20 +402,28 @@ class EngramPlatform(pulumi.ComponentResource):
 
     @staticmethod
     def _require(p: EnvironmentProfile, secrets: PlatformSecrets) -> None:
-        needed = []
-        if p.hosted and p.database.enabled and secrets.postgres_admin_password is None:
-            needed.append("postgres-admin-password")
-        if p.gateway.mode == "apim" and secrets.azure_ai_key is None:
-            needed.append("azure-ai-key")
-        if p.hosted and p.memory.zep and secrets.zep_api_key is None:
-            needed.append("zep-api-key")
-        keyed = p.environment.service_environment == "production" or p.compliance.audit_logging
-        if p.hosted and keyed and secrets.encryption_key is None:
-            # Production encrypts memory with it; audited stacks key the audit pseudonyms with it.
-            needed.append("encryption-key")
+        """Refuse a stack that lacks a secret its profile needs (the list and the reasons: profile.py)."""
+        given = {
+            "azure-ai-key": secrets.azure_ai_key,
+            "zep-api-key": secrets.zep_api_key,
+            "encryption-key": secrets.encryption_key,
+            "audit-pseudonym-key": secrets.audit_pseudonym_key,
+            "postgres-admin-password": secrets.postgres_admin_password,
+        }
+        needed = [key for key in p.required_secrets() if given[key] is None]
         if needed:
             commands = "; ".join(f"pulumi config set --secret engram:{k} <value>" for k in needed)
-            raise PlatformError(f"stack {p.stack!r} needs secrets: {commands}")
+            message = f"stack {p.stack!r} needs secrets: {commands}"
+            if "audit-pseudonym-key" in needed and "encryption-key" not in needed:
+                # An existing stack's pseudonyms were keyed with encryption-key (the service's fallback):
+                # a fresh value would change them all, so carry the current value over.
+                message += (
+                    " (a stack already deployed keeps its audit pseudonyms and erasure markers only with "
+                    "the current encryption-key value, exactly: pulumi config set --secret --stack "
+                    f'{p.stack} engram:audit-pseudonym-key "$(pulumi config get --stack {p.stack} '
+                    f'engram:encryption-key)")'
+                )
+            raise PlatformError(message)
 
 
 def _tag_separator(tag: str) -> str:
@@ -460,6 +472,7 @@ def service_environment(
         "DATABASE_URL": DB_URL,
         "ZEP_API_KEY": ZEP_KEY,
         "ENCRYPTION_KEY": ENC_KEY,
+        "AUDIT_PSEUDONYM_KEY": PSEUDONYM_KEY,
         "APPLICATIONINSIGHTS_CONNECTION_STRING": APPI,
     }
     return env, {var: name for var, name in secret_env.items() if name in secret_names}

@@ -45,6 +45,7 @@ SECRET_KEYS = (
     "azure-ai-key",  # the caller key of the AI gateway (the APIM subscription key or the customer's)
     "zep-api-key",
     "encryption-key",
+    "audit-pseudonym-key",  # keys audit pseudonyms and erasure markers; never rotated with encryption-key
     "postgres-admin-password",
     "pagerduty-webhook-url",  # webhook URLs embed their own credentials
     "slack-webhook-url",
@@ -329,6 +330,31 @@ class EnvironmentProfile(BaseModel):
             "data-classification": self.environment.data_classification,
             "managed-by": "pulumi",
         }
+
+    def required_secrets(self) -> list[str]:
+        """The SECRET_KEYS a deployment of this profile cannot do without, in SECRET_KEYS order.
+
+        `EngramPlatform` refuses to run without them and `engram tenant init` prints their commands, so
+        both read this one list.
+        """
+        needed: set[str] = set()
+        if self.gateway.mode == "apim":
+            needed.add("azure-ai-key")  # the APIM subscription key the app presents
+        if self.hosted and self.database.enabled:
+            needed.add("postgres-admin-password")
+        if self.hosted and self.memory.zep:
+            needed.add("zep-api-key")
+        # encryption-key: production must encrypt memory at rest (the service's guard); the audited
+        # stacks below it (test, uat) encrypt too, so production's path, rotation included, runs first.
+        # audit-pseudonym-key: without it the service keys audit pseudonyms and erasure markers with
+        # ENCRYPTION_KEY, which is rotated (`engram db reencrypt`), and every rotation would split each
+        # user's audit records in two and orphan the erasure markers. The same stacks need it: audited
+        # ones pseudonymise the trail, and production keys erasure markers even with audit logging off.
+        if self.hosted and (
+            self.environment.service_environment == "production" or self.compliance.audit_logging
+        ):
+            needed.update(("encryption-key", "audit-pseudonym-key"))
+        return [key for key in SECRET_KEYS if key in needed]
 
     def placeholders(self) -> list[str]:
         """Every `<CUSTOMER_...>`-style value still unfilled (a real deployment needs none)."""

@@ -21,6 +21,7 @@ def main() -> None:
         azure_ai_key=config.get_secret("azure-ai-key"),
         zep_api_key=config.get_secret("zep-api-key"),
         encryption_key=config.get_secret("encryption-key"),
+        audit_pseudonym_key=config.get_secret("audit-pseudonym-key"),
         postgres_admin_password=config.get_secret("postgres-admin-password"),
         pagerduty_webhook_url=config.get_secret("pagerduty-webhook-url"),
         slack_webhook_url=config.get_secret("slack-webhook-url"),

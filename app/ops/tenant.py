@@ -313,24 +313,35 @@ def _load_profile(stack: str, config: Mapping[str, Any]) -> Any:
         raise TenantInputError(lines) from None
 
 
+#: How to make a value, for the secrets whose format is not obvious (printed after the command).
+_SECRET_HINTS = {
+    "encryption-key": (
+        "a Fernet key: python -c 'from cryptography.fernet import Fernet; "
+        "print(Fernet.generate_key().decode())'"
+    ),
+    "audit-pseudonym-key": (
+        "python -c 'import secrets; print(secrets.token_urlsafe(32))'; never rotate it: a new value "
+        "splits every user's audit history and orphans erasure markers"
+    ),
+}
+
+
 def secret_commands(stack: str, profile: Any) -> tuple[list[str], list[str]]:
-    """The `pulumi config set --secret` commands this stack needs, and the optional ones."""
+    """The `pulumi config set --secret` commands this stack needs, and the optional ones.
+
+    The required ones are the profile's own list (`EnvironmentProfile.required_secrets`), the one
+    `pulumi up` enforces, so a stack set up from these commands never stops on a missing secret.
+    """
 
     def command(key: str) -> str:
-        return f"pulumi config set --secret --stack {stack} engram:{key} '<value>'"
+        hint = _SECRET_HINTS.get(key)
+        line = f"pulumi config set --secret --stack {stack} engram:{key} '<value>'"
+        return f"{line}   # {hint}" if hint else line
 
-    required: list[str] = []
+    required = [command(key) for key in profile.required_secrets()]
     optional: list[str] = []
-    if profile.gateway.mode == "apim":
-        required.append(command("azure-ai-key"))  # the APIM subscription key the app presents
-    else:
+    if profile.gateway.mode != "apim":
         optional.append(command("azure-ai-key") + "   # if your gateway takes a key")
-    if profile.database.enabled:
-        required.append(command("postgres-admin-password"))
-    if profile.memory.zep:
-        required.append(command("zep-api-key"))
-    if profile.environment.service_environment == "production":
-        required.append(command("encryption-key"))
     if profile.observability.alerts:
         optional.append(command("pagerduty-webhook-url"))
         optional.append(command("slack-webhook-url"))

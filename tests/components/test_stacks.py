@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 
 import pytest
 from pulumi_azure_native import app as aca
@@ -11,10 +12,20 @@ from pulumi_azure_native import app as aca
 from app.settings import Settings, check_sop
 from components.hosting import BLUE_GREEN_OWNED
 from components.identity import ACR_PULL, KEY_VAULT_SECRETS_USER, OPENAI_USER, SPEECH_USER
-from components.offline import OFFLINE_SECRET, OfflinePlan, read_stack_config, run_program, taggable
+from components.offline import (
+    OFFLINE_SECRET,
+    OfflinePlan,
+    OfflineRunError,
+    read_stack_config,
+    run_program,
+    taggable,
+)
+from components.platform import EngramPlatform, PlatformError, PlatformSecrets
+from components.profile import load_profile
 from tests.components.conftest import LEVELS, STACKS, by_id, container, dig, env_of, plan_for
 
 HOSTED = ("staging", "test", "uat", "prod")
+AUDITED = ("test", "uat", "prod")  # hosted with audit logging on
 #: SOP scale and size per hosted stack: (cpu, memory, min, max).
 SCALE = {
     "staging": (0.5, "1Gi", 0, 3),
@@ -230,6 +241,97 @@ def test_secrets_reach_the_app_only_as_key_vault_references(stack: str) -> None:
     vault_secrets = {s.inputs["secretName"] for s in plan.of_type("azure-native:keyvault:Secret")}
     assert secret_names <= vault_secrets
     assert dig(app.inputs, "configuration.registries.0.identity") == identity.id
+
+
+@pytest.mark.parametrize("stack", AUDITED)
+def test_audit_pseudonym_key_is_its_own_key_vault_reference(stack: str) -> None:
+    """Not ENCRYPTION_KEY's secret: rotating that key must leave the pseudonyms alone."""
+    plan = plan_for(stack)
+    env = env_of(plan)
+    assert env["AUDIT_PSEUDONYM_KEY"] == {"name": "AUDIT_PSEUDONYM_KEY", "secretRef": "audit-pseudonym-key"}
+    assert env["ENCRYPTION_KEY"]["secretRef"] == "encryption-key"
+    vault_uri = plan.one("azure-native:keyvault:Vault").outputs["properties"]["vaultUri"]
+    secrets = {
+        s["name"]: s for s in plan.one("azure-native:app:ContainerApp").inputs["configuration"]["secrets"]
+    }
+    assert secrets["audit-pseudonym-key"]["keyVaultUrl"] == f"{vault_uri}secrets/audit-pseudonym-key"
+    assert "value" not in secrets["audit-pseudonym-key"]
+    stored = {s.inputs["secretName"]: s for s in plan.of_type("azure-native:keyvault:Secret")}
+    assert stored["audit-pseudonym-key"].inputs["properties"]["value"] == OFFLINE_SECRET
+    assert "engram:audit-pseudonym-key" in plan.filled_secrets
+
+
+def _without_secret(key: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make `config.get_secret(key)` answer None, as for a stack where it was never set."""
+    import pulumi
+
+    get_secret = pulumi.Config.get_secret
+
+    def patched(self: pulumi.Config, name: str) -> object:
+        return None if name == key else get_secret(self, name)
+
+    monkeypatch.setattr(pulumi.Config, "get_secret", patched)
+
+
+@pytest.mark.parametrize("stack", AUDITED)
+def test_an_audited_stack_without_the_pseudonym_key_is_refused(
+    stack: str, monkeypatch: pytest.MonkeyPatch, no_plan_cache: None
+) -> None:
+    _without_secret("audit-pseudonym-key", monkeypatch)
+    with pytest.raises(OfflineRunError) as caught:
+        run_program(stack)
+    assert isinstance(caught.value.__cause__, PlatformError)
+    message = str(caught.value.__cause__)
+    assert message.startswith(
+        f"stack {stack!r} needs secrets: pulumi config set --secret engram:audit-pseudonym-key <value> ("
+    )
+    # An upgraded stack must carry the value its pseudonyms were keyed with, not a fresh one.
+    assert (
+        f'engram:audit-pseudonym-key "$(pulumi config get --stack {stack} engram:encryption-key)"' in message
+    )
+
+
+@pytest.mark.parametrize("stack", ("staging", "dev"))
+def test_unaudited_stacks_run_without_the_pseudonym_key(
+    stack: str, monkeypatch: pytest.MonkeyPatch, no_plan_cache: None
+) -> None:
+    _without_secret("audit-pseudonym-key", monkeypatch)
+    plan = run_program(stack)
+    names = {s.inputs["secretName"] for s in plan.of_type("azure-native:keyvault:Secret")}
+    assert "audit-pseudonym-key" not in names
+    if stack == "staging":
+        assert "AUDIT_PSEUDONYM_KEY" not in env_of(plan)
+
+
+def test_a_production_stack_needs_the_pseudonym_key_even_with_audit_logging_off() -> None:
+    """Production's erasure markers are keyed with it whether or not the audit trail is on."""
+    config = read_stack_config("prod")
+    sections = {k.removeprefix("engram:"): v for k, v in config.items() if k.startswith("engram:")}
+    sections["compliance"] = {**sections["compliance"], "auditLogging": False}
+    profile = load_profile("prod", sections)
+    given = PlatformSecrets(
+        azure_ai_key="k", zep_api_key="z", encryption_key="e", postgres_admin_password="p"
+    )
+    with pytest.raises(
+        PlatformError,
+        match=r"needs secrets: pulumi config set --secret engram:audit-pseudonym-key <value> \(",
+    ):
+        EngramPlatform._require(profile, given)
+    EngramPlatform._require(profile, replace(given, audit_pseudonym_key="a"))
+
+
+def test_a_new_stack_missing_both_keys_is_told_to_set_both_without_carrying_one_over() -> None:
+    config = read_stack_config("uat")
+    sections = {k.removeprefix("engram:"): v for k, v in config.items() if k.startswith("engram:")}
+    with pytest.raises(PlatformError) as caught:
+        EngramPlatform._require(
+            load_profile("uat", sections),
+            PlatformSecrets(azure_ai_key="k", zep_api_key="z", postgres_admin_password="p"),
+        )
+    assert str(caught.value) == (
+        "stack 'uat' needs secrets: pulumi config set --secret engram:encryption-key <value>; "
+        "pulumi config set --secret engram:audit-pseudonym-key <value>"
+    )
 
 
 @pytest.mark.parametrize("stack", HOSTED)

@@ -28,6 +28,7 @@ ENV_REFS, KV_SECRETS, NAMED_VALUE, ADMIN, REGISTRY_PASSWORD = secrets.CATALOGUE
         ("ZEP_API_KEY", True),
         ("DATABASE_URL", True),
         ("ENCRYPTION_KEY", True),
+        ("AUDIT_PSEUDONYM_KEY", True),
         ("APPLICATIONINSIGHTS_CONNECTION_STRING", True),
         ("db-password", True),
         ("AZURE_AD_CLIENT_ID", False),

@@ -89,6 +89,29 @@ def test_secrets_are_commands_never_values() -> None:
         build_tenant_config(poc(overrides={"azure-ai-key": "sk-live-123"}), STACKS)
 
 
+def _keys(commands: list[str]) -> list[str]:
+    return [c.split(" engram:", 1)[1].split(" ", 1)[0] for c in commands]
+
+
+def test_an_audited_template_asks_for_its_own_pseudonym_key_with_a_way_to_make_one() -> None:
+    config = build_tenant_config(entra_existing_gateway(), STACKS)  # the uat template: audit on
+    assert _keys(config.secret_commands) == [
+        "zep-api-key",
+        "encryption-key",
+        "audit-pseudonym-key",
+        "postgres-admin-password",
+    ]
+    (pseudonym,) = [c for c in config.secret_commands if "engram:audit-pseudonym-key" in c]
+    assert "secrets.token_urlsafe(32)" in pseudonym and "never rotate" in pseudonym
+    (encryption,) = [c for c in config.secret_commands if "engram:encryption-key" in c]
+    assert "Fernet.generate_key()" in encryption
+
+
+def test_the_poc_template_needs_neither_key() -> None:
+    config = build_tenant_config(poc(), STACKS)  # staging: no audit, not production
+    assert _keys(config.secret_commands) == ["azure-ai-key"]
+
+
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
