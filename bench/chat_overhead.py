@@ -65,6 +65,7 @@ def serve(upstream: str, data_dir: str, database_url: str | None, audit: bool) -
     """The Engram side (child process): migrate, then uvicorn as `engram serve` runs it."""
     import uvicorn
 
+    from app.cli.serve import server_options
     from app.db.migrate import upgrade_sync
     from app.main import create_app
     from app.settings import Settings
@@ -80,7 +81,9 @@ def serve(upstream: str, data_dir: str, database_url: str | None, audit: bool) -
         rate_limit_chat_per_minute=1_000_000,  # the limiter still runs; the bench must not trip it
     )
     upgrade_sync(settings)
-    uvicorn.run(create_app(settings), host="127.0.0.1", port=ENGRAM_PORT, log_level="warning")
+    uvicorn.run(
+        create_app(settings), host="127.0.0.1", port=ENGRAM_PORT, log_level="warning", **server_options()
+    )
 
 
 async def wait_for(url: str, child: asyncio.subprocess.Process, timeout_s: float = 120.0) -> None:

@@ -66,6 +66,7 @@ def run_upstream(port_file: str) -> None:
 def run_proxy(port: int, upstream_port: int, data_dir: str) -> None:
     import uvicorn
 
+    from app.cli.serve import server_options
     from app.db.migrate import upgrade_sync
     from app.main import create_app
     from app.settings import load_settings
@@ -80,15 +81,9 @@ def run_proxy(port: int, upstream_port: int, data_dir: str) -> None:
         log_level="WARNING",
     )
     upgrade_sync(settings)
-    # The same server options as `engram serve`.
     uvicorn.run(
-        create_app(settings),
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-        ws_ping_interval=20.0,
-        ws_ping_timeout=20.0,
-    )
+        create_app(settings), host="127.0.0.1", port=port, log_level="warning", **server_options()
+    )  # the same server options as `engram serve`
 
 
 def _run(coro: object) -> None:

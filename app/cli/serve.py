@@ -11,6 +11,15 @@ from app.settings import SettingsError, SOPViolation, enforce_sop, get_settings
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8082  # the SOP's local port
+#: How long an idle keep-alive connection stays open. Container Apps' ingress (Envoy) pools connections
+#: to each replica and may reuse an idle one for up to an hour; with uvicorn's default of 5 s the app
+#: closes connections the proxy is about to reuse, and that race surfaces as sporadic 502s.
+DEFAULT_KEEP_ALIVE_SECONDS = 300
+
+
+def server_options(keep_alive_s: int = DEFAULT_KEEP_ALIVE_SECONDS) -> dict[str, float]:
+    """uvicorn settings of `engram serve` (the benchmarks run the app with the same ones)."""
+    return {"timeout_keep_alive": keep_alive_s, "ws_ping_interval": 20.0, "ws_ping_timeout": 20.0}
 
 
 def register(cli: typer.Typer) -> None:
@@ -19,6 +28,9 @@ def register(cli: typer.Typer) -> None:
         host: str = typer.Option(DEFAULT_HOST, help="Interface to bind."),
         port: int = typer.Option(DEFAULT_PORT, help="Port to listen on."),
         proxy_headers: bool = typer.Option(False, help="Trust X-Forwarded-* (behind the ACA proxy)."),
+        keep_alive: int = typer.Option(
+            DEFAULT_KEEP_ALIVE_SECONDS, min=1, help="Seconds an idle keep-alive connection stays open."
+        ),
     ) -> None:
         """Run the Engram API (migrates the database first)."""
         import uvicorn
@@ -41,6 +53,5 @@ def register(cli: typer.Typer) -> None:
             proxy_headers=proxy_headers,
             forwarded_allow_ips="*" if proxy_headers else None,
             log_config=None,  # our JSON logging owns the root logger
-            ws_ping_interval=20.0,
-            ws_ping_timeout=20.0,
+            **server_options(keep_alive),  # type: ignore[arg-type]
         )

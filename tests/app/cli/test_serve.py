@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import os
 import socket
 import subprocess
@@ -49,6 +50,14 @@ def test_serve_answers_health_with_embedded_defaults(tmp_path: Path) -> None:
         assert body["status"] == "ok"
         assert body["chat_configured"] is False
         assert (tmp_path / ".engram" / "engram.db").exists()
+        # An idle keep-alive connection outlives uvicorn's default 5 s (an ingress proxy reuses them).
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        connection.request("GET", "/health")
+        assert connection.getresponse().read()
+        time.sleep(6)
+        connection.request("GET", "/health")  # on the same socket: http.client never reconnects
+        assert connection.getresponse().status == 200
+        connection.close()
     finally:
         proc.terminate()
         out, _ = proc.communicate(timeout=10)
