@@ -6,11 +6,14 @@ import asyncio
 import os
 import socket
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.db.engine import create_engine, dispose
+from app.db.migrate import upgrade
 from app.settings import Settings
 from tests.telemetry import _session_sink, sink  # noqa: F401 - fixtures shared by every test area
 
@@ -89,3 +92,14 @@ def database_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Setting
     if request.param == "sqlite":
         return make_settings(tmp_path)
     return make_settings(tmp_path, database_url=request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+async def engine(database_settings: Settings) -> AsyncIterator[AsyncEngine]:
+    """A migrated engine on each backend in turn (see `database_settings`), disposed afterwards."""
+    engine = create_engine(database_settings)
+    await upgrade(engine)
+    try:
+        yield engine
+    finally:
+        await dispose(engine)

@@ -4,7 +4,6 @@ nothing, the audit trail records a writing run."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import pytest
@@ -13,13 +12,11 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.audit.trail import AuditTrail
-from app.db.engine import create_engine, dispose, session_factory
-from app.db.migrate import upgrade
+from app.db.engine import session_factory
 from app.memory.sql import SqlMemoryStore
 from app.memory.store import NewTurn
 from app.security.crypto import PREFIX, ContentDecryptionError, FernetCipher
 from app.security.reencrypt import reencrypt_turns
-from app.settings import Settings
 
 OLD, NEW, FOREIGN = (Fernet.generate_key().decode() for _ in range(3))
 
@@ -65,16 +62,6 @@ async def seed(engine: AsyncEngine, *, foreign: bool = False) -> Seeded:
         by_key[label] = ids
         contents.update(zip(ids, said, strict=True))
     return Seeded(engine, contents, by_key)
-
-
-@pytest.fixture
-async def engine(database_settings: Settings) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(database_settings)
-    await upgrade(engine)
-    try:
-        yield engine
-    finally:
-        await dispose(engine)
 
 
 def test_is_current_tells_the_newest_key_apart() -> None:
