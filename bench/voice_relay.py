@@ -103,7 +103,9 @@ async def one_session(url: str, direct: bool, seconds: float, samples: list[floa
 
     headers = {"api-key": "test-voicelive-key"} if direct else None
     protocols = None if direct else ["engram.v1"]
-    async with connect(url, subprotocols=protocols, additional_headers=headers, compression=None) as ws:  # type: ignore[arg-type]
+    # Offer permessage-deflate like a browser does (the proxy declines it); the direct run skips it.
+    deflate = None if direct else "deflate"
+    async with connect(url, subprotocols=protocols, additional_headers=headers, compression=deflate) as ws:  # type: ignore[arg-type]
         if not direct:
             first = orjson.loads(await ws.recv())
             assert first["type"] == "agent_switched", first

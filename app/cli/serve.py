@@ -17,9 +17,19 @@ DEFAULT_PORT = 8082  # the SOP's local port
 DEFAULT_KEEP_ALIVE_SECONDS = 300
 
 
-def server_options(keep_alive_s: int = DEFAULT_KEEP_ALIVE_SECONDS) -> dict[str, float]:
-    """uvicorn settings of `engram serve` (the benchmarks run the app with the same ones)."""
-    return {"timeout_keep_alive": keep_alive_s, "ws_ping_interval": 20.0, "ws_ping_timeout": 20.0}
+def server_options(keep_alive_s: int = DEFAULT_KEEP_ALIVE_SECONDS) -> dict[str, float | bool]:
+    """uvicorn settings of `engram serve` (the benchmarks run the app with the same ones).
+
+    Browsers offer permessage-deflate on every websocket; on the voice relay it would deflate and
+    inflate each 40 ms audio frame (about a fifth more proxy CPU and 50 KB more memory per session in
+    bench/voice_relay.py) to save a little bandwidth on base64 audio, so the server declines it.
+    """
+    return {
+        "timeout_keep_alive": keep_alive_s,
+        "ws_ping_interval": 20.0,
+        "ws_ping_timeout": 20.0,
+        "ws_per_message_deflate": False,
+    }
 
 
 def register(cli: typer.Typer) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import os
 import socket
@@ -25,6 +26,13 @@ def _clean_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "VIRTUAL_ENV", "PYTHONPATH")}
     env.update(extra)
     return env
+
+
+async def _websocket_extensions(url: str) -> str | None:
+    from websockets.asyncio.client import connect
+
+    async with connect(url, subprotocols=["engram.v1"], compression="deflate") as ws:  # type: ignore[list-item]
+        return ws.response.headers.get("Sec-WebSocket-Extensions")
 
 
 def test_serve_answers_health_with_embedded_defaults(tmp_path: Path) -> None:
@@ -58,6 +66,9 @@ def test_serve_answers_health_with_embedded_defaults(tmp_path: Path) -> None:
         connection.request("GET", "/health")  # on the same socket: http.client never reconnects
         assert connection.getresponse().status == 200
         connection.close()
+        # A browser-like websocket handshake offers permessage-deflate; the server declines it.
+        extensions = asyncio.run(_websocket_extensions(f"ws://127.0.0.1:{port}/api/v1/voice/voicelive/s1"))
+        assert extensions is None
     finally:
         proc.terminate()
         out, _ = proc.communicate(timeout=10)
