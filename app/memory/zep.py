@@ -132,7 +132,11 @@ class ZepMirror:
         accepted = await self._call(
             "delete_user",
             lambda: self._client.user.delete(
-                user_uuid, idempotency_key=_key("delete-user", owner_id), request_options=self._options
+                # Keyed by the Zep user, not the owner: a user who returns and is erased again has a
+                # new Zep user, and an owner-keyed retry would replay the first delete's answer.
+                user_uuid,
+                idempotency_key=_key("delete-user", user_uuid),
+                request_options=self._options,
             ),
             not_found_ok=True,
         )

@@ -98,7 +98,9 @@ class ZepDouble:
         if self.mode == "error":
             return _error(500, "internal", "double says 500")
         key = request.headers.get("Idempotency-Key")
-        replay_key = f"{request.method} {request.path} {key}"
+        # Keys are scoped to the project, not the path (the stricter reading; Zep does not document
+        # it): a reused key replays the first answer whatever resource it names.
+        replay_key = key
         if key and replay_key in self._replays:
             status, body = self._replays[replay_key]
             return web.json_response(body, status=status)

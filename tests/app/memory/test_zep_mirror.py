@@ -178,5 +178,10 @@ async def test_a_user_who_returns_after_erasure_is_mirrored_afresh(
         await client.post("/api/v1/chat", json={"content": "after"}, headers=auth("ann"))
         await app.state.memory.queue.flush()
         health = (await client.get("/health")).json()
-    assert [m["content"] for m in zep.thread_for_user("ann")] == ["after", "reply 2 to: after"]
+        returned = [m["content"] for m in zep.thread_for_user("ann")]
+        again = await client.delete("/api/v1/memory/users/me", headers=auth("ann"))  # a second erasure
+        assert again.status_code == 200, again.text
+    assert returned == ["after", "reply 2 to: after"]
     assert health["memory"]["degraded"] is False
+    assert len(zep.state.deleted_users) == 2, "the second erasure must delete the new Zep user too"
+    assert "ann" not in {u["user_id"] for u in zep.state.users.values()}
