@@ -68,31 +68,45 @@ def render() -> str:
         "",
         "## Rules",
         "",
-        "| Id | Policy | Levels | Enforcement | Severity |",
-        "|---|---|---|---|---|",
+        "Two sets: the **SOP rules** (`SOP-*`) are the operating procedure's controls; the **Azure",
+        "deployability rules** (`AZ-*`) are Azure's own rules (what it refuses at creation, what a tier",
+        "cannot do, what a resource needs beside it to work), each citing the document or issue it encodes.",
+        "",
     ]
-    for entry in CATALOGUE:
+    sop = [e for e in CATALOGUE if not e.rule.is_azure_rule]
+    azure = [e for e in CATALOGUE if e.rule.is_azure_rule]
+    lines += ["### SOP rules", "", "| Id | Policy | Levels | Enforcement | Severity |", "|---|---|---|---|---|"]
+    for entry in sop:
         rule = entry.rule
         lines.append(
             f"| [{rule.id}](#{rule.id.lower()}) | `{rule.name}` | {_levels(rule.levels)} | "
             f"{rule.enforcement.value} | {rule.severity.value} |"
         )
-    for entry in CATALOGUE:
+    lines += ["", "### Azure deployability rules", "", "| Id | Policy | What | Source |", "|---|---|---|---|"]
+    for entry in azure:
+        rule = entry.rule
+        lines.append(f"| [{rule.id}](#{rule.id.lower()}) | `{rule.name}` | {rule.description} | {rule.source} |")
+    for entry in [*sop, *azure]:
         rule = entry.rule
         targets = (
             "the whole stack" if rule.is_stack_rule else ", ".join(f"`{t}`" for t in rule.resource_types)
         )
+        basis = (
+            f"- **Source:** {rule.source}"
+            if rule.is_azure_rule
+            else f"- **SOP section:** {rule.sop_section}; **severity:** {rule.severity.value}; "
+            f"**enforcement:** {rule.enforcement.value}"
+        )
         lines += [
             "",
-            f"### {rule.id}",
+            f"#### {rule.id}",
             "",
             f"`{rule.name}`: {rule.description}",
             "",
             f"- **Why:** {rule.why}",
             f"- **Fix:** {rule.fix}",
             f"- **Applies to:** {targets}; levels {_levels(rule.levels)}",
-            f"- **SOP section:** {rule.sop_section}; **severity:** {rule.severity.value}; "
-            f"**enforcement:** {rule.enforcement.value}",
+            basis,
             f"- **Equivalents:** {_equivalents(rule.psrule, rule.checkov)}",
         ]
         if rule.config_schema is not None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pulumi_policy import Policy
 
-from . import app_settings, audit, database, hosting, identity, keyvault, network, secrets, tagging
+from . import app_settings, audit, azure, database, hosting, identity, keyvault, network, secrets, tagging
 from .common import Entry, Rule
 
 CATALOGUE: list[Entry] = [
@@ -21,6 +21,7 @@ CATALOGUE: list[Entry] = [
     *audit.CATALOGUE,
     *identity.CATALOGUE,
     *tagging.CATALOGUE,
+    *azure.CATALOGUE,  # deployability: Azure's own rules, each citing its source
 ]
 
 

@@ -51,6 +51,9 @@ ENVIRONMENT_OF_LEVEL: dict[int, str] = {1: "staging", 2: "dev", 3: "test", 4: "u
 ALL_LEVELS: frozenset[int] = frozenset(range(1, 6))
 STRICTEST_LEVEL = 5
 
+#: Id prefix of the deployability rule set (Azure's own rules, each citing its source).
+AZURE_RULE_PREFIX = "AZ-"
+
 #: `Rule.resource_types` value for rules that look at every resource.
 ANY_RESOURCE = "*"
 
@@ -272,6 +275,13 @@ class Rule:
     psrule: str | None = None
     checkov: str | None = None
     config_schema: PolicyConfigSchema | None = None
+    #: Deployability (AZ-*) rules: the Azure document, REST spec or provider issue the rule encodes.
+    source: str | None = None
+
+    @property
+    def is_azure_rule(self) -> bool:
+        """An Azure platform rule (what Azure refuses or cannot do), as opposed to an SOP control."""
+        return self.id.startswith(AZURE_RULE_PREFIX)
 
     @property
     def is_stack_rule(self) -> bool:
@@ -285,8 +295,14 @@ class Rule:
             "config_schema": self.config_schema,
             "display_name": self.id,
             "severity": self.severity,
-            "framework": PolicyComplianceFramework(
-                name="Engram SOP", version="1", reference=self.sop_section, specification=self.id
+            "framework": (
+                PolicyComplianceFramework(
+                    name="Azure deployability", version="1", reference=self.source, specification=self.id
+                )
+                if self.is_azure_rule
+                else PolicyComplianceFramework(
+                    name="Engram SOP", version="1", reference=self.sop_section, specification=self.id
+                )
             ),
             "tags": [self.id, *sorted(ENVIRONMENT_OF_LEVEL[level] for level in self.levels)],
             "remediation_steps": self.fix,

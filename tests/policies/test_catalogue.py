@@ -13,7 +13,7 @@ from policies.rules import CATALOGUE, all_policies, default_config
 from policies.rules.common import ALL_LEVELS, Entry
 
 NAME = re.compile(r"^engram-[a-z0-9]+(-[a-z0-9]+){2,}$")
-RULE_ID = re.compile(r"^SOP-[A-Z]+-\d{3}$")
+RULE_ID = re.compile(r"^(SOP|AZ)-[A-Z]+-\d{3}$")
 REPO = Path(__file__).resolve().parents[2]
 
 #: The levels each rule must apply at, from issue 7 (production-only, test-and-up, uat-and-up, every level).
@@ -56,8 +56,10 @@ EXPECTED_LEVELS = {
 
 
 def test_every_expected_rule_is_in_the_pack_exactly_once() -> None:
-    ids = [e.rule.id for e in CATALOGUE]
+    ids = [e.rule.id for e in CATALOGUE if not e.rule.is_azure_rule]
     assert sorted(ids) == sorted(EXPECTED_LEVELS)
+    all_ids = [e.rule.id for e in CATALOGUE]
+    assert len(set(all_ids)) == len(all_ids)
     names = [p.name for p in all_policies()]
     assert len(set(names)) == len(names)
 
@@ -74,6 +76,12 @@ def test_rule_metadata(entry: Entry) -> None:
     assert policy.severity is rule.severity
     assert policy.framework is not None and policy.framework.specification == rule.id
     assert policy.url is not None and policy.url.endswith("#" + rule.id.lower())
+    if rule.is_azure_rule:
+        # Azure's rules hold in every environment, fail a deployment, and cite where they come from.
+        assert rule.source and ("http" in rule.source or "#" in rule.source), rule.source
+        assert set(rule.levels) == set(ALL_LEVELS)
+        assert policy.enforcement_level is EnforcementLevel.MANDATORY
+        return
     assert set(rule.levels) == set(EXPECTED_LEVELS[rule.id])
     expected_type = StackValidationPolicy if rule.is_stack_rule else ResourceValidationPolicy
     assert isinstance(policy, expected_type)
@@ -118,6 +126,6 @@ def test_policy_docs_are_current() -> None:
 def test_policy_docs_name_every_rule_and_equivalent() -> None:
     page = docs.render()
     for entry in CATALOGUE:
-        assert f"### {entry.rule.id}" in page
+        assert f"#### {entry.rule.id}" in page
         if entry.rule.psrule:
             assert entry.rule.psrule in page

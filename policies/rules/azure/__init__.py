@@ -1,0 +1,15 @@
+"""The deployability rule set (`AZ-*`): what Azure itself refuses at creation, what a tier cannot do,
+and the pairings a resource needs to work once deployed.
+
+The SOP rules (`SOP-*`) say what the operating procedure demands; these say what Azure demands, so a
+plan that passes them is one Azure would accept. Every rule names, in `Rule.source`, the Azure document,
+REST API spec or provider issue it encodes. They apply at every level (Azure does not care which
+environment a resource belongs to) and are mandatory: a violation is a failed or useless deployment.
+Each module covers one service; its docstring lists its rules.
+"""
+
+from __future__ import annotations
+
+from ..common import Entry
+
+CATALOGUE: list[Entry] = []
