@@ -75,7 +75,8 @@ def render() -> str:
     ]
     sop = [e for e in CATALOGUE if not e.rule.is_azure_rule]
     azure = [e for e in CATALOGUE if e.rule.is_azure_rule]
-    lines += ["### SOP rules", "", "| Id | Policy | Levels | Enforcement | Severity |", "|---|---|---|---|---|"]
+    lines += ["### SOP rules", "", "| Id | Policy | Levels | Enforcement | Severity |"]
+    lines.append("|---|---|---|---|---|")
     for entry in sop:
         rule = entry.rule
         lines.append(
@@ -85,7 +86,8 @@ def render() -> str:
     lines += ["", "### Azure deployability rules", "", "| Id | Policy | What | Source |", "|---|---|---|---|"]
     for entry in azure:
         rule = entry.rule
-        lines.append(f"| [{rule.id}](#{rule.id.lower()}) | `{rule.name}` | {rule.description} | {rule.source} |")
+        link = f"[{rule.id}](#{rule.id.lower()})"
+        lines.append(f"| {link} | `{rule.name}` | {rule.description} | {rule.source} |")
     for entry in [*sop, *azure]:
         rule = entry.rule
         targets = (
