@@ -3,13 +3,14 @@
 Creates `azure-native:dbforpostgresql:Server` (tier/SKU, backup retention, geo-redundant backup,
 high availability, Entra + password auth and public access from the profile) and its `engram`
 `azure-native:dbforpostgresql:Database`, optionally an audit `azure-native:monitor:DiagnosticSetting`
-(`PostgreSQLLogs`) and a private endpoint (group id `postgresqlServer`). `database_url` is the
-DATABASE_URL the app receives, as a secret, through Key Vault.
+(`PostgreSQLLogs`), a private endpoint (group id `postgresqlServer`) or, with public access, its
+`azure-native:dbforpostgresql:FirewallRule`s: a public server with no rule admits nobody.
+`database_url` is the DATABASE_URL the app receives, as a secret, through Key Vault.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import quote
@@ -41,6 +42,8 @@ class DatabaseArgs:
     public_network_access: Literal["Enabled", "Disabled"] = "Disabled"
     audit_workspace_id: pulumi.Input[str] | None = None
     private_link: PrivateLinkPlacement | None = None
+    # With public access: (rule name, start IPv4, end IPv4). Without a rule nothing can connect.
+    firewall_rules: Sequence[tuple[str, str, str]] = ()
     protect: bool = False
 
     def __post_init__(self) -> None:
@@ -48,6 +51,13 @@ class DatabaseArgs:
             raise ValueError(f"backup_retention_days must be 7..35, got {self.backup_retention_days}")
         if self.tier == "Burstable" and self.high_availability != "Disabled":
             raise ValueError("Burstable servers cannot have high availability")
+        if self.public_network_access == "Enabled" and not self.firewall_rules and self.private_link is None:
+            raise ValueError(
+                "public access with no firewall rule and no private endpoint: nothing could connect; add "
+                "firewall_rules (e.g. allow Azure services) or a private endpoint"
+            )
+        if self.public_network_access == "Disabled" and self.firewall_rules:
+            raise ValueError("firewall_rules have no effect with public access disabled")
 
 
 class Database(pulumi.ComponentResource):
@@ -90,6 +100,16 @@ class Database(pulumi.ComponentResource):
             collation="en_US.utf8",
             opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
         )
+        for rule_name, start, end in args.firewall_rules:
+            dbforpostgresql.FirewallRule(
+                f"{name}-fw-{rule_name.lower()}",
+                resource_group_name=args.resource_group_name,
+                server_name=server.name,
+                firewall_rule_name=rule_name,
+                start_ip_address=start,
+                end_ip_address=end,
+                opts=child,
+            )
         if args.audit_workspace_id is not None:
             audit_diagnostics(
                 f"{name}-pg-audit",

@@ -1,20 +1,22 @@
 """AiGateway: the OpenAI-compatible front door of the AI tier (API Management), or a customer's own.
 
 With `mode="apim"` it creates `azure-native:apimanagement:ApiManagementService` (system identity,
-TLS 1.0/1.1 and SSL 3 off on both sides, public access from the profile), a
+TLS 1.0/1.1 and SSL 3 off on both sides; injected in internal mode into the gateway subnet where the
+profile asks, with an `azure-api.net` private zone so the VNet resolves it), a
 `azure-native:apimanagement:NamedValue` holding the AI Services backend URL, the
 `azure-native:apimanagement:Api` at `/<path>/openai/v1` (subscription key in the `api-key` header),
 its `azure-native:apimanagement:ApiOperation` `POST /chat/completions`, an
 `azure-native:apimanagement:ApiPolicy` (managed-identity auth to the backend, per-environment call
 and token limits), an `azure-native:apimanagement:Subscription` whose key is the `azure-ai-key`
 secret the app reads from Key Vault, the gateway identity's Cognitive Services OpenAI User role on the
-account, optionally `GatewayLogs` diagnostics and a private endpoint (group id `Gateway`).
+account, optionally `GatewayLogs` diagnostics, and a private endpoint (group id `Gateway`) only on a
+non-injected gateway (Azure supports none on an injected one).
 With `mode="existing"` it creates nothing and passes the customer's gateway URL through (SOP 1.1).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 from xml.sax.saxutils import quoteattr
@@ -23,6 +25,7 @@ import pulumi
 from pulumi_azure_native import apimanagement
 
 from components.identity import OPENAI_USER, assign_role
+from components.network import DnsLinks, private_zone
 from components.observability import audit_diagnostics
 from components.private_endpoint import PrivateEndpoint, PrivateEndpointArgs, PrivateLinkPlacement
 
@@ -80,11 +83,23 @@ class AiGatewayArgs:
     tokens_per_minute: int | None = None
     publisher_email: str = "<CUSTOMER_PUBLISHER_EMAIL>"
     publisher_name: str = "Engram"
-    public_network_access: Literal["Enabled", "Disabled"] = "Disabled"
+    public_network_access: Literal["Enabled", "Disabled"] = "Enabled"
     logs_workspace_id: pulumi.Input[str] | None = None
     private_link: PrivateLinkPlacement | None = None
+    # Internal mode: injected into this subnet, reachable by name through an `azure-api.net` zone.
+    subnet_id: pulumi.Input[str] | None = None
+    dns: DnsLinks | None = None
 
     def __post_init__(self) -> None:
+        if self.public_network_access == "Disabled":
+            raise ValueError(
+                "public_network_access 'Disabled' is refused when API Management is created; inject the "
+                "gateway (subnet_id) for a private one"
+            )
+        if (self.subnet_id is None) != (self.dns is None):
+            raise ValueError("an injected gateway needs both subnet_id and dns (its private name)")
+        if self.subnet_id is not None and self.sku not in ("Developer", "Premium"):
+            raise ValueError(f"VNet injection needs the Developer or Premium SKU, not {self.sku!r}")
         if self.mode == "existing":
             if not (self.existing_url or "").startswith("https://"):
                 raise ValueError("mode 'existing' needs existing_url, an https:// URL")
@@ -121,6 +136,13 @@ class AiGateway(pulumi.ComponentResource):
             publisher_name=args.publisher_name,
             public_network_access=args.public_network_access,
             custom_properties=dict(_TLS_OFF),
+            # Internal mode: the gateway gets a private IP in the subnet and no public endpoint, and its
+            # calls to the AI Services private endpoint leave from the VNet (APIM is not a trusted
+            # service of Cognitive Services, so without this every chat would get 403).
+            virtual_network_type="Internal" if args.subnet_id is not None else None,
+            virtual_network_configuration=(
+                {"subnet_resource_id": args.subnet_id} if args.subnet_id is not None else None
+            ),
             opts=child,
         )
         backend = apimanagement.NamedValue(
@@ -196,7 +218,17 @@ class AiGateway(pulumi.ComponentResource):
                 categories=("GatewayLogs",),
                 opts=child,
             )
-        if args.private_link is not None:
+        if args.dns is not None:
+            # Internal mode registers nothing in public DNS: the VNet resolves the gateway's host name
+            # through this zone. It is linked to the stack's VNet only (a hub keeps its own azure-api.net).
+            private_zone(
+                f"{name}-dns",
+                "azure-api.net",
+                args.dns,
+                records=[(service.name, service.private_ip_addresses.apply(_first_ip))],
+                opts=child,
+            )
+        elif args.private_link is not None:
             PrivateEndpoint(
                 f"{name}-apim",
                 PrivateEndpointArgs(
@@ -211,3 +243,7 @@ class AiGateway(pulumi.ComponentResource):
             )
         self.url = pulumi.Output.concat(service.gateway_url, "/", api_path)
         self.register_outputs({"url": self.url})
+
+
+def _first_ip(addresses: Sequence[str] | None) -> str:
+    return addresses[0] if addresses else ""

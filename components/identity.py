@@ -6,7 +6,9 @@ deterministic GUID name so re-runs never duplicate an assignment. The dev stack 
 to developers' own Entra identities instead (SOP: "Managed Identity: local").
 
 `EntraApplication` creates, through pulumi-azuread, the API's `azuread:index/application:Application`
-(app roles engram.user / engram.analyst / engram.admin, identifier URI),
+(app roles engram.user / engram.analyst / engram.admin, assignable to service principals where the
+profile says so; identifier URI; the delegated `access_as_user` scope MSAL asks for), the UI's SPA
+redirect URIs (`azuread:index/applicationRedirectUris:ApplicationRedirectUris`),
 its `azuread:index/servicePrincipal:ServicePrincipal`, and where the profile asks for it the SOP 6.3
 `azuread:index/conditionalAccessPolicy:ConditionalAccessPolicy` (MFA + compliant device, 8-hour
 sign-in frequency) with an optional `azuread:index/namedLocation:NamedLocation` geo restriction.
@@ -164,26 +166,51 @@ class ConditionalAccessArgs:
             raise ValueError(f"sign_in_frequency_hours must be 1..24, got {self.sign_in_frequency_hours}")
 
 
+#: The delegated scope the UI asks for with MSAL (`<identifier uri>/access_as_user`: VITE_API_SCOPE).
+USER_SCOPE = "access_as_user"
+
+
 @dataclass(frozen=True, kw_only=True)
 class EntraApplicationArgs:
     display_name: str
     identifier_uri: str
     conditional_access: ConditionalAccessArgs | None = None
+    # Graph only lets an app role be assigned to a service principal when its allowedMemberTypes
+    # include "Application" (the test tier's clients, the pipeline's `engram verify`).
+    service_principal_roles: bool = True
+    # MSAL (auth code + PKCE) in the browser needs the UI's origin as an SPA redirect URI.
+    spa_redirect_uris: pulumi.Input[Sequence[str]] | None = None
 
 
 class EntraApplication(pulumi.ComponentResource):
     client_id: pulumi.Output[str]  # AZURE_AD_CLIENT_ID: the audience the API validates
+    user_scope: str  # VITE_API_SCOPE
     conditional_access_policy_id: pulumi.Output[str] | None
 
     def __init__(self, name: str, args: EntraApplicationArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("engram:identity:EntraApplication", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
+        member_types = ["User", "Application"] if args.service_principal_roles else ["User"]
         application = azuread.Application(
             f"{name}-app",
             display_name=args.display_name,
             identifier_uris=[args.identifier_uri],
             sign_in_audience="AzureADMyOrg",
-            api={"requested_access_token_version": 2},
+            api={
+                "requested_access_token_version": 2,
+                "oauth2_permission_scopes": [
+                    {
+                        "id": str(uuid.uuid5(APP_ROLE_NAMESPACE, USER_SCOPE)),
+                        "value": USER_SCOPE,
+                        "type": "User",
+                        "enabled": True,
+                        "admin_consent_display_name": "Use Engram as the signed-in user",
+                        "admin_consent_description": "Lets the Engram UI call the API as the signed-in user.",
+                        "user_consent_display_name": "Use Engram as you",
+                        "user_consent_description": "Lets the Engram UI call the API on your behalf.",
+                    }
+                ],
+            },
             app_roles=[
                 {
                     # Stable ids: Entra keys role assignments by them, so they must never change.
@@ -191,13 +218,22 @@ class EntraApplication(pulumi.ComponentResource):
                     "value": value,
                     "display_name": value,
                     "description": description,
-                    "allowed_member_types": ["User"],
+                    "allowed_member_types": member_types,
                     "enabled": True,
                 }
                 for value, description in APP_ROLES
             ],
-            opts=child,
+            # The SPA redirect URIs are their own resource (they need the UI's origin, known later).
+            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["singlePageApplication"]),
         )
+        if args.spa_redirect_uris is not None:
+            azuread.ApplicationRedirectUris(
+                f"{name}-spa",
+                application_id=application.id,
+                type="SPA",
+                redirect_uris=args.spa_redirect_uris,
+                opts=child,
+            )
         azuread.ServicePrincipal(
             f"{name}-sp",
             client_id=application.client_id,
@@ -251,4 +287,5 @@ class EntraApplication(pulumi.ComponentResource):
                     opts=child,
                 )
         self.client_id = application.client_id
-        self.register_outputs({"client_id": self.client_id})
+        self.user_scope = f"{args.identifier_uri}/{USER_SCOPE}"
+        self.register_outputs({"client_id": self.client_id, "user_scope": self.user_scope})

@@ -3,7 +3,8 @@
 Creates `azure-native:keyvault:Vault` (RBAC authorization, soft delete with the profile's retention,
 purge protection, standard or premium/HSM-backed SKU, network rules and public access from the
 profile), one `azure-native:keyvault:Secret` per secret handed in (values come from
-`pulumi config set --secret` or from other tiers' outputs, never from code), optionally an
+`pulumi config set --secret` or from other tiers' outputs, never from code; an expiry date where the
+SOP 8.3 rotation schedule gives one), optionally an
 `azure-native:monitor:DiagnosticSetting` for the `AuditEvent` category and a private endpoint
 (group id `vault`). SOP 6.2 / 7.
 """
@@ -37,6 +38,8 @@ class KeyVaultArgs:
     public_network_access: Literal["Enabled", "Disabled"] = "Disabled"
     default_action: Literal["Allow", "Deny"] = "Deny"
     secrets: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    #: Expiry per secret name (Unix seconds, Key Vault's `exp` attribute): when it must be rotated.
+    secret_expiry: Mapping[str, int] = field(default_factory=dict)
     audit_workspace_id: pulumi.Input[str] | None = None  # AuditEvent diagnostics when set
     private_link: PrivateLinkPlacement | None = None
     protect: bool = False
@@ -51,6 +54,9 @@ class KeyVaultArgs:
         bad = [n for n in self.secrets if not _SECRET_NAME.match(n)]
         if bad:
             raise ValueError(f"secret names must be lower-case letters, digits and '-': {bad}")
+        stray = sorted(set(self.secret_expiry) - set(self.secrets))
+        if stray:
+            raise ValueError(f"secret_expiry names secrets the vault does not hold: {stray}")
 
 
 class KeyVault(pulumi.ComponentResource):
@@ -92,7 +98,14 @@ class KeyVault(pulumi.ComponentResource):
                 vault_name=vault.name,
                 secret_name=secret_name,
                 tags=dict(args.tags),
-                properties={"value": pulumi.Output.secret(value)},
+                properties={
+                    "value": pulumi.Output.secret(value),
+                    **(
+                        {"attributes": {"expires": args.secret_expiry[secret_name]}}
+                        if secret_name in args.secret_expiry
+                        else {}
+                    ),
+                },
                 opts=child,
             )
             # Derived from the secret's id so a consumer waits for the secret to exist.

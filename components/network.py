@@ -1,10 +1,17 @@
 """Network: the private network of an environment that uses private link (production).
 
-Creates `azure-native:network:VirtualNetwork`, two `azure-native:network:Subnet`s (Container Apps
-infrastructure, delegated to Microsoft.App/environments; private endpoints), and per requested
-private-link group id its `azure-native:privatedns:PrivateZone`s, each linked to the VNet with an
-`azure-native:privatedns:VirtualNetworkLink`. PostgreSQL is reached through a private endpoint like
-every other data service (one pattern, one policy), so it needs no delegated subnet of its own.
+Creates `azure-native:network:VirtualNetwork` and its `azure-native:network:Subnet`s: Container Apps
+infrastructure (delegated to Microsoft.App/environments), private endpoints, and, when the gateway is
+injected, an undelegated API Management subnet with the `azure-native:network:NetworkSecurityGroup`
+Azure requires there. Per requested private-link group id it creates the documented
+`azure-native:privatedns:PrivateZone`s, each linked to the VNet with an
+`azure-native:privatedns:VirtualNetworkLink`. With a hub it adds the spoke side of an
+`azure-native:network:VirtualNetworkPeering` so users on the corporate network reach the stack.
+
+`private_zone()` is the one way a tier publishes its own private names (the internal Container Apps
+environment's default domain, the injected gateway's `azure-api.net` host): a zone, its A records and
+its links. PostgreSQL is reached through a private endpoint like every other data service (one
+pattern, one policy), so it needs no delegated subnet of its own.
 """
 
 from __future__ import annotations
@@ -17,6 +24,27 @@ from pulumi_azure_native import network, privatedns
 
 from components.private_endpoint import PRIVATE_DNS_ZONES, GroupId, PrivateLinkPlacement
 
+#: NSG rules API Management needs on its injected subnet (stv2): its load balancer denies all inbound
+#: traffic unless allowed. Inbound: the control plane (ApiManagement tag, 3443), Azure's load balancer
+#: probe (6390), clients in the VNet (443). Outbound: Storage, SQL, Key Vault, Azure Monitor.
+#: https://learn.microsoft.com/azure/api-management/api-management-using-with-internal-vnet
+#: (name, direction, priority, source tag, destination tag, ports)
+APIM_NSG_RULES: tuple[tuple[str, str, int, str, str, tuple[str, ...]], ...] = (
+    ("allow-apim-management", "Inbound", 100, "ApiManagement", "VirtualNetwork", ("3443",)),
+    ("allow-azure-load-balancer", "Inbound", 110, "AzureLoadBalancer", "VirtualNetwork", ("6390",)),
+    ("allow-vnet-clients", "Inbound", 120, "VirtualNetwork", "VirtualNetwork", ("443",)),
+    ("allow-storage", "Outbound", 100, "VirtualNetwork", "Storage", ("443",)),
+    ("allow-sql", "Outbound", 110, "VirtualNetwork", "Sql", ("1433",)),
+    ("allow-key-vault", "Outbound", 120, "VirtualNetwork", "AzureKeyVault", ("443",)),
+    ("allow-azure-monitor", "Outbound", 130, "VirtualNetwork", "AzureMonitor", ("1886", "443")),
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class HubArgs:
+    vnet_id: str  # the customer's hub VNet (ARM id)
+    use_remote_gateways: bool = True
+
 
 @dataclass(frozen=True, kw_only=True)
 class NetworkArgs:
@@ -27,22 +55,45 @@ class NetworkArgs:
     apps_subnet: str
     endpoints_subnet: str
     group_ids: Sequence[GroupId]  # the private-link targets whose DNS zones this network hosts
+    gateway_subnet: str | None = None  # API Management injection (internal mode)
+    hub: HubArgs | None = None
+    #: Group ids whose zones users need from the hub (the UI); never the shared-name zones the app
+    #: alone uses: a VNet can be linked to only one zone of a given name, and hubs often hold their own.
+    hub_group_ids: Sequence[GroupId] = ()
+
+    def __post_init__(self) -> None:
+        stray = sorted(set(self.hub_group_ids) - set(self.group_ids))
+        if stray:
+            raise ValueError(f"hub_group_ids {stray} are not among group_ids")
+
+
+@dataclass(frozen=True, kw_only=True)
+class DnsLinks:
+    """Where a private zone is linked: the stack's VNet always, the hub when users need the name."""
+
+    resource_group_name: pulumi.Input[str]
+    tags: Mapping[str, str]
+    vnet_id: pulumi.Input[str]
+    hub_vnet_id: str | None = None
 
 
 class Network(pulumi.ComponentResource):
     vnet_id: pulumi.Output[str]
     apps_subnet_id: pulumi.Output[str]  # Container Apps environment infrastructure subnet
     endpoints_subnet_id: pulumi.Output[str]
+    gateway_subnet_id: pulumi.Output[str] | None  # API Management injection (internal mode)
     placement: PrivateLinkPlacement  # what each tier needs to place its private endpoint
+    dns: DnsLinks  # what a tier needs to publish its own private zone
 
     def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("engram:network:Network", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
+        tags = dict(args.tags)
         vnet = network.VirtualNetwork(
             f"{name}-vnet",
             resource_group_name=args.resource_group_name,
             location=args.location,
-            tags=dict(args.tags),
+            tags=tags,
             address_space={"address_prefixes": [args.address_space]},
             opts=child,
         )
@@ -65,26 +116,55 @@ class Network(pulumi.ComponentResource):
             # Subnets of one VNet are updated one at a time by Azure.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[apps]),
         )
+        self.gateway_subnet_id = None
+        last_subnet = endpoints
+        if args.gateway_subnet is not None:
+            nsg = network.NetworkSecurityGroup(
+                f"{name}-nsg-apim",
+                resource_group_name=args.resource_group_name,
+                location=args.location,
+                tags=tags,
+                security_rules=[_nsg_rule(*rule) for rule in APIM_NSG_RULES],
+                opts=child,
+            )
+            gateway = network.Subnet(
+                f"{name}-snet-apim",
+                resource_group_name=args.resource_group_name,
+                virtual_network_name=vnet.name,
+                subnet_name="apim",
+                address_prefix=args.gateway_subnet,
+                network_security_group={"id": nsg.id},  # no delegation: classic injection refuses one
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[endpoints]),
+            )
+            self.gateway_subnet_id = gateway.id
+            last_subnet = gateway
+        if args.hub is not None:
+            network.VirtualNetworkPeering(
+                f"{name}-peer-hub",
+                resource_group_name=args.resource_group_name,
+                virtual_network_name=vnet.name,
+                virtual_network_peering_name="to-hub",
+                remote_virtual_network={"id": args.hub.vnet_id},
+                allow_virtual_network_access=True,
+                allow_forwarded_traffic=True,
+                use_remote_gateways=args.hub.use_remote_gateways,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[last_subnet]),
+            )
+        self.dns = DnsLinks(
+            resource_group_name=args.resource_group_name,
+            tags=tags,
+            vnet_id=vnet.id,
+            hub_vnet_id=args.hub.vnet_id if args.hub is not None else None,
+        )
         zone_ids: dict[str, list[pulumi.Output[str]]] = {}
         for group_id in args.group_ids:
             for zone_name in PRIVATE_DNS_ZONES[group_id]:
                 label = zone_name.replace("privatelink.", "").replace(".", "-")
-                zone = privatedns.PrivateZone(
+                zone = private_zone(
                     f"{name}-dns-{label}",
-                    resource_group_name=args.resource_group_name,
-                    private_zone_name=zone_name,  # name fixed by Azure
-                    location="global",
-                    tags=dict(args.tags),
-                    opts=child,
-                )
-                privatedns.VirtualNetworkLink(
-                    f"{name}-dns-{label}-link",
-                    resource_group_name=args.resource_group_name,
-                    private_zone_name=zone.name,
-                    location="global",
-                    registration_enabled=False,
-                    virtual_network={"id": vnet.id},
-                    tags=dict(args.tags),
+                    zone_name,
+                    self.dns,
+                    to_hub=group_id in args.hub_group_ids,
                     opts=child,
                 )
                 zone_ids.setdefault(group_id, []).append(zone.id)
@@ -96,3 +176,73 @@ class Network(pulumi.ComponentResource):
         self.register_outputs(
             {"vnet_id": self.vnet_id, "apps_subnet_id": apps.id, "endpoints_subnet_id": endpoints.id}
         )
+
+
+def _nsg_rule(
+    name: str, direction: str, priority: int, source: str, destination: str, ports: tuple[str, ...]
+) -> network.SecurityRuleArgsDict:
+    rule: network.SecurityRuleArgsDict = {
+        "name": name,
+        "direction": direction,
+        "priority": priority,
+        "access": "Allow",
+        "protocol": "Tcp",
+        "source_address_prefix": source,
+        "source_port_range": "*",
+        "destination_address_prefix": destination,
+    }
+    if len(ports) == 1:
+        rule["destination_port_range"] = ports[0]
+    else:
+        rule["destination_port_ranges"] = list(ports)
+    return rule
+
+
+def private_zone(
+    name: str,
+    zone_name: pulumi.Input[str],
+    links: DnsLinks,
+    *,
+    records: Sequence[tuple[pulumi.Input[str], pulumi.Input[str]]] = (),
+    to_hub: bool = False,
+    opts: pulumi.ResourceOptions,
+) -> privatedns.PrivateZone:
+    """A private DNS zone (location `global`, as Azure requires), its A records and its VNet links.
+
+    `records` pairs relative names (`*`, `@`, a host) with IPv4 addresses. The zone is linked to the
+    stack's VNet, and to the hub's when `to_hub` and a hub is configured.
+    """
+    zone = privatedns.PrivateZone(
+        name,
+        resource_group_name=links.resource_group_name,
+        private_zone_name=zone_name,
+        location="global",
+        tags=dict(links.tags),
+        opts=opts,
+    )
+    for index, (relative, address) in enumerate(records):
+        privatedns.PrivateRecordSet(
+            f"{name}-a{index}",
+            resource_group_name=links.resource_group_name,
+            private_zone_name=zone.name,
+            record_type="A",
+            relative_record_set_name=relative,
+            ttl=300,
+            a_records=[{"ipv4_address": address}],
+            opts=opts,
+        )
+    targets: list[tuple[str, pulumi.Input[str]]] = [("link", links.vnet_id)]
+    if to_hub and links.hub_vnet_id is not None:
+        targets.append(("hub-link", links.hub_vnet_id))
+    for suffix, vnet_id in targets:
+        privatedns.VirtualNetworkLink(
+            f"{name}-{suffix}",
+            resource_group_name=links.resource_group_name,
+            private_zone_name=zone.name,
+            location="global",
+            registration_enabled=False,
+            virtual_network={"id": vnet_id},
+            tags=dict(links.tags),
+            opts=opts,
+        )
+    return zone

@@ -140,9 +140,11 @@ def _computed_outputs(kind: str, name: str, inputs: Mapping[str, Any]) -> dict[s
             "identity": {**(inputs.get("identity") or {}), "principalId": f"{name}-pid"},
         }
     if kind == "azure-native:apimanagement:ApiManagementService":
+        injected = inputs.get("virtualNetworkType") in ("Internal", "External")
         return {
             "gatewayUrl": f"https://{inputs.get('serviceName', name)}.azure-api.net",
             "identity": {**(inputs.get("identity") or {}), "principalId": f"{name}-pid"},
+            **({"privateIPAddresses": ["10.0.3.4"]} if injected else {}),
         }
     if kind == "azure-native:managedidentity:UserAssignedIdentity":
         return {"clientId": f"{name}-client-id", "principalId": f"{name}-principal-id"}

@@ -14,7 +14,9 @@ with SQLite in place of PostgreSQL. No Container Apps, Static Web App, registry 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 
 import pulumi
 from pulumi_azure_native import authorization, resources
@@ -36,7 +38,7 @@ from components.identity import (
     WorkloadIdentityArgs,
 )
 from components.keyvault import KeyVault, KeyVaultArgs
-from components.network import Network, NetworkArgs
+from components.network import DnsLinks, HubArgs, Network, NetworkArgs
 from components.observability import AlertReceivers, Observability, ObservabilityArgs
 from components.private_endpoint import GroupId, PrivateLinkPlacement
 from components.profile import EnvironmentProfile
@@ -81,6 +83,8 @@ class EngramPlatform(pulumi.ComponentResource):
     key_vault_uri: pulumi.Output[str]
     ai_endpoint: pulumi.Output[str]
     app_client_id: pulumi.Output[str] | None
+    api_scope: str | None  # the delegated scope the UI asks for (VITE_API_SCOPE), with an app registration
+    registry_login_server: pulumi.Output[str] | None  # where the deploy pipeline pushes or imports
 
     def __init__(
         self,
@@ -100,12 +104,21 @@ class EngramPlatform(pulumi.ComponentResource):
 
         # Network: only where the profile asks for private link.
         placement: PrivateLinkPlacement | None = None
+        dns: DnsLinks | None = None
+        gateway_subnet_id: pulumi.Output[str] | None = None
+        injected_gateway = p.gateway.mode == "apim" and p.gateway.virtual_network == "Internal"
+        private_registry = p.network.private_link and p.hosted and p.hosting.image.registry == "acr"
         if p.network.private_link:
-            group_ids: list[GroupId] = ["vault", "account", "Gateway"]
+            group_ids: list[GroupId] = ["vault", "account"]
+            if p.gateway.mode == "apim" and not injected_gateway:
+                group_ids.append("Gateway")
             if p.hosted and p.database.enabled:
                 group_ids.append("postgresqlServer")
             if p.hosted:
                 group_ids.append("staticSites")
+            if private_registry:
+                group_ids.append("registry")
+            hub = p.network.hub
             net = Network(
                 f"{name}-net",
                 NetworkArgs(
@@ -116,10 +129,19 @@ class EngramPlatform(pulumi.ComponentResource):
                     apps_subnet=p.network.apps_subnet,
                     endpoints_subnet=p.network.endpoints_subnet,
                     group_ids=group_ids,
+                    gateway_subnet=p.network.gateway_subnet if injected_gateway else None,
+                    hub=(
+                        HubArgs(vnet_id=hub.vnet_id, use_remote_gateways=hub.use_remote_gateways)
+                        if hub is not None
+                        else None
+                    ),
+                    # Users on the corporate network need the UI's name; the API's zone (the
+                    # environment's own domain) is linked to the hub by the hosting tier.
+                    hub_group_ids=["staticSites"] if hub is not None and "staticSites" in group_ids else [],
                 ),
                 opts=child,
             )
-            placement = net.placement
+            placement, dns, gateway_subnet_id = net.placement, net.dns, net.gateway_subnet_id
             apps_subnet_id: pulumi.Output[str] | None = net.apps_subnet_id
         else:
             apps_subnet_id = None
@@ -164,6 +186,7 @@ class EngramPlatform(pulumi.ComponentResource):
                     geo_redundant_backup=d.geo_redundant_backup,
                     high_availability=d.high_availability,
                     public_network_access=d.public_network_access,
+                    firewall_rules=d.firewall() if d.public_network_access == "Enabled" else (),
                     audit_workspace_id=audit_ws,
                     private_link=placement,
                     protect=p.environment.protect_data,
@@ -213,7 +236,9 @@ class EngramPlatform(pulumi.ComponentResource):
                 publisher_name=g.publisher_name,
                 public_network_access=g.public_network_access,
                 logs_workspace_id=obs.workspace_id if g.logs else None,
-                private_link=placement,
+                private_link=None if injected_gateway else placement,
+                subnet_id=gateway_subnet_id if injected_gateway else None,
+                dns=dns if injected_gateway else None,
             ),
             opts=child,
         )
@@ -246,6 +271,7 @@ class EngramPlatform(pulumi.ComponentResource):
                 public_network_access=kv.public_network_access,
                 default_action=kv.default_action,
                 secrets=vault_secrets,
+                secret_expiry=secret_expiry(kv.secrets_rotated_on, vault_secrets),
                 audit_workspace_id=audit_ws,
                 private_link=placement,
                 protect=p.environment.protect_data,
@@ -262,7 +288,8 @@ class EngramPlatform(pulumi.ComponentResource):
                     location=location,
                     tags=tags,
                     registry_name=f"{p.environment.name_prefix}{p.stack}acr".replace("-", ""),
-                    sku="Premium" if p.network.private_link else "Basic",
+                    sku="Premium" if private_registry else "Basic",
+                    private_link=placement if private_registry else None,
                 ),
                 opts=child,
             )
@@ -288,6 +315,21 @@ class EngramPlatform(pulumi.ComponentResource):
             opts=child,
         )
 
+        site: StaticSite | None = None
+        if p.hosted:
+            site = StaticSite(
+                f"{name}-ui",
+                StaticSiteArgs(
+                    resource_group_name=rg,
+                    location=p.static_site.location,
+                    tags=tags,
+                    sku=p.static_site.sku,
+                    public_network_access=p.static_site.public_network_access,
+                    private_link=placement,
+                    dns=dns,
+                ),
+                opts=child,
+            )
         entra: EntraApplication | None = None
         if p.auth.model == "entra" and p.auth.create_app_registration:
             ca = p.auth.conditional_access
@@ -296,6 +338,8 @@ class EngramPlatform(pulumi.ComponentResource):
                 EntraApplicationArgs(
                     display_name=f"Engram API ({p.stack})",
                     identifier_uri=p.auth.identifier_uri or f"api://{p.environment.name_prefix}-{p.stack}",
+                    service_principal_roles=p.auth.service_principal_roles,
+                    spa_redirect_uris=_spa_redirect_uris(site, p.auth.spa_redirect_uris),
                     conditional_access=(
                         ConditionalAccessArgs(
                             included_group_ids=ca.included_group_ids,
@@ -320,18 +364,7 @@ class EngramPlatform(pulumi.ComponentResource):
         self.resource_group_name = rg
         self.api_url = self.ws_url = self.ui_hostname = self.container_app_name = None
         if p.hosted:
-            site = StaticSite(
-                f"{name}-ui",
-                StaticSiteArgs(
-                    resource_group_name=rg,
-                    location=p.static_site.location,
-                    tags=tags,
-                    sku=p.static_site.sku,
-                    public_network_access=p.static_site.public_network_access,
-                    private_link=placement,
-                ),
-                opts=child,
-            )
+            assert site is not None
             cors = site.origin.apply(lambda origin: [origin, *p.hosting.extra_cors_origins])
             assert workload.identity_id is not None and workload.client_id is not None
             env, secret_env = service_environment(
@@ -343,16 +376,18 @@ class EngramPlatform(pulumi.ComponentResource):
                 managed_identity_client_id=workload.client_id,
                 secret_names=set(vault_secrets),
             )
-            image_repo = (
-                f"{p.hosting.image.repository}{_tag_separator(p.hosting.image.tag)}{p.hosting.image.tag}"
-            )
-            image: pulumi.Input[str]
+            tag = p.hosting.image.tag
+            image: pulumi.Input[str] | None = None  # the bootstrap image until the pipeline sets a tag
+            registry_server: pulumi.Input[str] | None = None
             if registry is not None:
-                image = pulumi.Output.concat(registry.login_server, "/", image_repo)
-                registry_server: pulumi.Input[str] | None = registry.login_server
-            else:
-                image = f"{p.hosting.image.registry}/{image_repo}"
-                registry_server = None
+                registry_server = registry.login_server
+            if tag is not None:
+                image_repo = f"{p.hosting.image.repository}{_tag_separator(tag)}{tag}"
+                image = (
+                    pulumi.Output.concat(registry.login_server, "/", image_repo)
+                    if registry is not None
+                    else f"{p.hosting.image.registry}/{image_repo}"
+                )
             h = p.hosting
             hosting = Hosting(
                 f"{name}-app",
@@ -377,6 +412,7 @@ class EngramPlatform(pulumi.ComponentResource):
                     internal=h.internal,
                     active_revisions_mode=h.active_revisions_mode,
                     infrastructure_subnet_id=apps_subnet_id,
+                    dns=dns,
                     depends_on=workload.assignments,
                 ),
                 opts=child,
@@ -388,8 +424,11 @@ class EngramPlatform(pulumi.ComponentResource):
         self.key_vault_uri = vault.vault_uri
         self.ai_endpoint = ai.endpoint
         self.app_client_id = app_client_id
+        self.api_scope = entra.user_scope if entra is not None else None
+        self.registry_login_server = registry.login_server if registry is not None else None
         self.register_outputs(
             {
+                "registry_login_server": self.registry_login_server,
                 "api_url": self.api_url,
                 "ws_url": self.ws_url,
                 "ui_hostname": self.ui_hostname,
@@ -424,6 +463,37 @@ class EngramPlatform(pulumi.ComponentResource):
                     f'engram:encryption-key)")'
                 )
             raise PlatformError(message)
+
+
+#: SOP 8.3 rotation: days from `keyVault.secretsRotatedOn` to each secret's expiry. API keys 90 days,
+#: the database password (inside database-url) 180; the keys the SOP does not list take a year, the
+#: service-principal period, and are renewed by re-affirming them (`docs/runbook.md`, secret rotation).
+SECRET_ROTATION_DAYS: dict[str, int] = {
+    AI_KEY: 90,
+    ZEP_KEY: 90,
+    DB_URL: 180,
+    ENC_KEY: 365,
+    PSEUDONYM_KEY: 365,
+    APPI: 365,
+}
+
+
+def secret_expiry(rotated_on: date | None, secrets: Mapping[str, object]) -> dict[str, int]:
+    """Key Vault `exp` (Unix seconds, midnight UTC) per secret: the rotation date plus its SOP period."""
+    if rotated_on is None:
+        return {}
+    expiry: dict[str, int] = {}
+    for secret in secrets:
+        due = rotated_on + timedelta(days=SECRET_ROTATION_DAYS[secret])
+        expiry[secret] = int(datetime(due.year, due.month, due.day, tzinfo=UTC).timestamp())
+    return expiry
+
+
+def _spa_redirect_uris(site: StaticSite | None, extra: Sequence[str]) -> pulumi.Output[list[str]] | None:
+    """The UI's origin (MSAL returns there) plus any extra redirect URIs from the profile."""
+    if site is None:
+        return pulumi.Output.from_input(list(extra)) if extra else None
+    return site.origin.apply(lambda origin: [origin, *extra])
 
 
 def _tag_separator(tag: str) -> str:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Mapping
+from datetime import date
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -120,6 +121,15 @@ class AuthSection(_Section):
     # (the service's MFA_AUTH_CONTEXT_ID; policy SOP-IAM-002 checks it).
     mfa_auth_context_id: str = "c1"
     conditional_access: ConditionalAccessSection = ConditionalAccessSection()
+    service_principal_roles: bool = Field(
+        default=True,
+        description="App roles may be assigned to service principals too (the test tier's clients, the "
+        "deploy pipeline's `engram verify`); false = users and groups only.",
+    )
+    spa_redirect_uris: tuple[str, ...] = Field(
+        default=(),
+        description="Extra MSAL redirect URIs for the UI (the Static Web App's origin is always added).",
+    )
 
     @model_validator(mode="after")
     def _client(self) -> AuthSection:
@@ -130,25 +140,58 @@ class AuthSection(_Section):
         return self
 
 
+class HubSection(_Section):
+    """The customer's hub network users arrive through (VPN / ExpressRoute), for private stacks.
+
+    The stack peers its VNet to the hub and links every private DNS zone it creates to the hub VNet,
+    so a browser on the corporate network resolves the UI, the API and the gateway to private IPs.
+    The hub's own side of the peering (allowGatewayTransit) belongs to the hub's owner.
+    """
+
+    vnet_id: str = Field(description="ARM id of the hub VNet (placeholder in the repository).")
+    use_remote_gateways: bool = Field(
+        default=True, description="Route on-premises traffic through the hub's VPN/ExpressRoute gateway."
+    )
+
+
 class NetworkSection(_Section):
     private_link: bool = False
     address_space: str = "10.20.0.0/16"
     apps_subnet: str = "10.20.0.0/23"  # Container Apps infrastructure (delegated to Microsoft.App)
     endpoints_subnet: str = "10.20.2.0/24"  # private endpoints
+    # API Management injected in internal mode: a dedicated, undelegated subnet with an NSG (/29 minimum;
+    # /27 leaves room for scale units). Used only when gateway.virtualNetwork is Internal.
+    gateway_subnet: str = "10.20.3.0/27"
+    hub: HubSection | None = None
 
     @model_validator(mode="after")
     def _cidrs(self) -> NetworkSection:
         space = ipaddress.ip_network(self.address_space)
-        apps, endpoints = ipaddress.ip_network(self.apps_subnet), ipaddress.ip_network(self.endpoints_subnet)
+        subnets = {
+            "appsSubnet": ipaddress.ip_network(self.apps_subnet),
+            "endpointsSubnet": ipaddress.ip_network(self.endpoints_subnet),
+            "gatewaySubnet": ipaddress.ip_network(self.gateway_subnet),
+        }
         if not space.is_private:
             raise ValueError(f"addressSpace {space} is not a private range")
-        for label, net in (("appsSubnet", apps), ("endpointsSubnet", endpoints)):
+        for label, net in subnets.items():
             if not net.subnet_of(space):  # type: ignore[arg-type]
                 raise ValueError(f"{label} {net} is outside addressSpace {space}")
-        if apps.overlaps(endpoints):
-            raise ValueError(f"appsSubnet {apps} overlaps endpointsSubnet {endpoints}")
-        if apps.prefixlen > 27:
-            raise ValueError(f"appsSubnet {apps} is too small; Container Apps needs /27 or larger")
+        labels = list(subnets)
+        for i, first in enumerate(labels):
+            for second in labels[i + 1 :]:
+                if subnets[first].overlaps(subnets[second]):
+                    raise ValueError(f"{first} {subnets[first]} overlaps {second} {subnets[second]}")
+        if subnets["appsSubnet"].prefixlen > 27:
+            raise ValueError(
+                f"appsSubnet {subnets['appsSubnet']} is too small; Container Apps needs /27 or larger"
+            )
+        if subnets["gatewaySubnet"].prefixlen > 29:
+            raise ValueError(
+                f"gatewaySubnet {subnets['gatewaySubnet']} is too small; API Management needs /29"
+            )
+        if self.hub is not None and not self.private_link:
+            raise ValueError("hub needs privateLink: true (the hub reaches the stack's private endpoints)")
         return self
 
 
@@ -165,6 +208,12 @@ class ObservabilitySection(_Section):
 
 class KeyVaultSection(_Section):
     sku: Literal["standard", "premium"] = "standard"
+    secrets_rotated_on: date | None = Field(
+        default=None,
+        description="When the stack's secrets were last set or rotated (YYYY-MM-DD). Each Key Vault "
+        "secret expires that many days later by its SOP 8.3 class (API keys 90, database password 180, "
+        "keys 365); unset = no expiry (only where the SOP does not ask for rotation).",
+    )
     soft_delete_retention_days: Annotated[int, Field(ge=7, le=90)] = 90
     purge_protection: bool = True
     public_network_access: Access = "Disabled"
@@ -200,11 +249,24 @@ class GatewaySection(_Section):
     tokens_per_minute: Annotated[int, Field(ge=1)] | None = None
     publisher_email: str = "<CUSTOMER_PUBLISHER_EMAIL>"
     publisher_name: str = "Engram"
-    public_network_access: Access = "Disabled"
+    public_network_access: Access = "Enabled"
+    virtual_network: Literal["None", "Internal"] = Field(
+        default="None",
+        description="Internal: inject the gateway into network.gatewaySubnet (classic Developer/Premium) so "
+        "it has no public endpoint and reaches private backends. Azure refuses publicNetworkAccess "
+        "Disabled at creation, so a private gateway is made private by injection, not by that flag.",
+    )
     logs: bool = False
 
     @model_validator(mode="after")
     def _mode(self) -> GatewaySection:
+        if self.mode == "apim" and self.public_network_access == "Disabled":
+            raise ValueError(
+                "publicNetworkAccess Disabled is refused when API Management is created (it needs an "
+                "approved private endpoint first); set virtualNetwork: Internal for a private gateway"
+            )
+        if self.virtual_network == "Internal" and self.sku not in ("Developer", "Premium"):
+            raise ValueError(f"virtualNetwork Internal needs the Developer or Premium SKU, not {self.sku}")
         if self.mode == "existing" and not (self.existing_url or "").startswith("https://"):
             raise ValueError("mode existing needs existingUrl, an https:// OpenAI-compatible base URL")
         if self.mode == "apim" and self.sku == "Consumption" and self.capacity != 0:
@@ -222,13 +284,41 @@ class DatabaseSection(_Section):
     geo_redundant_backup: bool = False
     high_availability: Literal["Disabled", "SameZone", "ZoneRedundant"] = "Disabled"
     public_network_access: Access = "Disabled"
+    allow_azure_services: bool = Field(
+        default=False,
+        description="With public access: the 0.0.0.0 firewall rule Azure reads as 'any Azure service'. "
+        "Container Apps without a VNet have no fixed egress IP, so this is how they reach the server; "
+        "it also admits other tenants' Azure resources (password + TLS still required).",
+    )
+    firewall_ranges: tuple[str, ...] = Field(
+        default=(), description="Extra allowed client ranges as 'start-end' IPv4 pairs (e.g. a bastion)."
+    )
     admin_login: str = "engramadmin"
 
     @model_validator(mode="after")
     def _tier(self) -> DatabaseSection:
         if self.tier == "Burstable" and self.high_availability != "Disabled":
             raise ValueError("Burstable servers cannot have high availability; use GeneralPurpose")
+        for entry in self.firewall_ranges:
+            parts = entry.split("-")
+            try:
+                start, end = (ipaddress.IPv4Address(p.strip()) for p in parts)
+            except ValueError:
+                raise ValueError(
+                    f"firewallRanges entry {entry!r} must be 'start-end' IPv4 addresses"
+                ) from None
+            if start > end:
+                raise ValueError(f"firewallRanges entry {entry!r} starts after it ends")
         return self
+
+    def firewall(self) -> list[tuple[str, str, str]]:
+        """(rule name, start, end) for every firewall rule the server gets with public access."""
+        rules = [("AllowAllAzureServicesAndResourcesWithinAzureIps", "0.0.0.0", "0.0.0.0")]
+        found = rules if self.allow_azure_services else []
+        for index, entry in enumerate(self.firewall_ranges):
+            start, end = (p.strip() for p in entry.split("-"))
+            found.append((f"allowed-range-{index}", start, end))
+        return found
 
 
 class ImageSection(_Section):
@@ -236,7 +326,11 @@ class ImageSection(_Section):
         default="acr", description="`acr` (the stack's own) or a registry host."
     )
     repository: str = "engram-api"
-    tag: str = Field(description="Image tag or `sha256:` digest, set by the deploy pipeline.")
+    tag: str | None = Field(
+        default=None,
+        description="Image tag or `sha256:` digest, set by the deploy pipeline once it has built the image. "
+        "Unset (a stack's first deployment, before its registry exists) runs the public bootstrap image.",
+    )
 
 
 class HostingSection(_Section):
@@ -255,7 +349,7 @@ class HostingSection(_Section):
         description="Container Apps revision mode: Multiple where the deploy runs blue-green (the "
         "pipeline then owns the image, revision suffix and traffic weights), Single elsewhere.",
     )
-    image: ImageSection = ImageSection.model_validate({"tag": "latest"})
+    image: ImageSection = ImageSection()
     developer_principal_ids: tuple[str, ...] = Field(
         default=(), description="Local mode: Entra object ids of developers granted the app's roles."
     )
@@ -310,6 +404,14 @@ class EnvironmentProfile(BaseModel):
     static_site: StaticSiteSection = StaticSiteSection()
     memory: MemorySection = MemorySection()
     compliance: ComplianceSection = ComplianceSection()
+
+    @model_validator(mode="after")
+    def _pairings(self) -> EnvironmentProfile:
+        if self.gateway.virtual_network == "Internal" and not self.network.private_link:
+            raise ValueError("gateway.virtualNetwork Internal needs network.privateLink (the VNet it joins)")
+        if self.hosting.internal and not self.network.private_link:
+            raise ValueError("hosting.internal needs network.privateLink (the VNet the environment joins)")
+        return self
 
     @property
     def level(self) -> int:

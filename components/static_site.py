@@ -14,6 +14,7 @@ from typing import Literal
 import pulumi
 from pulumi_azure_native import web
 
+from components.network import DnsLinks
 from components.private_endpoint import PrivateEndpoint, PrivateEndpointArgs, PrivateLinkPlacement
 
 
@@ -25,6 +26,7 @@ class StaticSiteArgs:
     sku: Literal["Free", "Standard"] = "Free"
     public_network_access: Literal["Enabled", "Disabled"] = "Enabled"
     private_link: PrivateLinkPlacement | None = None
+    dns: DnsLinks | None = None  # private-link stacks: where the UI's partition zone is published
 
     def __post_init__(self) -> None:
         if self.private_link is not None and self.sku != "Standard":

@@ -45,6 +45,12 @@ def main() -> None:
         pulumi.export("VITE_WS_URL", platform.ws_url)
     if platform.app_client_id is not None:
         pulumi.export("apiClientId", platform.app_client_id)
+    if platform.api_scope is not None:
+        pulumi.export("VITE_API_SCOPE", platform.api_scope)
+    if platform.registry_login_server is not None:
+        # The deploy pipeline builds (or, for a private registry, imports) the image here; its absence
+        # tells the pipeline this is the stack's first deployment (the app runs the bootstrap image).
+        pulumi.export("registryLoginServer", platform.registry_login_server)
 
 
 if __name__ == "__main__":  # `pulumi up` runs this file as __main__

@@ -133,10 +133,46 @@ def test_sop_floors_are_left_to_the_policy_pack() -> None:
     """A prod config that breaks the SOP still parses: the gate, not the parser, reports the rule."""
     config = sections()
     config["network"]["privateLink"] = False
+    # What only exists inside a VNet goes with it (structure, not an SOP floor: see the next test).
+    del config["network"]["hub"]
+    config["gateway"]["virtualNetwork"] = "None"
+    config["hosting"]["internal"] = False
     config["database"]["highAvailability"] = "Disabled"
     config["keyVault"]["publicNetworkAccess"] = "Enabled"
     profile = load_profile("prod", config)
     assert profile.network.private_link is False
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value", "message"),
+    [
+        ("network", "hub", {"vnetId": "<HUB>"}, "hub needs privateLink"),
+        ("gateway", "virtualNetwork", "Internal", "virtualNetwork Internal needs network.privateLink"),
+        ("hosting", "internal", True, "hosting.internal needs network.privateLink"),
+    ],
+)
+def test_what_lives_in_the_vnet_needs_the_vnet(section: str, key: str, value: object, message: str) -> None:
+    config = sections()
+    config["network"] = {"privateLink": False}
+    config["gateway"]["virtualNetwork"] = "None"
+    config["hosting"]["internal"] = False
+    config[section][key] = value
+    with pytest.raises(ProfileError, match=message):
+        load_profile("prod", config)
+
+
+def test_a_gateway_cannot_be_created_with_public_access_disabled() -> None:
+    config = sections()
+    config["gateway"]["publicNetworkAccess"] = "Disabled"
+    with pytest.raises(ProfileError, match="refused when API Management is created"):
+        load_profile("prod", config)
+
+
+def test_gateway_injection_needs_a_classic_tier_that_supports_it() -> None:
+    config = sections()
+    config["gateway"]["sku"] = "StandardV2"
+    with pytest.raises(ProfileError, match="needs the Developer or Premium SKU"):
+        load_profile("prod", config)
 
 
 def test_bad_stack_name() -> None:

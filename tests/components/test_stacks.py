@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from pulumi_azure_native import app as aca
 
 from app.settings import Settings, check_sop
-from components.hosting import BLUE_GREEN_OWNED
+from components.hosting import BLUE_GREEN_OWNED, BOOTSTRAP_IMAGE, BOOTSTRAP_PORT
 from components.identity import ACR_PULL, KEY_VAULT_SECRETS_USER, OPENAI_USER, SPEECH_USER
 from components.offline import (
     OFFLINE_SECRET,
@@ -95,7 +96,11 @@ def test_prod_has_no_public_endpoints_and_a_private_endpoint_per_data_service(pr
     server = prod.one("azure-native:dbforpostgresql:Server")
     assert dig(server.inputs, "network.publicNetworkAccess") == "Disabled"
     apim = prod.one("azure-native:apimanagement:ApiManagementService")
-    assert apim.inputs["publicNetworkAccess"] == "Disabled"
+    # Private by injection (Azure refuses publicNetworkAccess Disabled at creation).
+    assert apim.inputs["virtualNetworkType"] == "Internal"
+    registry = prod.one("azure-native:containerregistry:Registry")
+    assert registry.inputs["publicNetworkAccess"] == "Disabled"
+    assert registry.inputs["sku"] == {"name": "Premium"}
     environment = prod.one("azure-native:app:ManagedEnvironment")
     assert dig(environment.inputs, "vnetConfiguration.internal") is True
     assert environment.inputs["zoneRedundant"] is True
@@ -110,12 +115,47 @@ def test_prod_has_no_public_endpoints_and_a_private_endpoint_per_data_service(pr
         ("azure-native:keyvault:Vault", "vault"),
         ("azure-native:cognitiveservices:Account", "account"),
         ("azure-native:dbforpostgresql:Server", "postgresqlServer"),
-        ("azure-native:apimanagement:ApiManagementService", "Gateway"),
+        ("azure-native:containerregistry:Registry", "registry"),
         ("azure-native:web:StaticSite", "staticSites"),
     }
     assert len(prod.of_type("azure-native:network:PrivateDnsZoneGroup")) == 5
-    links = prod.of_type("azure-native:privatedns:VirtualNetworkLink")
-    assert len(links) == len(prod.of_type("azure-native:privatedns:PrivateZone")) >= 5
+    # Every zone is linked to the stack's VNet; only the names users need are linked to the hub too.
+    zones = {z.name: z for z in prod.of_type("azure-native:privatedns:PrivateZone")}
+    linked: dict[str, set[str]] = {}
+    for link in prod.of_type("azure-native:privatedns:VirtualNetworkLink"):
+        zone = next(z for z in zones.values() if z.outputs["name"] == link.inputs["privateZoneName"])
+        linked.setdefault(zone.name, set()).add(link.inputs["virtualNetwork"]["id"])
+    assert set(linked) == set(zones)
+    hub = "<CUSTOMER_HUB_VNET_ID>"
+    to_hub = {zones[name].inputs["privateZoneName"] for name, vnets in linked.items() if hub in vnets}
+    environment_domain = environment.outputs["defaultDomain"]
+    assert to_hub == {environment_domain, "privatelink.azurestaticapps.net"}
+
+
+def test_prod_private_names_resolve_inside_the_vnet(prod: OfflinePlan) -> None:
+    """The injected gateway and the internal environment publish their names in private zones."""
+    records = {
+        (r.inputs["privateZoneName"], r.inputs["relativeRecordSetName"]): r.inputs["aRecords"]
+        for r in prod.of_type("azure-native:privatedns:PrivateRecordSet")
+    }
+    apim = prod.one("azure-native:apimanagement:ApiManagementService")
+    environment = prod.one("azure-native:app:ManagedEnvironment")
+    domain = environment.outputs["defaultDomain"]
+    assert records[("azure-api.net", apim.outputs["name"])] == [
+        {"ipv4Address": apim.outputs["privateIPAddresses"][0]}
+    ]
+    assert (
+        records[(domain, "*")] == records[(domain, "@")] == [{"ipv4Address": environment.outputs["staticIp"]}]
+    )
+    subnet = prod.one("azure-native:network:Subnet", "snet-apim")
+    assert apim.inputs["virtualNetworkConfiguration"]["subnetResourceId"] == subnet.id
+    assert "delegations" not in subnet.inputs  # classic injection refuses a delegated subnet
+    nsg = prod.one("azure-native:network:NetworkSecurityGroup")
+    assert subnet.inputs["networkSecurityGroup"]["id"] == nsg.id
+    inbound = {(r["sourceAddressPrefix"], r.get("destinationPortRange")) for r in nsg.inputs["securityRules"]}
+    assert {("ApiManagement", "3443"), ("AzureLoadBalancer", "6390")} <= inbound
+    peering = prod.one("azure-native:network:VirtualNetworkPeering")
+    assert peering.inputs["remoteVirtualNetwork"]["id"] == "<CUSTOMER_HUB_VNET_ID>"
 
 
 @pytest.mark.parametrize("stack", ["staging", "dev", "test", "uat"])
@@ -396,12 +436,25 @@ def test_tenant_and_audience_go_together(stack: str) -> None:
 
 
 @pytest.mark.parametrize("stack", HOSTED)
-def test_probes_and_ingress(stack: str) -> None:
-    plan = plan_for(stack)
+def test_probes_and_ingress_once_the_pipeline_has_built_the_image(stack: str) -> None:
+    plan = run_program(stack, config_overrides={"engram:hosting": _hosting(stack, tag="abc123")})
     probes = {p["type"]: p["httpGet"]["path"] for p in container(plan)["probes"]}
     assert probes == {"Liveness": "/health", "Readiness": "/ready"}
     app = plan.one("azure-native:app:ContainerApp")
     assert app.inputs["configuration"]["ingress"]["targetPort"] == 8080
+    registry = plan.one("azure-native:containerregistry:Registry")
+    assert container(plan)["image"] == f"{registry.outputs['loginServer']}/engram-api:abc123"
+
+
+@pytest.mark.parametrize("stack", HOSTED)
+def test_a_first_deployment_runs_the_public_bootstrap_image(stack: str) -> None:
+    """No tag yet: the registry this run creates is empty, so the app must not pull from it."""
+    plan = plan_for(stack)
+    assert container(plan)["image"] == BOOTSTRAP_IMAGE
+    assert "probes" not in container(plan) or container(plan)["probes"] == []
+    app = plan.one("azure-native:app:ContainerApp")
+    assert app.inputs["configuration"]["ingress"]["targetPort"] == BOOTSTRAP_PORT
+    assert plan.outputs["registryLoginServer"]  # where the pipeline then builds the real image
 
 
 @pytest.mark.parametrize("stack", HOSTED)
@@ -429,8 +482,11 @@ def test_a_profile_setting_not_the_stack_name_picks_the_revision_mode() -> None:
     assert app.ignore_changes == BLUE_GREEN_OWNED
 
 
-def _hosting(stack: str) -> dict[str, object]:
-    return dict(read_stack_config(stack)["engram:hosting"])
+def _hosting(stack: str, tag: str | None = None) -> dict[str, object]:
+    hosting = dict(read_stack_config(stack)["engram:hosting"])
+    if tag is not None:  # as the deploy pipeline sets it (`pulumi config set --path ...image.tag`)
+        hosting["image"] = {**hosting["image"], "tag": tag}
+    return hosting
 
 
 def _at(node: object, path: str) -> object:
@@ -499,6 +555,63 @@ def test_prod_entra_app_roles_and_conditional_access(prod: OfflinePlan) -> None:
     assert policy.inputs["sessionControls"]["signInFrequencyPeriod"] == "hours"
     env = env_of(prod)
     assert env["AZURE_AD_CLIENT_ID"]["value"] == application.outputs["clientId"]
+
+
+@pytest.mark.parametrize("stack", ["test", "uat", "prod"])
+def test_entra_app_is_usable_by_service_principals_and_msal(stack: str) -> None:
+    plan = plan_for(stack)
+    application = plan.one("azuread:index/application:Application")
+    for role in application.inputs["appRoles"]:  # the test tier's clients and the pipeline hold roles
+        assert role["allowedMemberTypes"] == ["User", "Application"], role["value"]
+    scopes = application.inputs["api"]["oauth2PermissionScopes"]
+    assert [s["value"] for s in scopes] == ["access_as_user"] and scopes[0]["type"] == "User"
+    spa = plan.one("azuread:index/applicationRedirectUris:ApplicationRedirectUris")
+    site = plan.one("azure-native:web:StaticSite")
+    assert spa.inputs["type"] == "SPA"
+    assert spa.inputs["redirectUris"] == [f"https://{site.outputs['defaultHostname']}"]
+    assert spa.inputs["applicationId"] == application.id
+    assert plan.outputs["VITE_API_SCOPE"] == f"{application.inputs['identifierUris'][0]}/access_as_user"
+
+
+def test_app_roles_can_be_kept_to_users() -> None:
+    auth = dict(read_stack_config("uat")["engram:auth"])
+    plan = run_program("uat", config_overrides={"engram:auth": {**auth, "servicePrincipalRoles": False}})
+    application = plan.one("azuread:index/application:Application")
+    assert {tuple(r["allowedMemberTypes"]) for r in application.inputs["appRoles"]} == {("User",)}
+
+
+@pytest.mark.parametrize(
+    ("stack", "rules"),
+    [("test", {("0.0.0.0", "0.0.0.0")}), ("uat", {("0.0.0.0", "0.0.0.0")}), ("prod", set())],
+)
+def test_the_database_admits_the_app(stack: str, rules: set[tuple[str, str]]) -> None:
+    """Public servers (test, uat) get the allow-Azure-services rule; prod is reached privately only."""
+    plan = plan_for(stack)
+    found = {
+        (r.inputs["startIpAddress"], r.inputs["endIpAddress"])
+        for r in plan.of_type("azure-native:dbforpostgresql:FirewallRule")
+    }
+    assert found == rules
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_key_vault_secrets_expire_on_the_sop_schedule(stack: str) -> None:
+    """SOP 8.3: API keys 90 days, the database password 180, the rest a year, from secretsRotatedOn."""
+    rotated = datetime(2026, 12, 1, tzinfo=UTC)
+    days = {
+        "azure-ai-key": 90,
+        "zep-api-key": 90,
+        "database-url": 180,
+        "encryption-key": 365,
+        "audit-pseudonym-key": 365,
+        "appinsights-connection-string": 365,
+    }
+    secrets = plan_for(stack).of_type("azure-native:keyvault:Secret")
+    assert secrets
+    for secret in secrets:
+        name = secret.inputs["secretName"]
+        expires = secret.inputs["properties"]["attributes"]["expires"]
+        assert expires == (rotated + timedelta(days=days[name])).timestamp(), name
 
 
 @pytest.mark.parametrize("stack", ["staging", "dev", "test", "uat"])
