@@ -40,7 +40,8 @@ def test_missing_custom_subdomain_is_refused() -> None:
     props = ai_account()
     del props["properties"]["customSubDomainName"]
     assert messages(run_resource(SUBDOMAIN, AI_ACCOUNT, props)) == [
-        "AI Services account customSubDomainName is None; set properties.customSubDomainName (globally unique, "
+        "AI Services account customSubDomainName is None; set properties.customSubDomainName "
+        "(globally unique, "
         "usually the account name): Entra ID auth, private endpoints and VoiceLive need it."
     ]
 
@@ -118,7 +119,8 @@ def test_serialised_deployments_pass_and_parallel_ones_fail() -> None:
     assert run_stack(SERIAL, chained) == []
     parallel = [account, chat, _deployment("realtime", account)]
     assert messages(run_stack(SERIAL, parallel)) == [
-        "Model deployment 'realtime' and 'chat' target the same AI Services account and neither waits for the "
+        "Model deployment 'realtime' and 'chat' target the same AI Services account and neither "
+        "waits for the "
         "other; Azure runs one deployment operation per account at a time, so make 'realtime' depend on the "
         "deployment created before it."
     ]

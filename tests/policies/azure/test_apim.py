@@ -29,7 +29,8 @@ def test_public_access_disabled_is_refused() -> None:
     props["publicNetworkAccess"] = "Disabled"
     assert messages(run_resource(PUBLIC, APIM, props)) == [
         'API Management publicNetworkAccess is "Disabled", which Azure refuses when the service is created; '
-        'leave it "Enabled" and make the gateway private with virtualNetworkType "Internal", or disable it in '
+        'leave it "Enabled" and make the gateway private with virtualNetworkType "Internal", or '
+        "disable it in "
         "a later change once a private endpoint is approved."
     ]
 
@@ -38,8 +39,10 @@ def test_vnet_on_standard_tier_is_refused() -> None:
     props = apim()
     props["sku"]["name"] = "Standard"
     assert messages(run_resource(TIER, APIM, props)) == [
-        "API Management virtualNetworkType is 'Internal' on sku 'Standard'; Internal/External need Developer, "
-        'Premium or PremiumV2 (StandardV2: External only), so change the sku or set virtualNetworkType to "None".'
+        "API Management virtualNetworkType is 'Internal' on sku 'Standard'; Internal/External need "
+        "Developer, "
+        "Premium or PremiumV2 (StandardV2: External only), so change the sku or set "
+        'virtualNetworkType to "None".'
     ]
 
 
@@ -54,7 +57,8 @@ def test_vnet_without_subnet_is_refused() -> None:
     props = apim()
     del props["virtualNetworkConfiguration"]
     assert messages(run_resource(SUBNET, APIM, props)) == [
-        "API Management virtualNetworkType is 'Internal' without virtualNetworkConfiguration.subnetResourceId; "
+        "API Management virtualNetworkType is 'Internal' without "
+        "virtualNetworkConfiguration.subnetResourceId; "
         "set it to the subnet the gateway joins."
     ]
 
@@ -86,7 +90,8 @@ def test_private_endpoint_on_injected_apim_is_refused() -> None:
     )
     found = messages(run_stack(PE_INJECTED, [service, endpoint]))
     assert found == [
-        "Private endpoint 'pe' targets API Management 'apim', which is injected in a virtual network (Internal); "
+        "Private endpoint 'pe' targets API Management 'apim', which is injected in a virtual network "
+        "(Internal); "
         "classic injected instances take no private endpoint, so drop one of the two."
     ]
     assert run_stack(PE_INJECTED, [service]) == []
