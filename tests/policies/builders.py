@@ -288,3 +288,43 @@ __all__ = [
     "PRIVATE_ENDPOINT",
     "REGISTRY",
 ]
+
+
+# ---- Azure deployability builders (AZ-*) ------------------------------------------------------------
+
+MODEL_DEPLOYMENT = "azure-native:cognitiveservices:Deployment"
+SUBNET = "azure-native:network:Subnet"
+PRIVATE_ZONE = "azure-native:privatedns:PrivateZone"
+ZONE_LINK = "azure-native:privatedns:VirtualNetworkLink"
+
+
+def model_deployment(model: str = "gpt-5.6-sol", version: str = "2026-07-09") -> dict[str, Any]:
+    return {
+        "accountName": "ais-engram-prod",
+        "deploymentName": model,
+        "sku": {"name": "GlobalStandard", "capacity": 100.0},
+        "properties": {
+            "model": {"format": "OpenAI", "name": model, "version": version},
+            "versionUpgradeOption": "NoAutoUpgrade",
+        },
+    }
+
+
+def subnet(prefix: str = "10.0.0.0/27", delegated: bool = True) -> dict[str, Any]:
+    props: dict[str, Any] = {"subnetName": "apps", "virtualNetworkName": "vnet", "addressPrefix": prefix}
+    if delegated:
+        props["delegations"] = [{"name": "aca", "serviceName": "Microsoft.App/environments"}]
+    return props
+
+
+def private_zone() -> dict[str, Any]:
+    return {"privateZoneName": UNKNOWN_STRING, "location": "global", "resourceGroupName": "rg-engram-prod"}
+
+
+def zone_link() -> dict[str, Any]:
+    return {
+        "privateZoneName": UNKNOWN_STRING,
+        "location": "global",
+        "registrationEnabled": False,
+        "virtualNetwork": {"id": "/subscriptions/x/virtualNetworks/vnet"},
+    }

@@ -11,5 +11,11 @@ Each module covers one service; its docstring lists its rules.
 from __future__ import annotations
 
 from ..common import Entry
+from . import ai_services, apim, container_apps, registry
 
-CATALOGUE: list[Entry] = []
+CATALOGUE: list[Entry] = [
+    *apim.CATALOGUE,
+    *ai_services.CATALOGUE,
+    *container_apps.CATALOGUE,
+    *registry.CATALOGUE,
+]
