@@ -39,7 +39,7 @@ class Settings(BaseSettings):
 
     # Chat gateway (OpenAI-compatible, e.g. APIM `.../openai/v1`).
     azure_ai_endpoint: str | None = None
-    azure_ai_deployment: str = "gpt-5-chat"
+    azure_ai_deployment: str = "chat"  # the stacks' deployment name (the model behind it: stack config)
     azure_ai_key: SecretStr | None = None
     azure_ai_project_name: str | None = None
     chat_timeout_seconds: float = Field(30.0, gt=0, description="Whole gateway call budget (504 after).")
@@ -58,7 +58,7 @@ class Settings(BaseSettings):
 
     # Azure AI VoiceLive.
     azure_voicelive_endpoint: str | None = None
-    azure_voicelive_model: str = "gpt-realtime"
+    azure_voicelive_model: str = "realtime"
     azure_voicelive_voice: str = Field("en-US-Ava:DragonHDLatestNeural", description="Elena's voice.")
     azure_voicelive_voice_marcus: str = Field(
         "en-US-Andrew:DragonHDLatestNeural", description="Marcus's voice (see app/agents)."

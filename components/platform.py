@@ -204,9 +204,10 @@ class EngramPlatform(pulumi.ComponentResource):
                 public_network_access=p.ai.public_network_access,
                 deployments=[
                     ModelDeploymentArgs(
-                        name=m.name, model=m.model, version=m.version, sku=m.sku, capacity=m.capacity
+                        name=m.name, model=model, version=version, sku=m.sku, capacity=m.capacity
                     )
-                    for m in (p.ai.chat, p.ai.realtime)
+                    for m, family in ((p.ai.chat, "chat"), (p.ai.realtime, "realtime"))
+                    for model, version in [m.resolved(family)]
                 ],
                 audit_workspace_id=audit_ws,
                 private_link=placement,

@@ -21,6 +21,11 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic.alias_generators import to_camel
 
+# The dated model lifecycle table lives with the pack's rule that enforces it (AZ-AI-005), so a
+# customer's stack is judged by the same table the platform picks its versions from.
+from policies.rules.azure import model_lifecycle
+from policies.rules.azure.model_lifecycle import Family
+
 ServiceEnvironment = Literal["development", "test", "uat", "production"]
 DataClassification = Literal["public", "internal", "confidential", "restricted"]
 Access = Literal["Enabled", "Disabled"]
@@ -221,11 +226,34 @@ class KeyVaultSection(_Section):
 
 
 class ModelDeployment(_Section):
-    name: str
-    model: str
-    version: str
+    name: str = Field(
+        description="The deployment name callers use (AZURE_AI_DEPLOYMENT / AZURE_VOICELIVE_MODEL)."
+    )
+    model: str | None = Field(
+        default=None,
+        description="Unset: the lifecycle table's current GA pick for the slot "
+        "(policies/rules/azure/model_lifecycle.py), so a stack never pins a retired model by copy.",
+    )
+    version: str | None = None
     sku: Literal["GlobalStandard", "DataZoneStandard", "Standard", "ProvisionedManaged"] = "GlobalStandard"
     capacity: Annotated[int, Field(ge=1, le=10000, description="Thousands of tokens per minute.")]
+
+    @model_validator(mode="after")
+    def _version_needs_model(self) -> ModelDeployment:
+        if self.version is not None and self.model is None:
+            raise ValueError("version needs model (or leave both unset for the lifecycle table's pick)")
+        return self
+
+    def resolved(self, family: Family) -> tuple[str, str]:
+        """(model, version): as configured, else the lifecycle table's current GA version of `family`.
+
+        A configured model without a version takes that model's current version. Whether a pinned
+        version is still deployable is the policy pack's judgement (AZ-AI-005), not the parser's.
+        """
+        if self.model is not None and self.version is not None:
+            return self.model, self.version
+        pick = model_lifecycle.current(self.model or family)
+        return pick.model, pick.version
 
 
 class AiSection(_Section):

@@ -29,6 +29,7 @@ from pulumi_policy import EnforcementLevel, Policy, ResourceValidationPolicy
 from pulumi_policy.policy import _PolicyAnalyzerServicer
 
 from policies.rules import all_policies, default_config, rule_by_name
+from policies.rules.azure.container_apps import FIRST_DEPLOYMENT, IMAGE_BEFORE_APP
 from policies.rules.common import ANY_RESOURCE, PACK_NAME, Rule
 
 PACK_VERSION = "0.1.0"
@@ -346,7 +347,11 @@ def check_stack(
     """Plan `stack` under mocks and run the pack over it."""
     started = time.perf_counter()
     plan = plan_stack(stack, config_dir, config_overrides=config_overrides)
-    report = evaluate(plan.resources, stack=stack, stack_tags=stack_tags, config=policy_config)
+    # Offline, every plan starts from an empty subscription: rules that care are told so.
+    first: dict[str, dict[str, Any]] = {IMAGE_BEFORE_APP.name: {FIRST_DEPLOYMENT: True}}
+    for name, values in (policy_config or {}).items():
+        first[name] = {**first.get(name, {}), **values}
+    report = evaluate(plan.resources, stack=stack, stack_tags=stack_tags, config=first)
     report.seconds = time.perf_counter() - started
     return report
 

@@ -55,8 +55,8 @@ def init(
     gateway_url: str | None = typer.Option(None, help="Existing OpenAI-compatible gateway base URL."),
     publisher_email: str | None = typer.Option(None, help="APIM publisher email (gateway apim)."),
     publisher_name: str | None = typer.Option(None, help="APIM publisher name (default the customer)."),
-    chat_deployment: str = typer.Option("gpt-5-chat", help="Chat model deployment name."),
-    voicelive_model: str = typer.Option("gpt-realtime", help="VoiceLive realtime model deployment name."),
+    chat_deployment: str = typer.Option("chat", help="Chat model deployment name."),
+    voicelive_model: str = typer.Option("realtime", help="VoiceLive realtime model deployment name."),
     voice: str = typer.Option("en-US-Ava:DragonHDLatestNeural", help="Default agent voice."),
     voicelive_auth: str = typer.Option(
         "managed-identity",

@@ -65,8 +65,8 @@ class TenantInputs:
     gateway_url: str | None = None  # the customer's OpenAI-compatible base URL (gateway=existing)
     publisher_email: str | None = None  # APIM publisher (gateway=apim)
     publisher_name: str | None = None
-    chat_deployment: str = "gpt-5-chat"
-    voicelive_model: str = "gpt-realtime"
+    chat_deployment: str = "chat"
+    voicelive_model: str = "realtime"
     voice: str = "en-US-Ava:DragonHDLatestNeural"
     voicelive_auth: VoiceLiveAuth = "managed-identity"
     ai_subdomain: str | None = None  # globally unique; default <customer>-engram-ai

@@ -23,6 +23,7 @@ from components.offline import (
 )
 from components.platform import EngramPlatform, PlatformError, PlatformSecrets
 from components.profile import load_profile
+from policies.rules.azure import model_lifecycle
 from tests.components.conftest import LEVELS, STACKS, by_id, container, dig, env_of, plan_for
 
 HOSTED = ("staging", "test", "uat", "prod")
@@ -656,9 +657,23 @@ def test_ai_services_account_and_deployments(plan: OfflinePlan) -> None:
     deployments = {
         d.inputs["deploymentName"]: d for d in plan.of_type("azure-native:cognitiveservices:Deployment")
     }
-    assert set(deployments) == {"gpt-5-chat", "gpt-realtime"}
+    assert set(deployments) == {"chat", "realtime"}
     if plan.stack == "prod":
-        assert deployments["gpt-5-chat"].inputs["sku"]["capacity"] == 100
+        assert deployments["chat"].inputs["sku"]["capacity"] == 100
+    # The versions come from the dated lifecycle table, deployable on its date.
+    for name, family in (("chat", "chat"), ("realtime", "realtime")):
+        model = deployments[name].inputs["properties"]["model"]
+        pick = model_lifecycle.current(family)
+        assert (model["name"], model["version"]) == (pick.model, pick.version)
+        assert model_lifecycle.status(pick.model, pick.version).state is model_lifecycle.State.AVAILABLE
+
+
+def test_a_pinned_model_version_is_used_as_given_and_judged_by_the_pack() -> None:
+    ai = dict(read_stack_config("uat")["engram:ai"])
+    ai["chat"] = {**ai["chat"], "model": "gpt-5-chat", "version": "2025-10-03"}
+    plan = run_program("uat", config_overrides={"engram:ai": ai})
+    chat = plan.one("azure-native:cognitiveservices:Deployment", "chat")
+    assert chat.inputs["properties"]["model"]["version"] == "2025-10-03"
 
 
 @pytest.mark.parametrize("stack", STACKS)

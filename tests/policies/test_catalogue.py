@@ -100,6 +100,7 @@ def test_config_schema_defaults() -> None:
             "maxReplicas": {"staging": 3, "dev": 2, "test": 2, "uat": 5, "prod": 10}
         },
         "engram-app-containerapp-enforce-mfa": {"mfaAuthContextId": "c1"},
+        "engram-app-containerapp-disallow-same-stack-registry-image": {"firstDeployment": False},
     }
 
 

@@ -18,7 +18,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pulumi_policy import EnforcementLevel, Severity
+from pulumi_policy import EnforcementLevel, PolicyConfigSchema, Severity
 
 from ..common import (
     ALL_LEVELS,
@@ -26,6 +26,7 @@ from ..common import (
     MANAGED_ENVIRONMENT,
     PROD,
     REGISTRY,
+    UNKNOWN,
     Rule,
     RuleContext,
     StackResource,
@@ -323,10 +324,10 @@ def _images(app: StackResource) -> list[Any]:
     ]
 
 
-def _ignores_image(app: StackResource) -> bool:
-    options = getattr(app, "opts", None)
-    paths = [str(p).replace("_", "").lower() for p in (getattr(options, "ignore_changes", None) or [])]
-    return any(p in ("template", "template.containers") or p.endswith("].image") for p in paths)
+#: Policy config: judge the plan as a stack's first deployment (the offline gate does: it plans from an
+#: empty subscription). A real preview tells it apart by itself: an image built from a registry created
+#: in this run is unknown until `up`.
+FIRST_DEPLOYMENT = "firstDeployment"
 
 
 def check_image_before_app(
@@ -336,45 +337,33 @@ def check_image_before_app(
     if not registries:
         return []
     servers = {s: r for r in registries if (s := _login_server(r))}
+    first = bool(config.get(FIRST_DEPLOYMENT))
     problems: list[tuple[str, str]] = []
     for app in (r for r in resources if r.resource_type == CONTAINER_APP):
         template_deps = {dep.urn for dep in app.property_dependencies.get("template", ())}
         for image in _images(app):
-            host = image.split("/", 1)[0].lower() if isinstance(image, str) and "/" in image else None
-            registry = servers.get(host) if host else None
-            if registry is None:
+            if image is UNKNOWN:
+                # Computed from a registry output unknown at preview: the registry is being created.
                 registry = next((r for r in registries if r.urn in template_deps), None)
+                shown = "an image computed from its login server"
+            elif isinstance(image, str) and "/" in image and first:
+                registry = servers.get(image.split("/", 1)[0].lower())
+                shown = repr(image)
+            else:
+                registry = None
             if registry is None:
                 continue
             problems.append(
                 (
-                    f"Container app '{app.name}' pulls image {image!r} from registry "
-                    f"'{registry.name}', created "
-                    "in the same stack: on the first `pulumi up` the registry is empty and the "
-                    "revision fails "
-                    f"with MANIFEST_UNKNOWN; start from a public bootstrap image (e.g. "
-                    f"mcr.microsoft.com/k8se/quickstart:latest, port 80) and ignore changes to the image so "
-                    f"the pipeline sets it.",
+                    f"Container app '{app.name}' pulls {shown} from registry '{registry.name}', created in "
+                    "the same deployment: the registry is empty then and the revision fails with "
+                    "MANIFEST_UNKNOWN; start from a public bootstrap image (e.g. "
+                    "mcr.microsoft.com/k8se/quickstart:latest, port 80) and let the pipeline build into "
+                    "the registry before it sets the image.",
                     app.urn,
                 )
             )
             break
-        else:
-            pulls = [
-                peek(r, "server")
-                for r in items(app.props, "configuration", "registries")
-                if is_map(r) and isinstance(peek(r, "server"), str)
-            ]
-            if any(str(s).lower() in servers for s in pulls) and not _ignores_image(app):
-                problems.append(
-                    (
-                        f"Container app '{app.name}' runs a bootstrap image but lists no ignoreChanges on "
-                        "template.containers[*].image; every `pulumi up` would put the bootstrap "
-                        "image back over "
-                        f"the one the pipeline deployed, so add ignoreChanges for the image.",
-                        app.urn,
-                    )
-                )
     return problems
 
 
@@ -485,17 +474,25 @@ IMAGE_BEFORE_APP = _rule(
     "containerapp-disallow-same-stack-registry-image",
     "Container apps must not pull their image from a registry the same stack creates.",
     "From an empty subscription the registry is created empty in the same `pulumi up`, so the app's first "
-    "revision fails with MANIFEST_UNKNOWN. The rule flags an image whose host is the login server of a "
-    "Registry in the plan, or a template that depends on a Registry; an app starting from a public "
-    "bootstrap image passes, and must then ignore changes to its image so the pipeline owns the tag. Limits: "
-    "an app that pulls from a registry outside the stack is not judged (nothing says the image "
-    "exists there); "
-    "the rule also flags later runs where the image does exist, by design: the program keeps the bootstrap "
-    "image and the pipeline sets the real one.",
-    "Use mcr.microsoft.com/k8se/quickstart:latest (port 80) in the program with ignoreChanges on "
-    "template.containers[0].image; let the pipeline deploy the built image.",
+    "revision fails with MANIFEST_UNKNOWN. At a real preview such an image is unknown (it is computed "
+    "from the new registry's login server) while the template depends on the Registry: that is flagged. "
+    "A later run, once the registry exists, sees a known image and passes. The offline gate plans from an "
+    "empty subscription and sets firstDeployment, so there a known image on a same-stack registry's host "
+    "is flagged too. An app that pulls from a registry outside the stack is not judged.",
+    "Run a public bootstrap image (mcr.microsoft.com/k8se/quickstart:latest, port 80) until the pipeline "
+    "has built into the new registry, then set the image tag (the platform does this when "
+    "engram:hosting.image.tag is unset).",
     "https://github.com/Azure-Samples/app-templates-microservices-integration/issues/13",
     resource_types=("stack",),
+    config_schema=PolicyConfigSchema(
+        properties={
+            FIRST_DEPLOYMENT: {
+                "type": "boolean",
+                "default": False,
+                "description": "Judge the plan as a first deployment into an empty subscription.",
+            }
+        }
+    ),
 )
 
 CATALOGUE = [

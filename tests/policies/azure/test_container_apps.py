@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from policies.gate import GateResource
+from policies.gate import GateResource, evaluate
 from policies.rules.azure import container_apps as rules
 from tests.policies.builders import (
     CONTAINER_APP,
@@ -10,6 +10,7 @@ from tests.policies.builders import (
     PRIVATE_ZONE,
     REGISTRY,
     SUBNET,
+    UNKNOWN_STRING,
     ZONE_LINK,
     container_app,
     managed_environment,
@@ -165,29 +166,49 @@ def _app(image: str, ignore: tuple[str, ...] = ()) -> GateResource:
     )
 
 
-def test_image_from_same_stack_registry_is_refused() -> None:
-    acr = resource(REGISTRY, registry(), name="acr")
-    found = messages(run_stack(IMAGE, [acr, _app("acrengram.azurecr.io/engram-api:1.0.0")]))
-    assert len(found) == 1
-    assert found[0].startswith(
-        "Container app 'api' pulls image 'acrengram.azurecr.io/engram-api:1.0.0' from registry "
-        "'acr', created "
-        "in the same stack: on the first `pulumi up` the registry is empty"
+def _image_app(image: str, registry_urn: str) -> GateResource:
+    return GateResource(
+        urn=urn(CONTAINER_APP, "api"),
+        type=CONTAINER_APP,
+        name="api",
+        properties=_app(image).properties,
+        property_dependencies={"template": (registry_urn,)},
     )
-    # ignoreChanges does not help: it applies to updates, the first create still pulls the image.
-    ignored = _app("acrengram.azurecr.io/engram-api:1.0.0", ("template.containers[0].image",))
-    assert len(run_stack(IMAGE, [acr, ignored])) == 1
 
 
-def test_bootstrap_image_passes_only_with_ignore_changes() -> None:
+def _image_findings(resources: list[GateResource], first: bool) -> list[str]:
+    config = {IMAGE.rule.name: {"firstDeployment": True}} if first else None
+    return messages(evaluate(resources, stack="prod", policies=[IMAGE.policy], config=config).findings)
+
+
+def test_image_computed_from_a_registry_created_in_this_run_is_refused() -> None:
+    """At a real preview, an image built from a new registry's login server is unknown."""
     acr = resource(REGISTRY, registry(), name="acr")
-    assert run_stack(IMAGE, [acr, _app(BOOTSTRAP, ("template.containers[0].image",))]) == []
-    assert messages(run_stack(IMAGE, [acr, _app(BOOTSTRAP)])) == [
-        "Container app 'api' runs a bootstrap image but lists no ignoreChanges on "
-        "template.containers[*].image; "
-        "every `pulumi up` would put the bootstrap image back over the one the pipeline deployed, so add "
-        "ignoreChanges for the image."
+    found = _image_findings([acr, _image_app(UNKNOWN_STRING, acr.urn)], first=False)
+    assert found == [
+        "Container app 'api' pulls an image computed from its login server from registry 'acr', created in "
+        "the same deployment: the registry is empty then and the revision fails with MANIFEST_UNKNOWN; "
+        "start from a public bootstrap image (e.g. mcr.microsoft.com/k8se/quickstart:latest, port 80) and "
+        "let the pipeline build into the registry before it sets the image."
     ]
+
+
+def test_a_known_image_on_an_existing_registry_passes_a_real_preview() -> None:
+    acr = resource(REGISTRY, registry(), name="acr")
+    app = _image_app("acrengram.azurecr.io/engram-api:1.0.0", acr.urn)
+    assert _image_findings([acr, app], first=False) == []
+
+
+def test_offline_first_deployment_refuses_the_same_stack_registry_image() -> None:
+    acr = resource(REGISTRY, registry(), name="acr")
+    app = _image_app("acrengram.azurecr.io/engram-api:1.0.0", acr.urn)
+    found = _image_findings([acr, app], first=True)
+    assert len(found) == 1 and "'acrengram.azurecr.io/engram-api:1.0.0' from registry 'acr'" in found[0]
+
+
+def test_bootstrap_image_passes_a_first_deployment() -> None:
+    acr = resource(REGISTRY, registry(), name="acr")
+    assert _image_findings([acr, _image_app(BOOTSTRAP, acr.urn)], first=True) == []
 
 
 def test_registry_outside_the_stack_is_not_judged() -> None:
