@@ -163,7 +163,7 @@ def _computed_outputs(kind: str, name: str, inputs: Mapping[str, Any]) -> dict[s
         ingress = {**(config.get("ingress") or {}), "fqdn": f"{name}.eastus2.azurecontainerapps.io"}
         return {"configuration": {**config, "ingress": ingress}, "latestRevisionFqdn": ingress["fqdn"]}
     if kind == "azure-native:web:StaticSite":
-        return {"defaultHostname": f"{name}.azurestaticapps.net"}
+        return {"defaultHostname": f"{name}.2.azurestaticapps.net"}  # partitioned, as new sites are
     if kind == "azuread:index/application:Application":
         return {"clientId": f"{name}-client-id", "objectId": f"{name}-object-id"}
     if kind == "azuread:index/servicePrincipal:ServicePrincipal":

@@ -41,8 +41,9 @@ from components.keyvault import KeyVault, KeyVaultArgs
 from components.network import DnsLinks, HubArgs, Network, NetworkArgs
 from components.observability import AlertReceivers, Observability, ObservabilityArgs
 from components.private_endpoint import GroupId, PrivateLinkPlacement
-from components.profile import EnvironmentProfile
+from components.profile import EnvironmentProfile, ModelDeployment
 from components.static_site import StaticSite, StaticSiteArgs
+from policies.rules.azure.model_lifecycle import Family
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -114,8 +115,6 @@ class EngramPlatform(pulumi.ComponentResource):
                 group_ids.append("Gateway")
             if p.hosted and p.database.enabled:
                 group_ids.append("postgresqlServer")
-            if p.hosted:
-                group_ids.append("staticSites")
             if private_registry:
                 group_ids.append("registry")
             hub = p.network.hub
@@ -135,9 +134,8 @@ class EngramPlatform(pulumi.ComponentResource):
                         if hub is not None
                         else None
                     ),
-                    # Users on the corporate network need the UI's name; the API's zone (the
-                    # environment's own domain) is linked to the hub by the hosting tier.
-                    hub_group_ids=["staticSites"] if hub is not None and "staticSites" in group_ids else [],
+                    # The names users need from the hub (the UI's partition zone, the environment's
+                    # domain) are zones of their own tiers, linked to the hub there.
                 ),
                 opts=child,
             )
@@ -206,7 +204,7 @@ class EngramPlatform(pulumi.ComponentResource):
                     ModelDeploymentArgs(
                         name=m.name, model=model, version=version, sku=m.sku, capacity=m.capacity
                     )
-                    for m, family in ((p.ai.chat, "chat"), (p.ai.realtime, "realtime"))
+                    for m, family in _model_slots(p)
                     for model, version in [m.resolved(family)]
                 ],
                 audit_workspace_id=audit_ws,
@@ -495,6 +493,11 @@ def _spa_redirect_uris(site: StaticSite | None, extra: Sequence[str]) -> pulumi.
     if site is None:
         return pulumi.Output.from_input(list(extra)) if extra else None
     return site.origin.apply(lambda origin: [origin, *extra])
+
+
+def _model_slots(p: EnvironmentProfile) -> list[tuple[ModelDeployment, Family]]:
+    """The two model deployments and the lifecycle family each one's default version comes from."""
+    return [(p.ai.chat, "chat"), (p.ai.realtime, "realtime")]
 
 
 def _tag_separator(tag: str) -> str:

@@ -28,6 +28,8 @@ PRIVATE_DNS_ZONES: Mapping[str, tuple[str, ...]] = {
     ),
     "postgresqlServer": ("privatelink.postgres.database.azure.com",),
     "Gateway": ("privatelink.azure-api.net",),
+    # The site's partition zone (`privatelink.<n>.azurestaticapps.net`), derived from its host name by
+    # the static site tier; this base name is the unpartitioned form.
     "staticSites": ("privatelink.azurestaticapps.net",),
     "registry": ("privatelink.azurecr.io",),
 }

@@ -1,7 +1,8 @@
 """StaticSite: the Engram UI on Azure Static Web Apps.
 
 Creates `azure-native:web:StaticSite` (SKU per environment: Standard where private endpoints or an
-SLA are needed) and, on private-link stacks, a private endpoint (group id `staticSites`). Its origin
+SLA are needed) and, on private-link stacks, a private endpoint (group id `staticSites`) whose DNS
+records land in the private zone of the site's partition, which this tier creates and links. Its origin
 is the CORS origin of the API; the stack exports the build variables the UI needs.
 """
 
@@ -14,7 +15,7 @@ from typing import Literal
 import pulumi
 from pulumi_azure_native import web
 
-from components.network import DnsLinks
+from components.network import DnsLinks, private_zone
 from components.private_endpoint import PrivateEndpoint, PrivateEndpointArgs, PrivateLinkPlacement
 
 
@@ -33,6 +34,15 @@ class StaticSiteArgs:
             raise ValueError("a private endpoint on Static Web Apps needs the Standard SKU")
 
 
+def partition_zone(hostname: str) -> str:
+    """The private DNS zone of a Static Web App's host name: `privatelink.` + everything after the app.
+
+    `nice-rock-0a1.2.azurestaticapps.net` -> `privatelink.2.azurestaticapps.net` (Azure documents the
+    partitioned zone; an unpartitioned host name gives `privatelink.azurestaticapps.net`).
+    """
+    return "privatelink." + hostname.split(".", 1)[1] if "." in hostname else hostname
+
+
 class StaticSite(pulumi.ComponentResource):
     hostname: pulumi.Output[str]
     origin: pulumi.Output[str]  # https://<hostname>: the API's CORS origin
@@ -49,6 +59,21 @@ class StaticSite(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
         if args.private_link is not None:
+            placement = args.private_link
+            if args.dns is not None:
+                # The endpoint's records go in the zone of the site's partition (`<app>.<n>.azurestatic
+                # apps.net` -> `privatelink.<n>.azurestaticapps.net`), known once the site exists; users
+                # on the corporate network resolve the UI through it, so it is linked to the hub too.
+                zone = private_zone(
+                    f"{name}-dns",
+                    site.default_hostname.apply(partition_zone),
+                    args.dns,
+                    to_hub=True,
+                    opts=pulumi.ResourceOptions(parent=self),
+                )
+                placement = PrivateLinkPlacement(
+                    subnet_id=args.private_link.subnet_id, zone_ids={"staticSites": [zone.id]}
+                )
             PrivateEndpoint(
                 f"{name}-swa",
                 PrivateEndpointArgs(
@@ -57,7 +82,7 @@ class StaticSite(pulumi.ComponentResource):
                     tags=args.tags,
                     target_id=site.id,
                     group_id="staticSites",
-                    placement=args.private_link,
+                    placement=placement,
                 ),
                 opts=pulumi.ResourceOptions(parent=self),
             )

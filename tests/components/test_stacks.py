@@ -130,7 +130,7 @@ def test_prod_has_no_public_endpoints_and_a_private_endpoint_per_data_service(pr
     hub = "<CUSTOMER_HUB_VNET_ID>"
     to_hub = {zones[name].inputs["privateZoneName"] for name, vnets in linked.items() if hub in vnets}
     environment_domain = environment.outputs["defaultDomain"]
-    assert to_hub == {environment_domain, "privatelink.azurestaticapps.net"}
+    assert to_hub == {environment_domain, "privatelink.2.azurestaticapps.net"}  # the UI's partition zone
 
 
 def test_prod_private_names_resolve_inside_the_vnet(prod: OfflinePlan) -> None:
