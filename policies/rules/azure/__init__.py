@@ -11,5 +11,14 @@ Each module covers one service; its docstring lists its rules.
 from __future__ import annotations
 
 from ..common import Entry
+from . import entra, keyvault, monitor, postgres, private_link, static_sites, vnet
 
-CATALOGUE: list[Entry] = []
+CATALOGUE: list[Entry] = [
+    *postgres.CATALOGUE,
+    *keyvault.CATALOGUE,
+    *static_sites.CATALOGUE,
+    *private_link.CATALOGUE,
+    *monitor.CATALOGUE,
+    *entra.CATALOGUE,
+    *vnet.CATALOGUE,
+]
