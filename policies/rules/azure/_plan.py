@@ -11,7 +11,7 @@ import ipaddress
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from ..common import StackResource, is_map, items, peek
+from ..common import StackResource, is_list, is_map, items, peek
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -79,22 +79,18 @@ def address_prefixes(vnet_props: Mapping[str, Any]) -> list[Network]:
     space = peek(vnet_props, "addressSpace")
     if not is_map(space):
         return []
-    prefixes = peek(space, "addressPrefixes")
-    return networks(prefixes) if isinstance(prefixes, list | tuple) else networks(_list(prefixes))
+    return networks(_list(peek(space, "addressPrefixes")))
 
 
 def _list(value: Any) -> list[Any]:
-    try:
-        return list(value) if value is not None and not isinstance(value, str) else []
-    except TypeError:
-        return []
+    return list(value) if is_list(value) else []
 
 
 def subnet_prefixes(subnet_props: Mapping[str, Any]) -> list[Network]:
     """A subnet's `addressPrefix` and `addressPrefixes`, whichever are set."""
     single = peek(subnet_props, "addressPrefix")
     many = peek(subnet_props, "addressPrefixes")
-    return networks([single, *(_list(many) if not isinstance(many, str) else [])])
+    return networks([single, *_list(many)])
 
 
 def delegations(subnet_props: Mapping[str, Any]) -> list[str]:

@@ -27,6 +27,7 @@ from ..common import (
     Rule,
     RuleContext,
     StackResource,
+    is_list,
     is_map,
     items,
     peek,
@@ -98,7 +99,7 @@ def group_ids(endpoint: StackResource) -> list[str]:
             if not is_map(conn):
                 continue
             ids = peek(conn, "groupIds")
-            if isinstance(ids, list | tuple):
+            if is_list(ids):
                 found += [g for g in ids if isinstance(g, str)]
     return found
 
