@@ -5,8 +5,13 @@ AZ-KV-002  enablePurgeProtection is never false (it can only be turned on)
 AZ-KV-003  softDeleteRetentionInDays between 7 and 90
 AZ-KV-004  access policies are not set on an RBAC vault (they would be ignored)
 AZ-KV-005  secret name: 1-127 letters, digits and hyphens
-AZ-KV-006  secrets carry an expiry (attributes.expires)
-AZ-KV-007  a vault closed to the public has a private endpoint (stack)
+AZ-KV-006  a vault closed to the public has a private endpoint (stack)
+
+Not a rule here: an expiry on secrets (Checkov CKV_AZURE_41). Azure neither requires one nor enforces
+it on reads: a secret's get operation still returns expired and not-yet-valid secrets ("Date-time
+controlled operations" in https://learn.microsoft.com/azure/key-vault/secrets/about-secrets, confirmed
+in Azure/AzureKeyVault#19), so an expiry can neither break a running app's Key Vault reference nor stop
+a leaked value being read. It is rotation hygiene, an SOP matter, not deployability.
 """
 
 from __future__ import annotations
@@ -86,17 +91,6 @@ def check_secret_name(props: Mapping[str, Any], ctx: RuleContext = PROD) -> list
     if not isinstance(name, str) or SECRET_NAME.match(name):
         return []
     return [f"Key Vault secretName {name!r} is invalid; use 1-127 letters, digits and hyphens."]
-
-
-def check_secret_expiry(props: Mapping[str, Any], ctx: RuleContext = PROD) -> list[str]:
-    attributes = sub(props, "properties", "attributes")
-    expires = peek(attributes, "expires")
-    if expires is not None:
-        return []
-    return [
-        "Key Vault secret properties.attributes.expires is not set; set an expiry (Unix seconds) and rotate "
-        "the secret before it."
-    ]
 
 
 def _closed(vault: StackResource) -> bool:
@@ -208,23 +202,8 @@ SECRET_NAME_RULE = _rule(
     resource_types=(SECRET,),
     psrule="Azure.KeyVault.SecretName",
 )
-SECRET_EXPIRY = _rule(
-    6,
-    "secret",
-    "configure-expiry",
-    "Key Vault secrets must carry an expiry date.",
-    "A secret without exp never expires, so nothing signals that it is due for rotation. An expiry does not "
-    "break a running app: Key Vault's get operation still returns expired (and not-yet-valid) secrets, "
-    "so Container Apps Key Vault references keep resolving; the expiry drives Event Grid near-expiry "
-    "events, Azure Policy and rotation, not access.",
-    "Set properties.attributes.expires (Unix seconds) and rotate the secret before that date.",
-    "https://learn.microsoft.com/azure/key-vault/secrets/about-secrets#date-time-controlled-operations",
-    severity=Severity.LOW,
-    resource_types=(SECRET,),
-    checkov="CKV_AZURE_41",
-)
 CLOSED_VAULT_ENDPOINT = _rule(
-    7,
+    6,
     "vault",
     "require-private-endpoint-when-closed",
     "A Key Vault closed to public traffic needs a private endpoint.",
@@ -242,6 +221,5 @@ CATALOGUE = [
     SOFT_DELETE_RANGE.resource(check_soft_delete_range),
     RBAC_NO_POLICIES.resource(check_no_access_policies_with_rbac),
     SECRET_NAME_RULE.resource(check_secret_name),
-    SECRET_EXPIRY.resource(check_secret_expiry),
     CLOSED_VAULT_ENDPOINT.stack(check_closed_vault_reachable),
 ]

@@ -18,7 +18,7 @@ from tests.policies.builders import (
 )
 
 SECRET = keyvault.SECRET
-NAME, PURGE, SOFT, RBAC, SECRET_NAME, EXPIRY, CLOSED = keyvault.CATALOGUE
+NAME, PURGE, SOFT, RBAC, SECRET_NAME, CLOSED = keyvault.CATALOGUE
 
 
 @pytest.mark.parametrize("entry", [NAME, PURGE, SOFT, RBAC], ids=lambda e: e.rule.id)
@@ -26,9 +26,8 @@ def test_compliant_vault_passes(entry) -> None:
     assert run_resource(entry, KEY_VAULT, vault()) == []
 
 
-@pytest.mark.parametrize("entry", [SECRET_NAME, EXPIRY], ids=lambda e: e.rule.id)
-def test_compliant_secret_passes(entry) -> None:
-    assert run_resource(entry, SECRET, key_vault_secret()) == []
+def test_compliant_secret_passes() -> None:
+    assert run_resource(SECRET_NAME, SECRET, key_vault_secret()) == []
 
 
 @pytest.mark.parametrize("name", ["1kv-engram", "kv--engram", "kv-engram-", "kv", "kv_engram", "k" * 25])
@@ -36,7 +35,8 @@ def test_invalid_vault_name_is_violation(name: str) -> None:
     props = vault()
     props["vaultName"] = name
     assert messages(run_resource(NAME, KEY_VAULT, props)) == [
-        f"Key Vault vaultName {name!r} is invalid; use 3-24 letters, digits and single hyphens, starting with a "
+        f"Key Vault vaultName {name!r} is invalid; use 3-24 letters, digits and single hyphens, "
+        f"starting with a "
         "letter and ending with a letter or digit."
     ]
 
@@ -62,7 +62,9 @@ def test_soft_delete_retention_out_of_range_is_violation(days: float) -> None:
 
 def test_access_policies_on_rbac_vault_are_violation() -> None:
     props = vault()
-    props["properties"]["accessPolicies"] = [{"objectId": "x", "tenantId": "t", "permissions": {"secrets": ["get"]}}]
+    props["properties"]["accessPolicies"] = [
+        {"objectId": "x", "tenantId": "t", "permissions": {"secrets": ["get"]}}
+    ]
     assert messages(run_resource(RBAC, KEY_VAULT, props)) == [
         "Key Vault has enableRbacAuthorization true and 1 accessPolicies, which Azure ignores; remove "
         "properties.accessPolicies and grant roles (Key Vault Secrets User) instead."
@@ -77,20 +79,13 @@ def test_invalid_secret_name_is_violation() -> None:
     ]
 
 
-def test_secret_without_expiry_is_violation() -> None:
-    props = key_vault_secret()
-    del props["properties"]["attributes"]["expires"]
-    assert messages(run_resource(EXPIRY, SECRET, props)) == [
-        "Key Vault secret properties.attributes.expires is not set; set an expiry (Unix seconds) and rotate the "
-        "secret before it."
-    ]
-
-
 def test_closed_vault_without_private_endpoint_is_violation() -> None:
     kv = resource(KEY_VAULT, vault(), name="kv")
     assert messages(run_stack(CLOSED, [kv])) == [
-        "Key Vault 'kv' refuses public traffic and has no private endpoint, so the apps cannot read its secrets; "
-        'add an azure-native:network:PrivateEndpoint (group id "vault") with a privatelink.vaultcore.azure.net '
+        "Key Vault 'kv' refuses public traffic and has no private endpoint, so the apps cannot read "
+        "its secrets; "
+        'add an azure-native:network:PrivateEndpoint (group id "vault") with a '
+        "privatelink.vaultcore.azure.net "
         "DNS zone group."
     ]
 
@@ -98,10 +93,16 @@ def test_closed_vault_without_private_endpoint_is_violation() -> None:
 def test_closed_vault_with_private_endpoint_or_open_vault_passes() -> None:
     kv = resource(KEY_VAULT, vault(), name="kv")
     pe = resource(
-        PRIVATE_ENDPOINT, private_endpoint(), name="pe", property_dependencies={"privateLinkServiceConnections": (kv.urn,)}
+        PRIVATE_ENDPOINT,
+        private_endpoint(),
+        name="pe",
+        property_dependencies={"privateLinkServiceConnections": (kv.urn,)},
     )
     assert run_stack(CLOSED, [kv, pe]) == []
     open_props = vault()
     open_props["properties"]["publicNetworkAccess"] = "Enabled"
-    open_props["properties"]["networkAcls"] = {"defaultAction": "Deny", "ipRules": [{"value": "203.0.113.0/24"}]}
+    open_props["properties"]["networkAcls"] = {
+        "defaultAction": "Deny",
+        "ipRules": [{"value": "203.0.113.0/24"}],
+    }
     assert run_stack(CLOSED, [resource(KEY_VAULT, open_props, name="kv")]) == []

@@ -1,4 +1,4 @@
-"""AZ-MON-*: workspace-based App Insights, retention, diagnostic settings count, query rules, action groups."""
+"""AZ-MON-*: workspace-based App Insights, retention, diagnostic settings, query rules, action groups."""
 
 from __future__ import annotations
 
@@ -25,7 +25,8 @@ def test_workspace_based_app_insights() -> None:
     props = app_insights()
     del props["workspaceResourceId"]
     assert messages(run_resource(WORKSPACE_BASED, monitor.APP_INSIGHTS, props)) == [
-        "Application Insights workspaceResourceId is not set (a classic resource, retired 29 February 2024); set "
+        "Application Insights workspaceResourceId is not set (a classic resource, retired 29 "
+        "February 2024); set "
         "workspaceResourceId to a Log Analytics workspace."
     ]
 
@@ -35,7 +36,8 @@ def test_retention_range() -> None:
     props = log_workspace()
     props["retentionInDays"] = 7.0
     assert messages(run_resource(RETENTION, monitor.WORKSPACE, props)) == [
-        "Log Analytics workspace retentionInDays is 7; set it between 30 and 730 (keep older data with long-term "
+        "Log Analytics workspace retentionInDays is 7; set it between 30 and 730 (keep older data "
+        "with long-term "
         "retention per table)."
     ]
 
@@ -47,7 +49,8 @@ def test_diagnostic_settings_per_resource() -> None:
     six = [*five, resource(DIAGNOSTIC, diagnostic_setting(uri), name="d5")]
     findings = run_stack(COUNT, six)
     assert messages(findings) == [
-        f"6 diagnostic settings target {uri.lower()}; a resource takes at most 5: merge them (one setting can send "
+        f"6 diagnostic settings target {uri.lower()}; a resource takes at most 5: merge them (one "
+        f"setting can send "
         "to a workspace, a storage account and an event hub at once)."
     ]
     assert findings[0].target == f"{DIAGNOSTIC}::d5"
@@ -77,6 +80,7 @@ def test_action_group_short_name() -> None:
     props = action_group()
     props["groupShortName"] = "engram-platform-ops"
     assert messages(run_resource(SHORT, AG, props)) == [
-        "Action group groupShortName 'engram-platform-ops' has 19 characters; use 1 to 12 (it prefixes SMS and "
+        "Action group groupShortName 'engram-platform-ops' has 19 characters; use 1 to 12 (it "
+        "prefixes SMS and "
         "email notifications)."
     ]

@@ -7,7 +7,15 @@ from typing import Any
 import pytest
 
 from policies.rules.azure import postgres
-from tests.policies.builders import POSTGRES, PRIVATE_ENDPOINT, messages, private_endpoint, resource, run_resource, run_stack
+from tests.policies.builders import (
+    POSTGRES,
+    PRIVATE_ENDPOINT,
+    messages,
+    private_endpoint,
+    resource,
+    run_resource,
+    run_stack,
+)
 
 FIREWALL = postgres.FIREWALL_RULE
 
@@ -30,7 +38,8 @@ def test_compliant_server_passes(entry) -> None:
 def test_burstable_with_ha_is_violation() -> None:
     props = server(sku={"name": "Standard_B1ms", "tier": "Burstable"})
     assert messages(run_resource(postgres.CATALOGUE[0], POSTGRES, props)) == [
-        'PostgreSQL server sku.tier is "Burstable" with highAvailability.mode \'ZoneRedundant\'; the Burstable '
+        "PostgreSQL server sku.tier is \"Burstable\" with highAvailability.mode 'ZoneRedundant'; the "
+        "Burstable "
         'tier has no high availability: set highAvailability.mode to "Disabled" or use a GeneralPurpose SKU.'
     ]
     props["highAvailability"] = {"mode": "Disabled"}
@@ -40,7 +49,8 @@ def test_burstable_with_ha_is_violation() -> None:
 def test_sku_from_another_tier_is_violation() -> None:
     props = server(sku={"name": "Standard_B2s", "tier": "GeneralPurpose"})
     assert messages(run_resource(postgres.CATALOGUE[1], POSTGRES, props)) == [
-        "PostgreSQL server sku.name 'Standard_B2s' is not a GeneralPurpose size; set sku.name to a Standard_D* size."
+        "PostgreSQL server sku.name 'Standard_B2s' is not a GeneralPurpose size; set sku.name to a "
+        "Standard_D* size."
     ]
 
 
@@ -79,9 +89,13 @@ def test_vnet_injection_without_dns_zone_is_violation() -> None:
         "PostgreSQL network.delegatedSubnetResourceId is set but network.privateDnsZoneArmResourceId is not; "
         "set it to a private DNS zone whose name ends in .postgres.database.azure.com."
     ]
-    props["network"]["privateDnsZoneArmResourceId"] = "/subscriptions/x/privateDnsZones/privatelink.vaultcore.azure.net"
+    props["network"]["privateDnsZoneArmResourceId"] = (
+        "/subscriptions/x/privateDnsZones/privatelink.vaultcore.azure.net"
+    )
     assert "use a private DNS zone" in messages(run_resource(postgres.CATALOGUE[6], POSTGRES, props))[0]
-    props["network"]["privateDnsZoneArmResourceId"] = "/subscriptions/x/privateDnsZones/engram.postgres.database.azure.com"
+    props["network"]["privateDnsZoneArmResourceId"] = (
+        "/subscriptions/x/privateDnsZones/engram.postgres.database.azure.com"
+    )
     assert run_resource(postgres.CATALOGUE[6], POSTGRES, props) == []
 
 
@@ -92,8 +106,10 @@ def _public_server() -> Any:
 def test_public_server_without_firewall_rule_is_violation() -> None:
     findings = run_stack(postgres.CATALOGUE[7], [_public_server()])
     assert messages(findings) == [
-        f"PostgreSQL server 'pg' has public network access enabled but no {FIREWALL} and no private endpoint, "
-        "so nothing can connect; add a firewall rule for the clients' addresses or a private endpoint (or set "
+        f"PostgreSQL server 'pg' has public network access enabled but no {FIREWALL} and no private "
+        f"endpoint, "
+        "so nothing can connect; add a firewall rule for the clients' addresses or a private "
+        "endpoint (or set "
         'publicNetworkAccess to "Disabled" with a private endpoint).'
     ]
 

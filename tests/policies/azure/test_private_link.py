@@ -34,7 +34,14 @@ def _plan(zone_name: str, group: str = "vault", link: bool = True) -> list:
     )
     plan = [pe, zone, zg]
     if link:
-        plan.append(resource(LINK, vnet_link(zone_name), name="link", property_dependencies={"privateZoneName": (zone.urn,)}))
+        plan.append(
+            resource(
+                LINK,
+                vnet_link(zone_name),
+                name="link",
+                property_dependencies={"privateZoneName": (zone.urn,)},
+            )
+        )
     return plan
 
 
@@ -46,7 +53,8 @@ def test_documented_zone_passes() -> None:
 
 def test_wrong_zone_for_group_id_is_violation() -> None:
     assert messages(run_stack(ZONES, _plan("privatelink.vault.azure.net"))) == [
-        "Private DNS zone group 'zg' of endpoint 'pe-kv' (group id 'vault') uses zone(s) privatelink.vault.azure.net; "
+        "Private DNS zone group 'zg' of endpoint 'pe-kv' (group id 'vault') uses zone(s) "
+        "privatelink.vault.azure.net; "
         "use privatelink.vaultcore.azure.net."
     ]
 
@@ -55,7 +63,8 @@ def test_unpartitioned_static_sites_zone_is_violation() -> None:
     found = messages(run_stack(ZONES, _plan("privatelink.azurestaticapps.net", group="staticSites")))
     assert found == [
         "Private DNS zone group 'zg' of endpoint 'pe-kv' (group id 'staticSites') uses zone(s) "
-        "privatelink.azurestaticapps.net; use privatelink.<partitionId>.azurestaticapps.net (the partition of the "
+        "privatelink.azurestaticapps.net; use privatelink.<partitionId>.azurestaticapps.net (the "
+        "partition of the "
         "app's default host name)."
     ]
 
@@ -64,7 +73,9 @@ def test_zone_named_by_id_is_matched() -> None:
     pe_props = private_endpoint(group="registry")
     pe_props["privateEndpointName"] = "pe-kv"
     pe = resource(PRIVATE_ENDPOINT, pe_props, name="pe-kv")
-    zg = resource(GROUP, zone_group("/subscriptions/x/privateDnsZones/privatelink.vaultcore.azure.net"), name="zg")
+    zg = resource(
+        GROUP, zone_group("/subscriptions/x/privateDnsZones/privatelink.vaultcore.azure.net"), name="zg"
+    )
     assert "use privatelink.azurecr.io." in messages(run_stack(ZONES, [pe, zg]))[0]
 
 

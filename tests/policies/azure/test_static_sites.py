@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from policies.rules.azure import static_sites
 from policies.rules.azure.private_link import STATIC_SITE
-from tests.policies.builders import PRIVATE_ENDPOINT, messages, private_endpoint, resource, run_resource, run_stack, static_site
+from tests.policies.builders import (
+    PRIVATE_ENDPOINT,
+    messages,
+    private_endpoint,
+    resource,
+    run_resource,
+    run_stack,
+    static_site,
+)
 
 LOCATION, PE_SKU = static_sites.CATALOGUE
 
@@ -17,7 +25,8 @@ def test_unsupported_location_is_violation() -> None:
     props = static_site()
     props["location"] = "northeurope"
     assert messages(run_resource(LOCATION, STATIC_SITE, props)) == [
-        "Static Web App location is 'northeurope', where Microsoft.Web/staticSites cannot be created; set location "
+        "Static Web App location is 'northeurope', where Microsoft.Web/staticSites cannot be "
+        "created; set location "
         "to one of centralus, eastasia, eastus2, westeurope, westus2 (content is served globally either way)."
     ]
 
@@ -41,6 +50,7 @@ def test_private_endpoint_on_standard_passes() -> None:
 
 def test_private_endpoint_on_free_is_violation() -> None:
     assert messages(run_stack(PE_SKU, _site_and_endpoint("Free"))) == [
-        "Static Web App 'swa' has a private endpoint but sku.name is 'Free'; private endpoints need the Standard "
+        "Static Web App 'swa' has a private endpoint but sku.name is 'Free'; private endpoints need "
+        "the Standard "
         'plan: set sku = {name: "Standard", tier: "Standard"}.'
     ]
