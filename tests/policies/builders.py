@@ -216,6 +216,119 @@ def aad_application() -> dict[str, Any]:
     return {"displayName": "engram-api-prod", "identifierUris": ["api://engram-prod"]}
 
 
+def static_site(env: str = "prod") -> dict[str, Any]:
+    return {
+        "name": "swa-engram-prod",
+        "location": "eastus2",
+        "tags": tags(env),
+        "sku": {"name": "Standard", "tier": "Standard"},
+        "publicNetworkAccess": "Disabled",
+    }
+
+
+def private_zone(name: str = "privatelink.vaultcore.azure.net") -> dict[str, Any]:
+    return {"privateZoneName": name, "location": "global", "resourceGroupName": "rg-engram-prod"}
+
+
+def zone_group(zone_id: str = UNKNOWN_STRING) -> dict[str, Any]:
+    return {
+        "privateEndpointName": "pe-kv",
+        "privateDnsZoneGroupName": "default",
+        "privateDnsZoneConfigs": [{"name": "zone", "privateDnsZoneId": zone_id}],
+    }
+
+
+def vnet_link(zone: str = "privatelink.vaultcore.azure.net") -> dict[str, Any]:
+    return {
+        "privateZoneName": zone,
+        "location": "global",
+        "registrationEnabled": False,
+        "virtualNetwork": {"id": "/subscriptions/x/virtualNetworks/vnet"},
+    }
+
+
+def key_vault_secret() -> dict[str, Any]:
+    return {
+        "vaultName": "kv-engram-prod",
+        "secretName": "azure-ai-key",
+        "properties": {"value": "<SECRET>", "attributes": {"enabled": True, "expires": 1798761600.0}},
+    }
+
+
+def app_insights(env: str = "prod") -> dict[str, Any]:
+    return {
+        "kind": "web",
+        "applicationType": "web",
+        "location": "eastus2",
+        "tags": tags(env),
+        "workspaceResourceId": "/subscriptions/x/workspaces/log",
+    }
+
+
+def log_workspace(env: str = "prod") -> dict[str, Any]:
+    return {"location": "eastus2", "tags": tags(env), "sku": {"name": "PerGB2018"}, "retentionInDays": 90.0}
+
+
+def scheduled_query_rule() -> dict[str, Any]:
+    return {
+        "location": "eastus2",
+        "severity": 2.0,
+        "enabled": True,
+        "scopes": ["/subscriptions/x/workspaces/log"],
+        "evaluationFrequency": "PT5M",
+        "windowSize": "PT15M",
+        "criteria": {
+            "allOf": [{"query": "AppExceptions | count", "operator": "GreaterThan", "threshold": 0.0}]
+        },
+    }
+
+
+def action_group() -> dict[str, Any]:
+    return {"location": "global", "groupShortName": "engram-ops", "enabled": True}
+
+
+def virtual_network(prefix: str = "10.20.0.0/16") -> dict[str, Any]:
+    return {
+        "virtualNetworkName": "vnet-engram-prod",
+        "location": "eastus2",
+        "tags": tags(),
+        "addressSpace": {"addressPrefixes": [prefix]},
+        "subnets": [
+            {"name": "apps", "addressPrefix": "10.20.0.0/23"},
+            {"name": "private-endpoints", "addressPrefix": "10.20.2.0/24"},
+        ],
+    }
+
+
+def subnet(delegation: str | None = "Microsoft.App/environments") -> dict[str, Any]:
+    props: dict[str, Any] = {
+        "subnetName": "apps",
+        "virtualNetworkName": "vnet-engram-prod",
+        "addressPrefix": "10.20.0.0/23",
+    }
+    if delegation:
+        props["delegations"] = [{"name": "delegation", "serviceName": delegation}]
+    return props
+
+
+def aad_app_with_roles() -> dict[str, Any]:
+    return {
+        "displayName": "engram-api-prod",
+        "identifierUris": ["api://engram-prod"],
+        "singlePageApplication": {"redirectUris": ["https://<UI_HOST>/", "http://localhost:5173/"]},
+        "appRoles": [
+            {
+                "id": "6f1b4c0e-0000-4000-8000-000000000001",
+                "value": "Transcripts.Read",
+                "displayName": "Read transcripts",
+                "description": "Read transcripts",
+                "allowedMemberTypes": ["User", "Application"],
+                "enabled": True,
+            }
+        ],
+    }
+
+
 # ---- running rules through the analyzer ---------------------------------------------------------
 
 
@@ -310,14 +423,14 @@ def model_deployment(model: str = "gpt-5.6-sol", version: str = "2026-07-09") ->
     }
 
 
-def subnet(prefix: str = "10.0.0.0/27", delegated: bool = True) -> dict[str, Any]:
+def aca_subnet(prefix: str = "10.0.0.0/27", delegated: bool = True) -> dict[str, Any]:
     props: dict[str, Any] = {"subnetName": "apps", "virtualNetworkName": "vnet", "addressPrefix": prefix}
     if delegated:
         props["delegations"] = [{"name": "aca", "serviceName": "Microsoft.App/environments"}]
     return props
 
 
-def private_zone() -> dict[str, Any]:
+def environment_zone() -> dict[str, Any]:
     return {"privateZoneName": UNKNOWN_STRING, "location": "global", "resourceGroupName": "rg-engram-prod"}
 
 

@@ -19,7 +19,12 @@ from tests.policies.builders import (
 def test_compliant_prod_resources_pass_the_whole_pack() -> None:
     report = evaluate([resource(KEY_VAULT, vault(), name="kv")], stack="prod")
     # Only the stack rules that need companions (private endpoint, diagnostics, CA policy) fire.
-    assert {f.rule_id for f in report.findings} == {"SOP-NET-005", "SOP-AUDIT-002", "SOP-IAM-001"}
+    assert {f.rule_id for f in report.findings} == {
+        "SOP-NET-005",
+        "AZ-KV-006",
+        "SOP-AUDIT-002",
+        "SOP-IAM-001",
+    }
     assert not report.passed
 
 

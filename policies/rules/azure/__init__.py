@@ -11,11 +11,30 @@ Each module covers one service; its docstring lists its rules.
 from __future__ import annotations
 
 from ..common import Entry
-from . import ai_services, apim, container_apps, registry
+from . import (
+    ai_services,
+    apim,
+    container_apps,
+    entra,
+    keyvault,
+    monitor,
+    postgres,
+    private_link,
+    registry,
+    static_sites,
+    vnet,
+)
 
 CATALOGUE: list[Entry] = [
     *apim.CATALOGUE,
     *ai_services.CATALOGUE,
     *container_apps.CATALOGUE,
     *registry.CATALOGUE,
+    *postgres.CATALOGUE,
+    *keyvault.CATALOGUE,
+    *static_sites.CATALOGUE,
+    *private_link.CATALOGUE,
+    *monitor.CATALOGUE,
+    *entra.CATALOGUE,
+    *vnet.CATALOGUE,
 ]

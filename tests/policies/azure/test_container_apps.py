@@ -12,15 +12,15 @@ from tests.policies.builders import (
     SUBNET,
     UNKNOWN_STRING,
     ZONE_LINK,
+    aca_subnet,
     container_app,
+    environment_zone,
     managed_environment,
     messages,
-    private_zone,
     registry,
     resource,
     run_resource,
     run_stack,
-    subnet,
     urn,
     zone_link,
 )
@@ -67,13 +67,13 @@ def _env_on(subnet_props: dict[str, object], profiles: bool = True) -> list[Gate
 
 
 def test_environment_subnet_size_and_delegation() -> None:
-    assert run_stack(ENV_SUBNET, _env_on(subnet())) == []
-    assert run_stack(ENV_SUBNET, _env_on(subnet("10.0.0.0/23", delegated=False), profiles=False)) == []
-    assert messages(run_stack(ENV_SUBNET, _env_on(subnet("10.0.0.0/28")))) == [
+    assert run_stack(ENV_SUBNET, _env_on(aca_subnet())) == []
+    assert run_stack(ENV_SUBNET, _env_on(aca_subnet("10.0.0.0/23", delegated=False), profiles=False)) == []
+    assert messages(run_stack(ENV_SUBNET, _env_on(aca_subnet("10.0.0.0/28")))) == [
         "Container Apps environment 'env' (workload profiles) uses subnet 'apps' of size /28; give it a /27 "
         "or larger subnet."
     ]
-    assert messages(run_stack(ENV_SUBNET, _env_on(subnet(delegated=False)))) == [
+    assert messages(run_stack(ENV_SUBNET, _env_on(aca_subnet(delegated=False)))) == [
         "Container Apps environment 'env' (workload profiles) uses subnet 'apps' without a "
         "Microsoft.App/environments delegation; delegate it to Microsoft.App/environments."
     ]
@@ -82,7 +82,7 @@ def test_environment_subnet_size_and_delegation() -> None:
 def _dns_stack(with_link: bool = True) -> list[GateResource]:
     env = resource(MANAGED_ENVIRONMENT, managed_environment(), name="env")
     zone = resource(
-        PRIVATE_ZONE, private_zone(), name="zone", property_dependencies={"privateZoneName": (env.urn,)}
+        PRIVATE_ZONE, environment_zone(), name="zone", property_dependencies={"privateZoneName": (env.urn,)}
     )
     link = resource(
         ZONE_LINK, zone_link(), name="link", property_dependencies={"privateZoneName": (zone.urn,)}
