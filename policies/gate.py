@@ -75,6 +75,8 @@ class GateReport:
     resources: int
     findings: list[Finding]
     seconds: float = 0.0
+    #: The planned resources (set by `check_stack`), for views beyond the findings (`engram check`'s paths).
+    plan: list[GateResource] = field(default_factory=list)
 
     @property
     def mandatory(self) -> list[Finding]:
@@ -347,6 +349,7 @@ def check_stack(
     started = time.perf_counter()
     plan = plan_stack(stack, config_dir, config_overrides=config_overrides)
     report = evaluate(plan.resources, stack=stack, stack_tags=stack_tags, config=policy_config)
+    report.plan = [r for r in plan.resources if r.custom]
     report.seconds = time.perf_counter() - started
     return report
 

@@ -11,5 +11,8 @@ Each module covers one service; its docstring lists its rules.
 from __future__ import annotations
 
 from ..common import Entry
+from . import paths
 
-CATALOGUE: list[Entry] = []
+CATALOGUE: list[Entry] = [
+    *paths.CATALOGUE,  # AZ-PATH-001: every runtime network path reachable
+]
