@@ -131,7 +131,7 @@ def _app(t: Topology, env: str, *, database: bool, registry_host: str) -> None:
                 ]
             },
         },
-        {"managedEnvironmentId": [env], "template": ["apim", "ai"], "configuration": []},
+        {"managedEnvironmentId": [env], "template": ["apim", "ai", "acr"], "configuration": ["kv", "acr"]},
     )
 
 

@@ -7,6 +7,7 @@ thing and turns exactly the expected path red, naming the failing hop and the fi
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import pytest
 
@@ -258,6 +259,44 @@ def test_unknown_ids_linked_by_dependencies_still_decide() -> None:
                 property_dependencies=resource.property_dependencies,
             )
     results = by_target(list(t.values()))
+    assert {k: v.verdict for k, v in results.items()} == dict.fromkeys(ALL_PATHS, paths.REACHABLE)
+
+
+def _blank(value: Any) -> Any:
+    """Every id, URL and output-derived name unknown, as at a real preview."""
+    if isinstance(value, dict):
+        return {k: _blank(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_blank(v) for v in value]
+    if (
+        isinstance(value, str)
+        and not value.startswith("privatelink.")
+        and (
+            value.startswith(("/subscriptions", "https://"))
+            or value.endswith((".azurecr.io", ".azurecontainerapps.io"))
+            or ".azurecr.io/" in value
+        )
+    ):
+        return UNKNOWN_STRING
+    return value
+
+
+def test_every_output_unknown_dependencies_decide_every_path() -> None:
+    """A real preview: ids, URLs, the image and the environment's domain are unknown; the hub id is a
+    literal. Property dependencies alone carry every link."""
+    resources = [
+        r
+        if r.type == "azure-native:network:VirtualNetworkPeering" or r.name.endswith("-link-hub")
+        else GateResource(
+            urn=r.urn,
+            type=r.type,
+            name=r.name,
+            properties=_blank(dict(r.properties)),
+            property_dependencies=r.property_dependencies,
+        )
+        for r in private_prod().values()
+    ]
+    results = by_target(resources)
     assert {k: v.verdict for k, v in results.items()} == dict.fromkeys(ALL_PATHS, paths.REACHABLE)
 
 
