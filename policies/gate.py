@@ -76,6 +76,8 @@ class GateReport:
     resources: int
     findings: list[Finding]
     seconds: float = 0.0
+    #: The planned resources (set by `check_stack`), for views beyond the findings (`engram check`'s paths).
+    plan: list[GateResource] = field(default_factory=list)
 
     @property
     def mandatory(self) -> list[Finding]:
@@ -352,6 +354,7 @@ def check_stack(
     for name, values in (policy_config or {}).items():
         first[name] = {**first.get(name, {}), **values}
     report = evaluate(plan.resources, stack=stack, stack_tags=stack_tags, config=first)
+    report.plan = [r for r in plan.resources if r.custom]
     report.seconds = time.perf_counter() - started
     return report
 

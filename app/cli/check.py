@@ -2,7 +2,9 @@
 
 Each stack's program runs in-process under mocks; every planned resource and the stack go through the
 `engram-sop` pack's validators as `pulumi preview --policy-pack policies` would run them. Prints one
-table per stack (rule id, resource, level, message) and exits 1 on any mandatory violation.
+table per stack (rule id, resource, level, message), then the stack's runtime network paths (source,
+target, verdict, route or failing hop, fix; `policies.paths`), and exits 1 on any mandatory violation -
+an unreachable required path is one (AZ-PATH-001).
 """
 
 from __future__ import annotations
@@ -43,6 +45,25 @@ def _table(report: GateReport) -> Table:
         level = "undecided" if finding.undecided else finding.enforcement
         style = "red" if finding.enforcement == "mandatory" else "yellow"
         table.add_row(finding.rule_id, finding.target, f"[{style}]{level}[/{style}]", finding.message)
+    return table
+
+
+_VERDICT_STYLE = {"reachable": "green", "unreachable": "red", "undecided": "yellow", "not required": "dim"}
+
+
+def _paths_table(report: GateReport) -> Table | None:
+    """Every runtime network path of the planned stack with its verdict (the AZ-PATH-001 model)."""
+    if not report.plan:
+        return None
+    from policies import paths
+
+    table = Table(title=f"runtime paths: stack {report.stack}", show_lines=False)
+    for column in ("Source", "Target", "Verdict", "Route / failing hop", "Fix"):
+        table.add_column(column, overflow="fold")
+    for path in paths.analyse(report.plan):
+        style = _VERDICT_STYLE.get(path.verdict, "white")
+        route = path.hop if path.verdict == paths.UNREACHABLE else path.route
+        table.add_row(path.source, path.target, f"[{style}]{path.verdict}[/{style}]", route, path.fix)
     return table
 
 
@@ -92,6 +113,9 @@ def register(cli: typer.Typer) -> None:
                 raise typer.Exit(code=EXIT_USAGE) from None
             if report.findings:
                 console.print(_table(report))
+            path_table = _paths_table(report)
+            if path_table is not None:
+                console.print(path_table)
             console.print(_summary(report))
             failed = failed or not report.passed
         if failed:

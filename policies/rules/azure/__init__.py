@@ -18,6 +18,7 @@ from . import (
     entra,
     keyvault,
     monitor,
+    paths,
     postgres,
     private_link,
     registry,
@@ -37,4 +38,5 @@ CATALOGUE: list[Entry] = [
     *monitor.CATALOGUE,
     *entra.CATALOGUE,
     *vnet.CATALOGUE,
+    *paths.CATALOGUE,  # AZ-PATH-001: every runtime network path reachable
 ]

@@ -66,3 +66,21 @@ def test_unplannable_stack_is_reported_with_exit_2(monkeypatch: pytest.MonkeyPat
     result = runner.invoke(cli, ["check", "--stack", "nope"])
     assert result.exit_code == 2
     assert "stack nope: no stack configuration" in result.output
+
+
+def test_path_table_shows_every_path_and_the_failing_hop(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.policies.paths_builders import private_prod
+
+    plan = private_prod().without("privatelink.vaultcore.azure.net-link-vnet")
+    from policies.rules.azure.paths import CATALOGUE
+
+    report = gate.evaluate(plan, stack="prod", policies=[e.policy for e in CATALOGUE])
+    report.plan = plan
+    monkeypatch.setattr(gate, "check_stack", lambda *a, **k: report)
+    result = runner.invoke(cli, ["check", "--stack", "prod"], env={"COLUMNS": "250"})
+    assert result.exit_code == 1
+    assert "runtime paths: stack prod" in result.output
+    assert "AZ-PATH-001" in result.output
+    assert result.output.count("reachable") >= 11  # every path is listed with its verdict
+    assert "unreachable" in result.output and "link zone" in result.output
+    assert "FAIL prod" in result.output
