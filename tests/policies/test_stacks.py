@@ -21,70 +21,22 @@ offline = pytest.importorskip("components.offline", reason="the Pulumi program (
 STACKS = ["staging", "dev", "test", "uat", "prod"]
 
 
-#: The runtime path check (AZ-PATH-001) has its own expectations below: today's stacks predate the
-#: deployability components (gateway VNet injection, environment DNS, hub peering, PostgreSQL firewall).
-PATH_RULE = "AZ-PATH-001"
-
-#: Paths red on the current stacks, and why; the components being merged fix each of them. The test
-#: below fails on any other red path, and keeps passing as these turn green.
-RED_UNTIL_DEPLOYABILITY_MERGE: dict[str, set[str]] = {
-    # internal environment and private SWA with no hub peering (users have no route) and no DNS zone for
-    # the environment's default domain; APIM not VNet-injected, so it cannot reach private AI Services
-    "prod": {
-        "browser -> UI (Static Web App engram-prod-ui-swa)",
-        "browser -> API HTTP (engram-prod-app-api)",
-        "browser -> API websocket (engram-prod-app-api)",
-        "gateway (API Management engram-prod-gw-apim) -> AI Services (engram-prod-ai-ais)",
-    },
-    # public PostgreSQL without a firewall rule admits nothing
-    "test": {"API (container app engram-test-app-api) -> PostgreSQL (engram-test-data-pg)"},
-    "uat": {"API (container app engram-uat-app-api) -> PostgreSQL (engram-uat-data-pg)"},
-    "staging": set(),
-    "dev": set(),
-}
-
-
-def _not_paths(findings: list[gate.Finding]) -> set[str]:
-    return mandatory_rule_ids(findings) - {PATH_RULE}
-
-
 @pytest.mark.parametrize("stack", STACKS)
 def test_stack_passes_with_zero_mandatory_violations(stack: str) -> None:
     report = check_stack(stack)
     assert report.resources > 0
-    mandatory = [f for f in report.mandatory if f.rule_id != PATH_RULE]
-    assert mandatory == [], "\n".join(f"{f.rule_id} {f.target}: {f.message}" for f in mandatory)
+    assert report.mandatory == [], "\n".join(f"{f.rule_id} {f.target}: {f.message}" for f in report.mandatory)
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_stack_runtime_paths_red_only_where_known(stack: str) -> None:
+def test_every_required_runtime_path_is_reachable(stack: str) -> None:
     from policies import paths
 
     report = check_stack(stack)
     results = paths.analyse(report.plan)
-    red = {r.name for r in results if r.verdict == paths.UNREACHABLE}
-    assert red <= RED_UNTIL_DEPLOYABILITY_MERGE[stack], red - RED_UNTIL_DEPLOYABILITY_MERGE[stack]
+    assert results
+    assert {r.name for r in results if r.verdict == paths.UNREACHABLE} == set()
     assert not [r for r in results if r.verdict == paths.UNDECIDED]  # offline mocks know every value
-    assert {f.rule_id for f in report.mandatory if f.rule_id == PATH_RULE} == ({PATH_RULE} if red else set())
-
-
-@pytest.mark.parametrize(
-    "stack",
-    [
-        pytest.param(
-            s,
-            marks=pytest.mark.xfail(
-                reason="red paths until the deployability components/stacks merge", strict=False
-            ),
-        )
-        if RED_UNTIL_DEPLOYABILITY_MERGE[s]
-        else s
-        for s in STACKS
-    ],
-)
-def test_stack_every_required_path_reachable(stack: str) -> None:
-    report = check_stack(stack)
-    assert [f.message for f in report.mandatory if f.rule_id == PATH_RULE] == []
 
 
 def _prod_copy(tmp_path: Path, **sections: dict[str, Any]) -> Path:
@@ -126,7 +78,7 @@ def test_seeded_prod_violations_fail_with_exactly_their_rules(tmp_path: Path) ->
             sections.setdefault(section, {}).update(values)
     report = check_stack("prod", _prod_copy(tmp_path, **sections))
     assert not report.passed
-    assert _not_paths(report.findings) == {rule for _, rule in SEEDS.values()}
+    assert mandatory_rule_ids(report.findings) == {rule for _, rule in SEEDS.values()}
 
 
 def test_plain_secret_env_var_in_prod_plan_fails(tmp_path: Path) -> None:
@@ -144,7 +96,7 @@ def test_plain_secret_env_var_in_prod_plan_fails(tmp_path: Path) -> None:
             r = GateResource(**{**r.__dict__, "properties": props})
         seeded.append(r)
     report = evaluate(seeded, stack="prod")
-    assert _not_paths(report.findings) == {"SOP-SEC-001"}
+    assert mandatory_rule_ids(report.findings) == {"SOP-SEC-001"}
 
 
 def _every_policy_on_every_resource(resources: list[GateResource], stack: str) -> set[tuple[str, str, str]]:
@@ -182,3 +134,11 @@ def test_scoping_policies_by_resource_type_changes_no_finding(tmp_path: Path) ->
         }
         assert scoped == _every_policy_on_every_resource(resources, stack)
         assert len(scoped) >= minimum
+
+
+def test_a_gateway_without_vnet_injection_turns_its_path_red_in_the_real_prod_plan(tmp_path: Path) -> None:
+    """Seeded break on the real program: APIM outside the VNet cannot reach private AI Services."""
+    report = check_stack("prod", _prod_copy(tmp_path, gateway={"virtualNetwork": "None"}))
+    paths = [f for f in report.mandatory if f.rule_id == "AZ-PATH-001"]
+    assert paths and all("AI Services" in f.message for f in paths)
+    assert "AZ-APIM-007" in mandatory_rule_ids(report.findings)

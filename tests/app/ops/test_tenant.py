@@ -50,12 +50,7 @@ def test_generated_stack_passes_the_gate_and_the_preview(inputs: TenantInputs, t
     config = build_tenant_config(inputs, STACKS)
     path = write_tenant_config(config, tmp_path)
     report = gate.check_stack(inputs.customer, tmp_path)
-    # Until the deployability components merge, a public PostgreSQL server gets no firewall rule, so the
-    # runtime path check (AZ-PATH-001) rightly finds API -> PostgreSQL unreachable; nothing else may fail.
-    mandatory = [
-        f for f in report.mandatory if not (f.rule_id == "AZ-PATH-001" and "no firewall rule" in f.message)
-    ]
-    assert not mandatory, [(f.rule_id, f.target, f.message) for f in mandatory]
+    assert not report.mandatory, [(f.rule_id, f.target, f.message) for f in report.mandatory]
     assert report.resources > 10
     text = path.read_text()
     assert "secure" not in text and "offline-placeholder-secret" not in text
