@@ -43,16 +43,20 @@ GENERATOR = "engram check --export-arm"
 #: ARM's top-level resource properties; every other body input goes under `properties`.
 TOP_LEVEL = ("location", "tags", "sku", "kind", "identity", "zones", "plan", "extendedLocation")
 #: The engine's secret envelope and unknown sentinel (pulumi.runtime.rpc), in wire form.
-SECRET_SIG_KEY = "4dabf18193072939515e22adb298388d"
-SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
+SECRET_SIG_KEY = "4dabf18193072939515e22adb298388d"  # noqa: S105 - the envelope, not a secret
+SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"  # noqa: S105 - the envelope, not a secret
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 UNKNOWN_PLACEHOLDER = "<unknown until pulumi up>"
 #: What the parameter file gives each secret parameter: obviously not a credential.
 SECRET_PLACEHOLDER = "<secret: set at deployment>"  # noqa: S105 - a marker, never a credential
 #: Inputs whose value is a secret whether or not the program marked it so.
-_SECRET_KEY = re.compile(r"(password|secretvalue|clientsecret|primarykey|secondarykey|sharedkey)$", re.IGNORECASE)
+_SECRET_KEY = re.compile(
+    r"(password|secretvalue|clientsecret|primarykey|secondarykey|sharedkey)$", re.IGNORECASE
+)
 #: A resource id made up by the offline mocks: `/subscriptions/<sub>/mock/<package>/<module>/<Type>/<name>`.
-_MOCK_ID = re.compile(r"^/subscriptions/[^/]+/mock/(?P<package>[^/]+)/(?P<module>[^/]+)/(?P<kind>[^/]+)/(?P<name>.+)$")
+_MOCK_ID = re.compile(
+    r"^/subscriptions/[^/]+/mock/(?P<package>[^/]+)/(?P<module>[^/]+)/(?P<kind>[^/]+)/(?P<name>.+)$"
+)
 _API_VERSION = re.compile(r"Uses Azure REST API version (?P<version>\d{4}-\d{2}-\d{2}(?:-[a-z]+)?)")
 
 
@@ -92,13 +96,17 @@ ARM_TYPES: Mapping[str, ArmType] = {
         "Microsoft.Network/networkSecurityGroups", "networkSecurityGroupName"
     ),
     "azure-native:network:SecurityRule": _t(
-        "Microsoft.Network/networkSecurityGroups/securityRules", "networkSecurityGroupName", "securityRuleName"
+        "Microsoft.Network/networkSecurityGroups/securityRules",
+        "networkSecurityGroupName",
+        "securityRuleName",
     ),
     "azure-native:network:PublicIPAddress": _t("Microsoft.Network/publicIPAddresses", "publicIpAddressName"),
     "azure-native:network:NatGateway": _t("Microsoft.Network/natGateways", "natGatewayName"),
     "azure-native:network:PrivateEndpoint": _t("Microsoft.Network/privateEndpoints", "privateEndpointName"),
     "azure-native:network:PrivateDnsZoneGroup": _t(
-        "Microsoft.Network/privateEndpoints/privateDnsZoneGroups", "privateEndpointName", "privateDnsZoneGroupName"
+        "Microsoft.Network/privateEndpoints/privateDnsZoneGroups",
+        "privateEndpointName",
+        "privateDnsZoneGroupName",
     ),
     "azure-native:privatedns:PrivateZone": _t("Microsoft.Network/privateDnsZones", "privateZoneName"),
     "azure-native:privatedns:VirtualNetworkLink": _t(
@@ -132,7 +140,9 @@ ARM_TYPES: Mapping[str, ArmType] = {
     "azure-native:monitor:ActionGroup": _t("Microsoft.Insights/actionGroups", "actionGroupName"),
     "azure-native:monitor:ScheduledQueryRule": _t("Microsoft.Insights/scheduledQueryRules", "ruleName"),
     "azure-native:monitor:MetricAlert": _t("Microsoft.Insights/metricAlerts", "ruleName"),
-    "azure-native:monitor:DiagnosticSetting": _t("Microsoft.Insights/diagnosticSettings", "name", scope="resourceUri"),
+    "azure-native:monitor:DiagnosticSetting": _t(
+        "Microsoft.Insights/diagnosticSettings", "name", scope="resourceUri"
+    ),
     # identity and access
     "azure-native:managedidentity:UserAssignedIdentity": _t(
         "Microsoft.ManagedIdentity/userAssignedIdentities", "resourceName"
@@ -169,12 +179,18 @@ ARM_TYPES: Mapping[str, ArmType] = {
         "Microsoft.ApiManagement/service/apis/operations", "serviceName", "apiId", "operationId"
     ),
     "azure-native:apimanagement:ApiOperationPolicy": _t(
-        "Microsoft.ApiManagement/service/apis/operations/policies", "serviceName", "apiId", "operationId", "policyId"
+        "Microsoft.ApiManagement/service/apis/operations/policies",
+        "serviceName",
+        "apiId",
+        "operationId",
+        "policyId",
     ),
     "azure-native:apimanagement:ApiDiagnostic": _t(
         "Microsoft.ApiManagement/service/apis/diagnostics", "serviceName", "apiId", "diagnosticId"
     ),
-    "azure-native:apimanagement:Policy": _t("Microsoft.ApiManagement/service/policies", "serviceName", "policyId"),
+    "azure-native:apimanagement:Policy": _t(
+        "Microsoft.ApiManagement/service/policies", "serviceName", "policyId"
+    ),
     "azure-native:apimanagement:NamedValue": _t(
         "Microsoft.ApiManagement/service/namedValues", "serviceName", "namedValueId"
     ),
@@ -184,15 +200,23 @@ ARM_TYPES: Mapping[str, ArmType] = {
         "sid",
         secrets=("properties.primaryKey", "properties.secondaryKey"),
     ),
-    "azure-native:apimanagement:Backend": _t("Microsoft.ApiManagement/service/backends", "serviceName", "backendId"),
-    "azure-native:apimanagement:Logger": _t("Microsoft.ApiManagement/service/loggers", "serviceName", "loggerId"),
+    "azure-native:apimanagement:Backend": _t(
+        "Microsoft.ApiManagement/service/backends", "serviceName", "backendId"
+    ),
+    "azure-native:apimanagement:Logger": _t(
+        "Microsoft.ApiManagement/service/loggers", "serviceName", "loggerId"
+    ),
     "azure-native:apimanagement:Diagnostic": _t(
         "Microsoft.ApiManagement/service/diagnostics", "serviceName", "diagnosticId"
     ),
-    "azure-native:apimanagement:Product": _t("Microsoft.ApiManagement/service/products", "serviceName", "productId"),
+    "azure-native:apimanagement:Product": _t(
+        "Microsoft.ApiManagement/service/products", "serviceName", "productId"
+    ),
     # data
     "azure-native:dbforpostgresql:Server": _t(
-        "Microsoft.DBforPostgreSQL/flexibleServers", "serverName", secrets=("properties.administratorLoginPassword",)
+        "Microsoft.DBforPostgreSQL/flexibleServers",
+        "serverName",
+        secrets=("properties.administratorLoginPassword",),
     ),
     "azure-native:dbforpostgresql:Database": _t(
         "Microsoft.DBforPostgreSQL/flexibleServers/databases", "serverName", "databaseName"
@@ -215,12 +239,14 @@ ARM_TYPES: Mapping[str, ArmType] = {
     "azure-native:app:ContainerApp": _t("Microsoft.App/containerApps", "containerAppName"),
     "azure-native:app:Job": _t("Microsoft.App/jobs", "jobName"),
     "azure-native:web:StaticSite": _t("Microsoft.Web/staticSites", "name"),
-    "azure-native:web:StaticSiteCustomDomain": _t("Microsoft.Web/staticSites/customDomains", "name", "domainName"),
+    "azure-native:web:StaticSiteCustomDomain": _t(
+        "Microsoft.Web/staticSites/customDomains", "name", "domainName"
+    ),
 }
 
 #: Types that are not resources of a resource-group deployment, and why.
 NOT_ARM = {
-    "azure-native:resources:ResourceGroup": "the resource group is the deployment's scope, not a resource in it",
+    "azure-native:resources:ResourceGroup": "the resource group is the deployment's scope, not in it",
 }
 
 
@@ -345,7 +371,12 @@ class _Converter:
         if token in NOT_ARM:
             return "[resourceGroup().id]"
         entry = self.by_key.get((token, match.group("name")))
-        return entry.resource_id if entry else value
+        if entry is not None:
+            return entry.resource_id
+        arm = ARM_TYPES.get(token)
+        if arm is not None and len(arm.names) == 1 and "{" not in arm.type:  # not planned here: by name
+            return f"[resourceId({_quote(arm.type)}, {_quote(match.group('name'))})]"
+        return value
 
     def value(self, value: Any, resource: str, path: str) -> Any:
         """Secrets to parameters, unknowns to a placeholder, mock ids to references; recursively."""

@@ -342,10 +342,12 @@ def check_stack(
     config_overrides: Mapping[str, Any] | None = None,
     policy_config: Mapping[str, Mapping[str, Any]] | None = None,
     stack_tags: Mapping[str, str] | None = None,
+    plan: StackPlan | None = None,
 ) -> GateReport:
-    """Plan `stack` under mocks and run the pack over it."""
+    """Plan `stack` under mocks (unless `plan` is that plan already) and run the pack over it."""
     started = time.perf_counter()
-    plan = plan_stack(stack, config_dir, config_overrides=config_overrides)
+    if plan is None:
+        plan = plan_stack(stack, config_dir, config_overrides=config_overrides)
     report = evaluate(plan.resources, stack=stack, stack_tags=stack_tags, config=policy_config)
     report.seconds = time.perf_counter() - started
     return report
