@@ -333,3 +333,47 @@ def test_checkov_failures_are_fixed_or_have_a_reason(exports: tuple[Path, dict[s
         message += ["Entries in policies/checkov-reasons.yaml that match no failure (delete them):"]
         message += [f"  {r}" for r in stale]
     assert not unexplained and not stale, "\n".join(message)
+
+
+# ---- the reasons file's bookkeeping (no Checkov needed) ------------------------------------------
+
+
+def _report(*failed: tuple[str, str, str]) -> dict[str, Any]:
+    checks = [
+        {"check_id": check, "resource": resource, "file_path": f"/{stack}.json", "check_name": "t"}
+        for stack, check, resource in failed
+    ]
+    return {"check_type": "arm", "summary": {"parsing_errors": 0}, "results": {"failed_checks": checks}}
+
+
+def test_compare_reports_unexplained_failures_and_stale_reasons() -> None:
+    failures = checkov_scan.parse_report(
+        [
+            _report(
+                ("prod", "CKV_AZURE_41", "Microsoft.KeyVault/vaults/secrets.kv/a"),
+                ("dev", "CKV_AZURE_189", "Microsoft.KeyVault/vaults.kv"),
+                ("prod", "CKV_AZURE_189", "Microsoft.KeyVault/vaults.kv"),
+            )
+        ]
+    )
+    reasons = [
+        checkov_scan.Reason("CKV_AZURE_41", "Microsoft.KeyVault/vaults/secrets.*", ("*",), "fix", "expiry"),
+        checkov_scan.Reason("CKV_AZURE_189", "*", ("dev", "uat"), "accept", "public below level 5"),
+        checkov_scan.Reason("CKV_AZURE_999", "*", ("*",), "accept", "gone"),
+    ]
+    unexplained, stale = checkov_scan.compare(failures, reasons)
+    assert [(f.stack, f.check) for f in unexplained] == [("prod", "CKV_AZURE_189")]
+    assert [r.check for r in stale] == ["CKV_AZURE_999"]
+
+
+def test_parse_report_refuses_unparsed_templates() -> None:
+    broken = {"check_type": "arm", "summary": {"parsing_errors": 1}, "results": {"failed_checks": []}}
+    with pytest.raises(checkov_scan.CheckovError, match="could not parse"):
+        checkov_scan.parse_report(broken)
+
+
+def test_the_reasons_file_is_well_formed() -> None:
+    reasons = checkov_scan.load_reasons()
+    assert reasons and all(r.reason and r.action in checkov_scan.ACTIONS for r in reasons)
+    stacks = {s for r in reasons for s in r.stacks}
+    assert stacks <= {"*", *STACKS}

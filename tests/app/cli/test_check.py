@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -66,3 +67,13 @@ def test_unplannable_stack_is_reported_with_exit_2(monkeypatch: pytest.MonkeyPat
     result = runner.invoke(cli, ["check", "--stack", "nope"])
     assert result.exit_code == 2
     assert "stack nope: no stack configuration" in result.output
+
+
+def test_export_arm_writes_a_template_per_stack_and_still_checks(tmp_path: Path) -> None:
+    pytest.importorskip("components.offline", reason="the Pulumi program is not in this tree")
+    result = runner.invoke(cli, ["check", "--stack", "dev", "--export-arm", str(tmp_path / "arm")])
+    assert result.exit_code == 0, result.output
+    assert "PASS dev" in result.output
+    template = json.loads((tmp_path / "arm" / "dev.json").read_text(encoding="utf-8"))
+    assert template["$schema"].endswith("deploymentTemplate.json#") and template["resources"]
+    assert (tmp_path / "arm" / "dev.parameters.json").is_file()
