@@ -345,10 +345,12 @@ def check_stack(
     config_overrides: Mapping[str, Any] | None = None,
     policy_config: Mapping[str, Mapping[str, Any]] | None = None,
     stack_tags: Mapping[str, str] | None = None,
+    plan: StackPlan | None = None,
 ) -> GateReport:
-    """Plan `stack` under mocks and run the pack over it."""
+    """Plan `stack` under mocks (unless `plan` is that plan already) and run the pack over it."""
     started = time.perf_counter()
-    plan = plan_stack(stack, config_dir, config_overrides=config_overrides)
+    if plan is None:
+        plan = plan_stack(stack, config_dir, config_overrides=config_overrides)
     # Offline, every plan starts from an empty subscription: rules that care are told so.
     first: dict[str, dict[str, Any]] = {IMAGE_BEFORE_APP.name: {FIRST_DEPLOYMENT: True}}
     for name, values in (policy_config or {}).items():

@@ -5,11 +5,16 @@ Each stack's program runs in-process under mocks; every planned resource and the
 table per stack (rule id, resource, level, message), then the stack's runtime network paths (source,
 target, verdict, route or failing hop, fix; `policies.paths`), and exits 1 on any mandatory violation -
 an unreachable required path is one (AZ-PATH-001).
+
+`--export-arm DIR` also writes each checked stack's plan as an ARM deployment template,
+`DIR/<stack>.json` (`policies.arm_export`), so the field's scanners (Checkov, PSRule for Azure) can
+judge it; the pack still runs as without it.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -86,11 +91,17 @@ def register(cli: typer.Typer) -> None:
             None, help="JSON policy config (as for `pulumi preview --policy-pack-config`)."
         ),
         write_docs: bool = typer.Option(False, "--write-docs", help="Regenerate docs/policies.md and exit."),
+        export_arm: Path | None = typer.Option(
+            None,
+            "--export-arm",
+            metavar="DIR",
+            help="Also write each stack's plan as an ARM template, DIR/<stack>.json (Checkov, PSRule).",
+        ),
     ) -> None:
         """Check stacks against the SOP policy pack offline; exit 1 on a mandatory violation."""
         console = Console()
         try:
-            from policies import docs, gate
+            from policies import arm_export, docs, gate
         except ImportError as exc:
             typer.echo(
                 f"engram check needs the infra extra (pip install 'engram-platform[infra]'): {exc}", err=True
@@ -106,10 +117,21 @@ def register(cli: typer.Typer) -> None:
             raise typer.Exit(code=EXIT_USAGE)
         failed = False
         for name in names:
+            written: Path | None = None
             try:
-                report = gate.check_stack(name, config_dir, policy_config=config)
+                if export_arm is None:
+                    report = gate.check_stack(name, config_dir, policy_config=config)
+                else:  # one plan for both the pack and the template
+                    started = time.perf_counter()
+                    plan = gate.plan_stack(name, config_dir)
+                    report = gate.check_stack(name, config_dir, policy_config=config, plan=plan)
+                    report.seconds = time.perf_counter() - started
+                    written = arm_export.write(plan.resources, stack=name, directory=export_arm)
             except gate.GateError as exc:  # the program or its config is at fault: say which stack and why
                 typer.echo(f"stack {name}: {exc}", err=True)
+                raise typer.Exit(code=EXIT_USAGE) from None
+            except (arm_export.ExportError, OSError) as exc:
+                typer.echo(f"stack {name}: cannot export the ARM template: {exc}", err=True)
                 raise typer.Exit(code=EXIT_USAGE) from None
             if report.findings:
                 console.print(_table(report))
@@ -117,6 +139,8 @@ def register(cli: typer.Typer) -> None:
             if path_table is not None:
                 console.print(path_table)
             console.print(_summary(report))
+            if written is not None:
+                console.print(f"wrote {written}")
             failed = failed or not report.passed
         if failed:
             raise typer.Exit(code=EXIT_VIOLATIONS)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -84,3 +85,13 @@ def test_path_table_shows_every_path_and_the_failing_hop(monkeypatch: pytest.Mon
     assert result.output.count("reachable") >= 11  # every path is listed with its verdict
     assert "unreachable" in result.output and "link zone" in result.output
     assert "FAIL prod" in result.output
+
+
+def test_export_arm_writes_a_template_per_stack_and_still_checks(tmp_path: Path) -> None:
+    pytest.importorskip("components.offline", reason="the Pulumi program is not in this tree")
+    result = runner.invoke(cli, ["check", "--stack", "dev", "--export-arm", str(tmp_path / "arm")])
+    assert result.exit_code == 0, result.output
+    assert "PASS dev" in result.output
+    template = json.loads((tmp_path / "arm" / "dev.json").read_text(encoding="utf-8"))
+    assert template["$schema"].endswith("deploymentTemplate.json#") and template["resources"]
+    assert (tmp_path / "arm" / "dev.parameters.json").is_file()
