@@ -90,6 +90,9 @@ class ContainerRegistry(pulumi.ComponentResource):
             # Trusted services (ACR's own import, which promotes a tested image from uat's registry
             # into prod's through the control plane) pass the closed network; nothing else does.
             network_rule_bypass_options="AzureServices",
+            # Premium (private) registries are zone redundant: prod's app is, and must keep pulling.
+            # Create-only in Azure, so it is set from the first deployment.
+            zone_redundancy="Enabled" if args.sku == "Premium" else "Disabled",
             opts=pulumi.ResourceOptions(parent=self),
         )
         if args.private_link is not None:

@@ -100,6 +100,7 @@ class KeyVault(pulumi.ComponentResource):
                 tags=dict(args.tags),
                 properties={
                     "value": pulumi.Output.secret(value),
+                    "content_type": "text/plain",  # every Engram secret is a string read as an env var
                     **(
                         {"attributes": {"expires": args.secret_expiry[secret_name]}}
                         if secret_name in args.secret_expiry

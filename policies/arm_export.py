@@ -76,6 +76,8 @@ class ArmType:
     scope: str | None = None
     nested: tuple[str, ...] = ()
     renames: Mapping[str, str] = field(default_factory=dict)
+    #: Nested SDK names ARM spells differently, by dotted path in the ARM body -> ARM's key.
+    nested_renames: Mapping[str, str] = field(default_factory=dict)
     secrets: tuple[str, ...] = ()
     drop: tuple[str, ...] = ()  # further path inputs that are not part of the body
 
@@ -103,6 +105,11 @@ ARM_TYPES: Mapping[str, ArmType] = {
     "azure-native:network:PublicIPAddress": _t("Microsoft.Network/publicIPAddresses", "publicIpAddressName"),
     "azure-native:network:NatGateway": _t("Microsoft.Network/natGateways", "natGatewayName"),
     "azure-native:network:PrivateEndpoint": _t("Microsoft.Network/privateEndpoints", "privateEndpointName"),
+    "azure-native:network:VirtualNetworkPeering": _t(
+        "Microsoft.Network/virtualNetworks/virtualNetworkPeerings",
+        "virtualNetworkName",
+        "virtualNetworkPeeringName",
+    ),
     "azure-native:network:PrivateDnsZoneGroup": _t(
         "Microsoft.Network/privateEndpoints/privateDnsZoneGroups",
         "privateEndpointName",
@@ -158,7 +165,12 @@ ARM_TYPES: Mapping[str, ArmType] = {
     # Key Vault
     "azure-native:keyvault:Vault": _t("Microsoft.KeyVault/vaults", "vaultName"),
     "azure-native:keyvault:Secret": _t(
-        "Microsoft.KeyVault/vaults/secrets", "vaultName", "secretName", secrets=("properties.value",)
+        "Microsoft.KeyVault/vaults/secrets",
+        "vaultName",
+        "secretName",
+        secrets=("properties.value",),
+        # azure-native names the secret attributes `expires` / `notBefore`; ARM's are `exp` / `nbf`.
+        nested_renames={"properties.attributes.expires": "exp", "properties.attributes.notBefore": "nbf"},
     ),
     "azure-native:keyvault:Key": _t("Microsoft.KeyVault/vaults/keys", "vaultName", "keyName"),
     # AI services
@@ -441,6 +453,13 @@ def _resource(entry: _Entry, convert: _Converter, api: str, depends_on: list[str
             properties[arm.renames.get(key, key)] = item
     if properties:
         resource["properties"] = properties
+    for dotted, new_key in arm.nested_renames.items():
+        *parents, old_key = dotted.split(".")
+        holder: Any = resource
+        for part in parents:
+            holder = holder.get(part) if isinstance(holder, dict) else None
+        if isinstance(holder, dict) and old_key in holder:
+            holder[new_key] = holder.pop(old_key)
     for dotted in arm.secrets:
         _set_secret(resource, dotted, convert.secrets, label)
     if depends_on:

@@ -304,7 +304,12 @@ def test_prod_export_is_faithful(exports: tuple[Path, dict[str, Any]]) -> None:
     )
     apim = _one(template, "Microsoft.ApiManagement/service")
     assert apim["sku"]["name"] == "Premium" and "identity" in apim
-    assert apim["properties"]["publicNetworkAccess"] == "Disabled"
+    assert apim["properties"]["virtualNetworkType"] == "Internal"
+    assert apim["properties"]["virtualNetworkConfiguration"]["subnetResourceId"].startswith(
+        "[resourceId('Microsoft.Network/virtualNetworks/subnets'"
+    )
+    secret = _by_type(template, "Microsoft.KeyVault/vaults/secrets")[0]
+    assert isinstance(secret["properties"]["attributes"]["exp"], int | float)  # ARM's name, not `expires`
     subnets = {s["name"] for s in _by_type(template, "Microsoft.Network/virtualNetworks/subnets")}
     vnet = _one(template, "Microsoft.Network/virtualNetworks")["name"]
     assert subnets and all(name.startswith(vnet + "/") for name in subnets)
