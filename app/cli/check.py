@@ -14,6 +14,7 @@ judge it; the pack still runs as without it.
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from policies.gate import GateReport
 
 EXIT_VIOLATIONS = 1
+WIDE_LOG = 180  # columns when printing to a file or pipe
 EXIT_USAGE = 2
 
 
@@ -100,6 +102,9 @@ def register(cli: typer.Typer) -> None:
     ) -> None:
         """Check stacks against the SOP policy pack offline; exit 1 on a mandatory violation."""
         console = Console()
+        if not console.is_terminal and "COLUMNS" not in os.environ:
+            # CI logs: rich would wrap the path table at 80 columns, one route over five lines.
+            console = Console(width=WIDE_LOG)
         try:
             from policies import arm_export, docs, gate
         except ImportError as exc:
