@@ -14,13 +14,13 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import date
 from typing import Any
 
-from pulumi_policy import EnforcementLevel, Severity
+from pulumi_policy import Severity
 
-from ..common import AI_ACCOUNT, ALL_LEVELS, PROD, Rule, RuleContext, StackResource, peek, sub
+from ..common import AI_ACCOUNT, PROD, RuleContext, StackResource, peek, sub
 from . import model_lifecycle
+from ._factory import rule_maker
 from .model_lifecycle import State
 
-SECTION = "Azure"
 DEPLOYMENT = "azure-native:cognitiveservices:Deployment"
 ACCOUNT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,62}[A-Za-z0-9]$")
 
@@ -157,21 +157,7 @@ def _dependencies(resource: StackResource) -> list[Any]:
     return list(getattr(resource, "dependencies", None) or [])
 
 
-def _rule(number: int, name: str, description: str, why: str, fix: str, source: str, **extra: Any) -> Rule:
-    return Rule(
-        id=f"AZ-AI-{number:03d}",
-        name=f"engram-cognitiveservices-{name}",
-        description=description,
-        why=why,
-        severity=extra.pop("severity", Severity.HIGH),
-        enforcement=EnforcementLevel.MANDATORY,
-        sop_section=SECTION,
-        levels=ALL_LEVELS,
-        resource_types=extra.pop("resource_types", (AI_ACCOUNT,)),
-        fix=fix,
-        source=source,
-        **extra,
-    )
+_rule = rule_maker("AI", prefix="engram-cognitiveservices-", types=(AI_ACCOUNT,))
 
 
 CUSTOM_SUBDOMAIN = _rule(

@@ -15,23 +15,20 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pulumi_policy import EnforcementLevel, Severity
+from pulumi_policy import Severity
 
 from ..common import (
     AI_ACCOUNT,
-    ALL_LEVELS,
     APIM,
     PRIVATE_ENDPOINT,
     PROD,
-    Rule,
     RuleContext,
     StackResource,
     peek,
     sub,
 )
 from ..network import endpoint_targets
-
-SECTION = "Azure"
+from ._factory import rule_maker
 
 #: virtualNetworkType values each tier accepts (classic injection; v2 injection / outbound integration).
 VNET_MODES: dict[str, frozenset[str]] = {
@@ -185,21 +182,7 @@ def check_apim_reaches_ai_account(
     return problems
 
 
-def _rule(number: int, name: str, description: str, why: str, fix: str, source: str, **extra: Any) -> Rule:
-    return Rule(
-        id=f"AZ-APIM-{number:03d}",
-        name=f"engram-apimanagement-{name}",
-        description=description,
-        why=why,
-        severity=extra.pop("severity", Severity.HIGH),
-        enforcement=EnforcementLevel.MANDATORY,
-        sop_section=SECTION,
-        levels=ALL_LEVELS,
-        resource_types=extra.pop("resource_types", (APIM,)),
-        fix=fix,
-        source=source,
-        **extra,
-    )
+_rule = rule_maker("APIM", prefix="engram-apimanagement-", types=(APIM,))
 
 
 PUBLIC_ACCESS_AT_CREATION = _rule(

@@ -18,16 +18,14 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pulumi_policy import EnforcementLevel, PolicyConfigSchema, Severity
+from pulumi_policy import PolicyConfigSchema, Severity
 
 from ..common import (
-    ALL_LEVELS,
     CONTAINER_APP,
     MANAGED_ENVIRONMENT,
     PROD,
     REGISTRY,
     UNKNOWN,
-    Rule,
     RuleContext,
     StackResource,
     is_list,
@@ -36,8 +34,8 @@ from ..common import (
     peek,
     sub,
 )
+from ._factory import rule_maker
 
-SECTION = "Azure"
 SUBNET = "azure-native:network:Subnet"
 PRIVATE_ZONE = "azure-native:privatedns:PrivateZone"
 ZONE_LINK = "azure-native:privatedns:VirtualNetworkLink"
@@ -367,21 +365,7 @@ def check_image_before_app(
     return problems
 
 
-def _rule(number: int, name: str, description: str, why: str, fix: str, source: str, **extra: Any) -> Rule:
-    return Rule(
-        id=f"AZ-ACA-{number:03d}",
-        name=f"engram-app-{name}",
-        description=description,
-        why=why,
-        severity=extra.pop("severity", Severity.HIGH),
-        enforcement=EnforcementLevel.MANDATORY,
-        sop_section=SECTION,
-        levels=ALL_LEVELS,
-        resource_types=extra.pop("resource_types", (CONTAINER_APP,)),
-        fix=fix,
-        source=source,
-        **extra,
-    )
+_rule = rule_maker("ACA", prefix="engram-app-", types=(CONTAINER_APP,))
 
 
 _NETWORKING = "https://learn.microsoft.com/azure/container-apps/networking"

@@ -15,27 +15,25 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-from pulumi_policy import EnforcementLevel, Severity
+from pulumi_policy import Severity
 
 from ..common import (
     AAD_APPLICATIONS,
-    ALL_LEVELS,
     CONDITIONAL_ACCESS,
     PROD,
-    Rule,
     RuleContext,
     StackResource,
     is_list,
     is_map,
     peek,
 )
+from ._factory import rule_maker
 from ._plan import of_type
 
 SERVICE_PRINCIPAL = "azuread:index/servicePrincipal:ServicePrincipal"
 APP_ROLE_ASSIGNMENT = "azuread:index/appRoleAssignment:AppRoleAssignment"
 REDIRECT_URIS = "azuread:index/applicationRedirectUris:ApplicationRedirectUris"
 USER_ASSIGNED_IDENTITY = "azure-native:managedidentity:UserAssignedIdentity"
-SECTION = "Azure"
 ROLE_VALUE = re.compile(r"^[0-9A-Za-z:!#$%&'()*+,\-./;<=>?@\[\]^_`{|}~]{1,120}$")
 LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]"})
 IDENTIFIER_SCHEMES = frozenset({"api", "https", "urn", "ms-appx"})
@@ -167,21 +165,7 @@ def check_conditional_access(props: Mapping[str, Any], ctx: RuleContext = PROD) 
     return problems
 
 
-def _rule(n: int, name: str, description: str, why: str, fix: str, source: str, **extra: Any) -> Rule:
-    return Rule(
-        id=f"AZ-ENTRA-{n:03d}",
-        name=name,
-        description=description,
-        why=why,
-        severity=extra.pop("severity", Severity.HIGH),
-        enforcement=EnforcementLevel.MANDATORY,
-        sop_section=SECTION,
-        levels=ALL_LEVELS,
-        resource_types=extra.pop("resource_types"),
-        fix=fix,
-        source=source,
-        **extra,
-    )
+_rule = rule_maker("ENTRA")
 
 
 ROLE_MEMBER_TYPES = _rule(

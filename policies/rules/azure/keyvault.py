@@ -20,10 +20,9 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pulumi_policy import EnforcementLevel, Severity
+from pulumi_policy import Severity
 
 from ..common import (
-    ALL_LEVELS,
     KEY_VAULT,
     PRIVATE_ENDPOINT,
     PROD,
@@ -35,10 +34,10 @@ from ..common import (
     sub,
 )
 from ..network import endpoint_targets
+from ._factory import rule_maker
 from ._plan import of_type
 
 SECRET = "azure-native:keyvault:Secret"  # noqa: S105 (a resource type)
-SECTION = "Azure"
 VAULT_NAME = re.compile(r"^[A-Za-z](?!.*--)[A-Za-z0-9-]{1,22}[A-Za-z0-9]$")
 SECRET_NAME = re.compile(r"^[A-Za-z0-9-]{1,127}$")
 MIN_SOFT_DELETE_DAYS, MAX_SOFT_DELETE_DAYS = 7, 90
@@ -127,23 +126,11 @@ def check_closed_vault_reachable(
     return problems
 
 
-def _rule(
-    n: int, resource: str, name: str, description: str, why: str, fix: str, source: str, **extra: Any
-) -> Rule:
-    return Rule(
-        id=f"AZ-KV-{n:03d}",
-        name=f"engram-keyvault-{resource}-{name}",
-        description=description,
-        why=why,
-        severity=extra.pop("severity", Severity.HIGH),
-        enforcement=EnforcementLevel.MANDATORY,
-        sop_section=SECTION,
-        levels=ALL_LEVELS,
-        resource_types=extra.pop("resource_types", (KEY_VAULT,)),
-        fix=fix,
-        source=source,
-        **extra,
-    )
+_make = rule_maker("KV", prefix="engram-keyvault-", types=(KEY_VAULT,))
+
+
+def _rule(n: int, resource: str, name: str, *text: str, **extra: Any) -> Rule:
+    return _make(n, f"{resource}-{name}", *text, **extra)
 
 
 _SPEC = "https://learn.microsoft.com/rest/api/keyvault/keyvault/vaults/create-or-update"

@@ -14,19 +14,18 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pulumi_policy import EnforcementLevel, Severity
+from pulumi_policy import Severity
 
 from ..common import (
-    ALL_LEVELS,
     DIAGNOSTIC_SETTINGS,
     PROD,
-    Rule,
     RuleContext,
     StackResource,
     is_list,
     is_map,
     peek,
 )
+from ._factory import rule_maker
 from ._plan import of_type
 
 APP_INSIGHTS = "azure-native:applicationinsights:Component"
@@ -36,7 +35,6 @@ SCHEDULED_QUERY_RULES = (
     "azure-native:insights:ScheduledQueryRule",
 )
 ACTION_GROUPS = ("azure-native:monitor:ActionGroup", "azure-native:insights:ActionGroup")
-SECTION = "Azure"
 MIN_RETENTION, MAX_RETENTION = 30, 730
 MAX_DIAGNOSTIC_SETTINGS = 5
 MAX_SHORT_NAME = 12
@@ -132,21 +130,7 @@ def check_short_name(props: Mapping[str, Any], ctx: RuleContext = PROD) -> list[
     ]
 
 
-def _rule(n: int, name: str, description: str, why: str, fix: str, source: str, **extra: Any) -> Rule:
-    return Rule(
-        id=f"AZ-MON-{n:03d}",
-        name=name,
-        description=description,
-        why=why,
-        severity=extra.pop("severity", Severity.MEDIUM),
-        enforcement=EnforcementLevel.MANDATORY,
-        sop_section=SECTION,
-        levels=ALL_LEVELS,
-        resource_types=extra.pop("resource_types"),
-        fix=fix,
-        source=source,
-        **extra,
-    )
+_rule = rule_maker("MON", severity=Severity.MEDIUM)
 
 
 WORKSPACE_BASED = _rule(

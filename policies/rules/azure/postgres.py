@@ -16,24 +16,22 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pulumi_policy import EnforcementLevel, Severity
+from pulumi_policy import Severity
 
 from ..common import (
-    ALL_LEVELS,
     POSTGRES,
     PRIVATE_ENDPOINT,
     PROD,
-    Rule,
     RuleContext,
     StackResource,
     peek,
     sub,
 )
 from ..network import endpoint_targets, postgres_vnet_injected
+from ._factory import rule_maker
 from ._plan import linked, of_type
 
 FIREWALL_RULE = "azure-native:dbforpostgresql:FirewallRule"
-SECTION = "Azure"
 
 TIER_PREFIX: dict[str, str] = {
     "burstable": "Standard_B",
@@ -170,21 +168,7 @@ def check_reachable(
     return problems
 
 
-def _rule(n: int, name: str, description: str, why: str, fix: str, source: str, **extra: Any) -> Rule:
-    return Rule(
-        id=f"AZ-PG-{n:03d}",
-        name=f"engram-dbforpostgresql-server-{name}",
-        description=description,
-        why=why,
-        severity=extra.pop("severity", Severity.HIGH),
-        enforcement=EnforcementLevel.MANDATORY,
-        sop_section=SECTION,
-        levels=ALL_LEVELS,
-        resource_types=extra.pop("resource_types", (POSTGRES,)),
-        fix=fix,
-        source=source,
-        **extra,
-    )
+_rule = rule_maker("PG", prefix="engram-dbforpostgresql-server-", types=(POSTGRES,))
 
 
 BURSTABLE_NO_HA = _rule(

@@ -13,18 +13,16 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pulumi_policy import EnforcementLevel, Severity
+from pulumi_policy import Severity
 
 from ..common import (
     AI_ACCOUNT,
-    ALL_LEVELS,
     APIM,
     KEY_VAULT,
     POSTGRES,
     PRIVATE_ENDPOINT,
     PROD,
     REGISTRY,
-    Rule,
     RuleContext,
     StackResource,
     is_list,
@@ -32,13 +30,13 @@ from ..common import (
     items,
     peek,
 )
+from ._factory import rule_maker
 from ._plan import depends_on, last_segment, of_type
 
 ZONE_GROUP = "azure-native:network:PrivateDnsZoneGroup"
 PRIVATE_ZONE = "azure-native:privatedns:PrivateZone"
 VNET_LINK = "azure-native:privatedns:VirtualNetworkLink"
 STATIC_SITE = "azure-native:web:StaticSite"
-SECTION = "Azure"
 DNS_ZONES_DOC = "https://learn.microsoft.com/azure/private-link/private-endpoint-dns"
 
 #: Static Web Apps: the zone carries the partition of the app's default host name
@@ -230,21 +228,7 @@ def check_group_id_valid(
     return problems
 
 
-def _rule(n: int, name: str, description: str, why: str, fix: str, source: str, **extra: Any) -> Rule:
-    return Rule(
-        id=f"AZ-PE-{n:03d}",
-        name=name,
-        description=description,
-        why=why,
-        severity=extra.pop("severity", Severity.HIGH),
-        enforcement=EnforcementLevel.MANDATORY,
-        sop_section=SECTION,
-        levels=ALL_LEVELS,
-        resource_types=extra.pop("resource_types", ("stack",)),
-        fix=fix,
-        source=source,
-        **extra,
-    )
+_rule = rule_maker("PE", types=("stack",))
 
 
 ZONE_GROUP_ZONES = _rule(

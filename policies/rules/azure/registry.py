@@ -11,11 +11,11 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from pulumi_policy import EnforcementLevel, Severity
+from pulumi_policy import Severity
 
-from ..common import ALL_LEVELS, PROD, REGISTRY, Rule, RuleContext, items, peek, sub, truthy
+from ..common import PROD, REGISTRY, RuleContext, items, peek, sub, truthy
+from ._factory import rule_maker
 
-SECTION = "Azure"
 NAME = re.compile(r"^[A-Za-z0-9]{5,50}$")
 
 
@@ -74,21 +74,7 @@ def check_anonymous_pull(props: Mapping[str, Any], ctx: RuleContext = PROD) -> l
     ]
 
 
-def _rule(number: int, name: str, description: str, why: str, fix: str, source: str, **extra: Any) -> Rule:
-    return Rule(
-        id=f"AZ-ACR-{number:03d}",
-        name=f"engram-containerregistry-registry-{name}",
-        description=description,
-        why=why,
-        severity=extra.pop("severity", Severity.HIGH),
-        enforcement=EnforcementLevel.MANDATORY,
-        sop_section=SECTION,
-        levels=ALL_LEVELS,
-        resource_types=(REGISTRY,),
-        fix=fix,
-        source=source,
-        **extra,
-    )
+_rule = rule_maker("ACR", prefix="engram-containerregistry-registry-", types=(REGISTRY,))
 
 
 REGISTRY_NAME = _rule(

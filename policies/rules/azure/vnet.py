@@ -12,14 +12,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pulumi_policy import EnforcementLevel, Severity
-
 from ..common import (
-    ALL_LEVELS,
     MANAGED_ENVIRONMENT,
     POSTGRES,
     PROD,
-    Rule,
     RuleContext,
     StackResource,
     is_list,
@@ -27,12 +23,12 @@ from ..common import (
     peek,
     sub,
 )
+from ._factory import rule_maker
 from ._plan import address_prefixes, delegations, linked, of_type, subnet_prefixes
 
 VIRTUAL_NETWORK = "azure-native:network:VirtualNetwork"
 SUBNET = "azure-native:network:Subnet"
 PEERING = "azure-native:network:VirtualNetworkPeering"
-SECTION = "Azure"
 APPS_DELEGATION = "microsoft.app/environments"
 POSTGRES_DELEGATION = "microsoft.dbforpostgresql/flexibleservers"
 
@@ -140,21 +136,7 @@ def check_peering_overlap(
     return problems
 
 
-def _rule(n: int, name: str, description: str, why: str, fix: str, source: str, **extra: Any) -> Rule:
-    return Rule(
-        id=f"AZ-VNET-{n:03d}",
-        name=name,
-        description=description,
-        why=why,
-        severity=Severity.HIGH,
-        enforcement=EnforcementLevel.MANDATORY,
-        sop_section=SECTION,
-        levels=ALL_LEVELS,
-        resource_types=extra.pop("resource_types", ("stack",)),
-        fix=fix,
-        source=source,
-        **extra,
-    )
+_rule = rule_maker("VNET", types=("stack",))
 
 
 SUBNETS_IN_SPACE = _rule(
