@@ -15,23 +15,15 @@ from typing import Literal
 import pulumi
 from pulumi_azure_native import network
 
+from policies.paths import PRIVATE_DNS_ZONES as PACK_ZONES
+
 GroupId = Literal["vault", "account", "postgresqlServer", "Gateway", "staticSites", "registry"]
 
-#: Private DNS zones per group id (Azure's documented names; the account zones cover the three
-#: hostnames an AIServices account answers on).
+#: Private DNS zones per group id: the policy pack's table of Azure's documented names, so the zones
+#: created here are the ones AZ-PE-001 and the path check expect.
 PRIVATE_DNS_ZONES: Mapping[str, tuple[str, ...]] = {
-    "vault": ("privatelink.vaultcore.azure.net",),
-    "account": (
-        "privatelink.cognitiveservices.azure.com",
-        "privatelink.openai.azure.com",
-        "privatelink.services.ai.azure.com",
-    ),
-    "postgresqlServer": ("privatelink.postgres.database.azure.com",),
-    "Gateway": ("privatelink.azure-api.net",),
-    # The site's partition zone (`privatelink.<n>.azurestaticapps.net`), derived from its host name by
-    # the static site tier; this base name is the unpartitioned form.
-    "staticSites": ("privatelink.azurestaticapps.net",),
-    "registry": ("privatelink.azurecr.io",),
+    group: PACK_ZONES[group]
+    for group in ("vault", "account", "postgresqlServer", "Gateway", "staticSites", "registry")
 }
 
 

@@ -75,7 +75,9 @@ ARM_NAME_KEY: dict[str, str] = {
     APP: "containerAppName",
 }
 
-#: Private DNS zones per private-link group id (Azure's documented names).
+#: Private DNS zones per private-link group id: Azure's documented names (commercial cloud), the one
+#: table the pack judges by (AZ-PE-001, the paths below) and the components create zones from.
+#: https://learn.microsoft.com/azure/private-link/private-endpoint-dns
 PRIVATE_DNS_ZONES: dict[str, tuple[str, ...]] = {
     "vault": ("privatelink.vaultcore.azure.net",),
     "account": (
@@ -85,8 +87,12 @@ PRIVATE_DNS_ZONES: dict[str, tuple[str, ...]] = {
     ),
     "postgresqlServer": ("privatelink.postgres.database.azure.com",),
     "registry": ("privatelink.azurecr.io",),
+    # Static Web Apps: the site's partition zone `privatelink.<n>.azurestaticapps.net`, taken from its
+    # default host name; this is the unpartitioned form.
     "staticSites": ("privatelink.azurestaticapps.net",),
     "Gateway": ("privatelink.azure-api.net",),
+    "sites": ("privatelink.azurewebsites.net",),
+    "blob": ("privatelink.blob.core.windows.net",),
 }
 GROUP_OF_TYPE: dict[str, str] = {
     VAULT: "vault",

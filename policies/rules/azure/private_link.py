@@ -15,6 +15,11 @@ from typing import Any
 
 from pulumi_policy import Severity
 
+try:  # in the repository (`engram check`, tests)
+    from policies import paths as paths_model
+except ImportError:  # the standalone pack runs with policies/ itself on sys.path
+    import paths as paths_model  # type: ignore[no-redef]
+
 from ..common import (
     AI_ACCOUNT,
     APIM,
@@ -43,22 +48,9 @@ DNS_ZONES_DOC = "https://learn.microsoft.com/azure/private-link/private-endpoint
 #: (<app>.<partitionId>.azurestaticapps.net).
 STATIC_SITES_ZONE = re.compile(r"^privatelink\.\d+\.azurestaticapps\.net$")
 
-#: Group id (lower case) -> the private DNS zone names Azure documents for it (commercial cloud).
+#: Group id (lower case) -> the private DNS zone names Azure documents for it (the pack's one table).
 ZONES_BY_GROUP: dict[str, frozenset[str]] = {
-    "vault": frozenset({"privatelink.vaultcore.azure.net"}),
-    "account": frozenset(
-        {
-            "privatelink.cognitiveservices.azure.com",
-            "privatelink.openai.azure.com",
-            "privatelink.services.ai.azure.com",
-        }
-    ),
-    "postgresqlserver": frozenset({"privatelink.postgres.database.azure.com"}),
-    "gateway": frozenset({"privatelink.azure-api.net"}),
-    "registry": frozenset({"privatelink.azurecr.io"}),
-    "sites": frozenset({"privatelink.azurewebsites.net"}),
-    "blob": frozenset({"privatelink.blob.core.windows.net"}),
-    "staticsites": frozenset({"privatelink.azurestaticapps.net"}),
+    group.lower(): frozenset(zones) for group, zones in paths_model.PRIVATE_DNS_ZONES.items()
 }
 
 #: Target type -> (label, the group ids its private link resource offers, lower case).
