@@ -142,3 +142,32 @@ def test_a_gateway_without_vnet_injection_turns_its_path_red_in_the_real_prod_pl
     paths = [f for f in report.mandatory if f.rule_id == "AZ-PATH-001"]
     assert paths and all("AI Services" in f.message for f in paths)
     assert "AZ-APIM-007" in mandatory_rule_ids(report.findings)
+
+
+#: Deployability faults, one program run each (some would mask others), with the rules that must catch
+#: them: what Azure would refuse or could not run, on the real prod program.
+AZURE_SEEDS: dict[str, tuple[dict[str, Any], set[str]]] = {
+    "retired-chat-model": (
+        {"ai": {"chat": {"name": "chat", "model": "gpt-5-chat", "version": "2025-10-03", "capacity": 100}}},
+        {"AZ-AI-005"},
+    ),
+    "image-from-the-registry-this-run-creates": (
+        {"hosting": {"image": {"registry": "acr", "repository": "engram-api", "tag": "abc123"}}},
+        {"AZ-ACA-009"},
+    ),
+    "database-sku-of-another-tier": ({"database": {"skuName": "Standard_B2s"}}, {"AZ-PG-002"}),
+    "gateway-outside-the-vnet": (
+        {"gateway": {"virtualNetwork": "None"}},
+        {"AZ-APIM-007", "AZ-PATH-001", "SOP-NET-004"},  # and now it is public, which prod forbids
+    ),
+}
+
+
+@pytest.mark.parametrize("seed", sorted(AZURE_SEEDS))
+def test_seeded_deployability_breaks_fail_with_their_rules(seed: str, tmp_path: Path) -> None:
+    changes, rules = AZURE_SEEDS[seed]
+    try:
+        report = check_stack("prod", _prod_copy(tmp_path, **changes))
+    except gate.GateError as exc:  # the program itself refuses some faults before the pack sees them
+        pytest.fail(f"{seed}: the program refused the config before the pack ran: {exc}")
+    assert mandatory_rule_ids(report.findings) == rules, [f.message for f in report.mandatory]
