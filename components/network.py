@@ -56,15 +56,10 @@ class NetworkArgs:
     endpoints_subnet: str
     group_ids: Sequence[GroupId]  # the private-link targets whose DNS zones this network hosts
     gateway_subnet: str | None = None  # API Management injection (internal mode)
+    # The privatelink zones made here serve the app alone and are never linked to a hub: a VNet can be
+    # linked to only one zone of a given name, and hubs usually hold their own. The names users need
+    # (the UI's partition zone, the environment's domain) are zones of their tiers, linked there.
     hub: HubArgs | None = None
-    #: Group ids whose zones users need from the hub (the UI); never the shared-name zones the app
-    #: alone uses: a VNet can be linked to only one zone of a given name, and hubs often hold their own.
-    hub_group_ids: Sequence[GroupId] = ()
-
-    def __post_init__(self) -> None:
-        stray = sorted(set(self.hub_group_ids) - set(self.group_ids))
-        if stray:
-            raise ValueError(f"hub_group_ids {stray} are not among group_ids")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -160,13 +155,7 @@ class Network(pulumi.ComponentResource):
         for group_id in args.group_ids:
             for zone_name in PRIVATE_DNS_ZONES[group_id]:
                 label = zone_name.replace("privatelink.", "").replace(".", "-")
-                zone = private_zone(
-                    f"{name}-dns-{label}",
-                    zone_name,
-                    self.dns,
-                    to_hub=group_id in args.hub_group_ids,
-                    opts=child,
-                )
+                zone = private_zone(f"{name}-dns-{label}", zone_name, self.dns, opts=child)
                 zone_ids.setdefault(group_id, []).append(zone.id)
 
         self.vnet_id = vnet.id

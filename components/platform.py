@@ -134,8 +134,6 @@ class EngramPlatform(pulumi.ComponentResource):
                         if hub is not None
                         else None
                     ),
-                    # The names users need from the hub (the UI's partition zone, the environment's
-                    # domain) are zones of their own tiers, linked to the hub there.
                 ),
                 opts=child,
             )

@@ -32,6 +32,8 @@ class StaticSiteArgs:
     def __post_init__(self) -> None:
         if self.private_link is not None and self.sku != "Standard":
             raise ValueError("a private endpoint on Static Web Apps needs the Standard SKU")
+        if self.private_link is not None and self.dns is None:
+            raise ValueError("a private endpoint on Static Web Apps needs dns (its partition zone's links)")
 
 
 def partition_zone(hostname: str) -> str:
@@ -59,21 +61,20 @@ class StaticSite(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
         if args.private_link is not None:
-            placement = args.private_link
-            if args.dns is not None:
-                # The endpoint's records go in the zone of the site's partition (`<app>.<n>.azurestatic
-                # apps.net` -> `privatelink.<n>.azurestaticapps.net`), known once the site exists; users
-                # on the corporate network resolve the UI through it, so it is linked to the hub too.
-                zone = private_zone(
-                    f"{name}-dns",
-                    site.default_hostname.apply(partition_zone),
-                    args.dns,
-                    to_hub=True,
-                    opts=pulumi.ResourceOptions(parent=self),
-                )
-                placement = PrivateLinkPlacement(
-                    subnet_id=args.private_link.subnet_id, zone_ids={"staticSites": [zone.id]}
-                )
+            assert args.dns is not None  # checked in args
+            # The endpoint's records go in the zone of the site's partition (`<app>.<n>.azurestatic
+            # apps.net` -> `privatelink.<n>.azurestaticapps.net`), known once the site exists; users on
+            # the corporate network resolve the UI through it, so it is linked to the hub too.
+            zone = private_zone(
+                f"{name}-dns",
+                site.default_hostname.apply(partition_zone),
+                args.dns,
+                to_hub=True,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            placement = PrivateLinkPlacement(
+                subnet_id=args.private_link.subnet_id, zone_ids={"staticSites": [zone.id]}
+            )
             PrivateEndpoint(
                 f"{name}-swa",
                 PrivateEndpointArgs(

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import pytest
 
+from components.database import DatabaseArgs
 from components.gateway import AiGatewayArgs, gateway_policy
-from components.hosting import HostingArgs
+from components.hosting import ContainerRegistryArgs, HostingArgs
 from components.identity import ConditionalAccessArgs, assignment_name
 from components.keyvault import KeyVaultArgs
+from components.network import DnsLinks
 from components.offline import run_program
 from components.private_endpoint import PrivateEndpointArgs, PrivateLinkPlacement
-from components.static_site import StaticSiteArgs
+from components.static_site import StaticSiteArgs, partition_zone
 
 
 def hosting_args(**overrides: object) -> HostingArgs:
@@ -49,6 +51,75 @@ def test_a_secret_ref_without_a_key_vault_reference_is_refused() -> None:
 def test_internal_environment_needs_a_subnet() -> None:
     with pytest.raises(ValueError, match="infrastructure_subnet_id"):
         hosting_args(internal=True)
+
+
+def test_internal_environment_needs_its_private_dns() -> None:
+    with pytest.raises(ValueError, match="nothing resolves its apps"):
+        hosting_args(internal=True, infrastructure_subnet_id="snet")
+
+
+def gateway_args(**overrides: object) -> AiGatewayArgs:
+    values: dict[str, object] = {
+        "resource_group_name": "rg",
+        "location": "eastus2",
+        "tags": {},
+        "mode": "apim",
+        "backend_url": "https://ai/openai/v1",
+        "account_id": "acct",
+        "subscription_id": "sub",
+        "caller_key": "k",
+        "sku": "Premium",
+        "capacity": 1,
+    }
+    values.update(overrides)
+    return AiGatewayArgs(**values)  # type: ignore[arg-type]
+
+
+def test_a_gateway_cannot_be_created_with_public_access_disabled() -> None:
+    with pytest.raises(ValueError, match="refused when API Management is created"):
+        gateway_args(public_network_access="Disabled")
+
+
+def test_an_injected_gateway_needs_its_dns_and_a_classic_tier() -> None:
+    links = DnsLinks(resource_group_name="rg", tags={}, vnet_id="vnet")
+    with pytest.raises(ValueError, match="both subnet_id and dns"):
+        gateway_args(subnet_id="snet")
+    with pytest.raises(ValueError, match="Developer or Premium"):
+        gateway_args(subnet_id="snet", dns=links, sku="StandardV2", capacity=1)
+    assert gateway_args(subnet_id="snet", dns=links).subnet_id == "snet"
+
+
+def test_a_private_registry_needs_premium() -> None:
+    placement = PrivateLinkPlacement(subnet_id="snet", zone_ids={"registry": ["zone"]})
+    with pytest.raises(ValueError, match="needs the Premium SKU"):
+        ContainerRegistryArgs(
+            resource_group_name="rg",
+            location="eastus2",
+            tags={},
+            registry_name="engramacr",
+            private_link=placement,
+        )
+
+
+def test_a_public_database_without_a_firewall_rule_is_refused() -> None:
+    base = {
+        "resource_group_name": "rg",
+        "location": "eastus2",
+        "tags": {},
+        "tenant_id": "t",
+        "admin_login": "engramadmin",
+        "admin_password": "p",
+        "public_network_access": "Enabled",
+    }
+    with pytest.raises(ValueError, match="nothing could connect"):
+        DatabaseArgs(**base)  # type: ignore[arg-type]
+    ok = DatabaseArgs(firewall_rules=[("azure", "0.0.0.0", "0.0.0.0")], **base)  # type: ignore[arg-type]
+    assert ok.firewall_rules
+
+
+def test_static_site_partition_zone() -> None:
+    assert partition_zone("nice-rock-0a1.2.azurestaticapps.net") == "privatelink.2.azurestaticapps.net"
+    assert partition_zone("nice-rock-0a1.azurestaticapps.net") == "privatelink.azurestaticapps.net"
 
 
 def test_policy_limits_per_environment() -> None:
@@ -91,6 +162,8 @@ def test_key_vault_args() -> None:
         KeyVaultArgs(vault_name="kv-ok", soft_delete_retention_days=120, **base)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="secret names"):
         KeyVaultArgs(vault_name="kv-ok", secrets={"AZURE_AI_KEY": "x"}, **base)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="does not hold: \\['zep-api-key'\\]"):
+        KeyVaultArgs(vault_name="kv-ok", secret_expiry={"zep-api-key": 1}, **base)  # type: ignore[arg-type]
 
 
 def test_private_endpoint_needs_its_dns_zone() -> None:
