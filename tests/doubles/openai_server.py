@@ -94,6 +94,8 @@ class OpenAIDouble:
             else:
                 got, expected = request.headers.get("Authorization"), f"Bearer {self.key}"
             if got != expected:
+                # Echo whatever credential came (OpenAI quotes part of it), so tests prove it is not repeated.
+                got = got or request.headers.get("api-key") or request.headers.get("Authorization")
                 if self.flavour == "azure":  # APIM's shape
                     payload: dict[str, Any] = {
                         "statusCode": 401,
