@@ -159,14 +159,14 @@ class CheckResult:
         return HINTS[self.hint_id] + (f" The service called {self.called}." if self.called else "")
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        result = {
             "name": self.name,
             "status": self.status.value,
             "detail": self.detail,
             "hint_id": self.hint_id,
             "hint": self.hint,
-            "called": self.called,
         }
+        return result | ({"called": self.called} if self.called else {})  # only for a gateway failure
 
 
 @dataclass

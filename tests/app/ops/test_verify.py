@@ -179,6 +179,7 @@ async def test_key_in_the_wrong_header_points_at_the_key_header(
     chat = report.checks[1]
     assert chat.hint_id == "chat-upstream-auth"
     assert "AZURE_AI_KEY_HEADER" in (chat.hint or "") and "POST /v1/chat/completions" in (chat.hint or "")
+    assert report.as_dict()["checks"][1]["called"] == "POST /v1/chat/completions"
     assert "gw-key" not in str(report.as_dict())
 
 
