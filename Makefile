@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: run test lint typecheck pytest check preview bench clean policy-docs web webtest chromium checkov checkov-venv
+.PHONY: run test lint typecheck pytest check preview bench clean policy-docs web webtest chromium checkov checkov-venv litellm-venv
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +56,23 @@ checkov-venv: $(CHECKOV_STAMP)
 checkov: $(STAMP) $(CHECKOV_STAMP)
 	$(BIN)/python -m policies.checkov_scan $(CHECKOV_DIR)
 
+# LiteLLM (tests/app/chat/test_litellm_chain.py: Engram -> a real LiteLLM proxy -> the OpenAI double) pulls in
+# ~750 MB and pins its own FastAPI and OpenAI: a virtualenv of its own, built once from PyPI (about a minute),
+# the version pinned so a new release cannot change what the test proves.
+LITELLM_VERSION := 1.108.7
+LITELLM_VENV := .venv-litellm
+LITELLM_STAMP := $(LITELLM_VENV)/.installed-$(LITELLM_VERSION)
+
+$(LITELLM_STAMP):
+	rm -rf $(LITELLM_VENV)
+	$(PYTHON) -m venv $(LITELLM_VENV)
+	$(LITELLM_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(LITELLM_VENV)/bin/pip install --quiet 'litellm[proxy]==$(LITELLM_VERSION)'
+	touch $(LITELLM_STAMP)
+
+## litellm-venv: install the LiteLLM proxy into .venv-litellm
+litellm-venv: $(LITELLM_STAMP)
+
 chromium:
 	@test -x $(CHROMIUM) || { $(SUDO) apt-get update && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y --no-install-recommends chromium; }
 
@@ -74,7 +91,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy app components policies $(wildcard stacks/*.py)
 
-pytest: $(STAMP) $(CHECKOV_STAMP)
+pytest: $(STAMP) $(CHECKOV_STAMP) $(LITELLM_STAMP)
 	@mkdir -p .ci-reports
 	$(BIN)/pytest --junitxml=.ci-reports/junit.xml $(PYTEST_ARGS)
 
@@ -83,4 +100,4 @@ policy-docs: $(STAMP)
 	$(BIN)/engram check --write-docs
 
 clean:
-	rm -rf $(VENV) $(CHECKOV_VENV) .ci-reports .pytest_cache .mypy_cache .ruff_cache test-artifacts $(WEB)/node_modules $(WEB)/dist
+	rm -rf $(VENV) $(CHECKOV_VENV) $(LITELLM_VENV) .ci-reports .pytest_cache .mypy_cache .ruff_cache test-artifacts $(WEB)/node_modules $(WEB)/dist

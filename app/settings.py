@@ -17,6 +17,9 @@ from pydantic import Field, SecretStr, ValidationError, computed_field, field_va
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Environment = Literal["development", "test", "uat", "production"]
+#: Where AZURE_AI_KEY travels: `api-key: <key>` (APIM, Azure) or `Authorization: Bearer <key>` (OpenAI,
+#: LiteLLM, Portkey).
+KeyHeader = Literal["api-key", "authorization"]
 
 #: SOP level of each service environment (staging POC and dev both run `development`).
 SOP_LEVEL: dict[str, int] = {"development": 2, "test": 3, "uat": 4, "production": 5}
@@ -37,10 +40,14 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     cors_origins: list[str] = Field(default_factory=list, description="Allowed browser origins.")
 
-    # Chat gateway (OpenAI-compatible, e.g. APIM `.../openai/v1`).
+    # Chat gateway: any OpenAI-compatible base URL (APIM `.../openai/v1`, LiteLLM `.../v1`, ...); see
+    # app/chat/endpoint.py for the one completion rule (a bare Azure AI resource endpoint).
     azure_ai_endpoint: str | None = None
     azure_ai_deployment: str = "chat"  # the stacks' deployment name (the model behind it: stack config)
     azure_ai_key: SecretStr | None = None
+    azure_ai_key_header: KeyHeader = Field(
+        "api-key", description="Header that carries AZURE_AI_KEY: api-key or authorization (Bearer)."
+    )
     azure_ai_project_name: str | None = None
     chat_timeout_seconds: float = Field(30.0, gt=0, description="Whole gateway call budget (504 after).")
     chat_max_content_chars: int = Field(8000, ge=1, description="Longest user message accepted (422 above).")
@@ -138,6 +145,21 @@ class Settings(BaseSettings):
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError(f"must be an http(s) URL with a host, got {parts.scheme or 'no'} scheme")
         return value.rstrip("/")
+
+    @field_validator("azure_ai_endpoint", mode="after")
+    @classmethod
+    def _no_query(cls, value: str | None) -> str | None:
+        if value is not None and (urlsplit(value).query or urlsplit(value).fragment):
+            raise ValueError(
+                "must be the gateway's base URL without a query string or fragment (the OpenAI v1 "
+                "routes need no api-version; the key goes in AZURE_AI_KEY)"
+            )
+        return value
+
+    @field_validator("azure_ai_key_header", mode="before")
+    @classmethod
+    def _normalise_key_header(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @computed_field  # type: ignore[prop-decorator]
     @property

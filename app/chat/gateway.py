@@ -1,20 +1,21 @@
 """The AI gateway client: one shared `AsyncOpenAI` per process, and honest failures.
 
-Endpoint: AZURE_AI_ENDPOINT is normally an APIM route ending in `/openai/v1` and is used as is. A bare
-Foundry resource endpoint plus AZURE_AI_PROJECT_NAME becomes
-`<endpoint>/api/projects/<project>/openai/v1` (the project's OpenAI-compatible route); a bare endpoint
-without a project gets `/openai/v1` appended.
+Endpoint: AZURE_AI_ENDPOINT is the OpenAI-compatible base URL and is used as given; only a bare Azure
+AI resource endpoint is completed to its `/openai/v1` route (or the Foundry project's, with
+AZURE_AI_PROJECT_NAME). `app/chat/endpoint.py` holds the rule and its examples.
 
-Credentials: with AZURE_AI_KEY the key goes in the `api-key` header (APIM subscription key / Azure
-OpenAI key) and no `Authorization` header is sent. Without a key, Entra bearer tokens come from
+Credentials: with AZURE_AI_KEY the key goes where AZURE_AI_KEY_HEADER says: `api-key` (APIM
+subscription key / Azure OpenAI key; no `Authorization` header is sent) or `authorization`
+(`Authorization: Bearer <key>`: OpenAI, LiteLLM, Portkey). Without a key, Entra bearer tokens come from
 `azure.identity.aio` - `ManagedIdentityCredential(client_id=AZURE_CLIENT_ID)` when that is set,
 `DefaultAzureCredential` otherwise - for scope `https://cognitiveservices.azure.com/.default`
 (`https://ai.azure.com/.default` for a Foundry project route). The SDK asks the token provider before
 each request; azure-identity caches and refreshes the token.
 
 Failures map to `GatewayError` subclasses with the HTTP status the API answers: 429 (after bounded
-backoff honouring Retry-After), 504 on timeout, 502 for anything else upstream. The SDK's own retries
-are off so the backoff budget is ours.
+backoff honouring Retry-After), 504 on timeout, 502 for anything else upstream. A 404/401/403 names
+the path called and the setting to check (`app/chat/diagnosis.py`). The SDK's own retries are off so
+the backoff budget is ours.
 """
 
 from __future__ import annotations
@@ -31,12 +32,12 @@ from azure.core.credentials_async import AsyncTokenCredential
 from openai import AsyncOpenAI, AsyncStream, RequestOptions
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
+from app.chat.diagnosis import Fault, diagnose
+from app.chat.endpoint import GatewayEndpoint, resolve_endpoint
 from app.settings import Settings
 
 log = logging.getLogger("engram.chat.gateway")
 
-COGNITIVE_SERVICES_SCOPE = "https://cognitiveservices.azure.com/.default"
-FOUNDRY_PROJECT_SCOPE = "https://ai.azure.com/.default"
 #: Connecting should be quick even when answering is not.
 CONNECT_TIMEOUT_S = 5.0
 #: Retry-After absent on a 429: wait this long before the retry.
@@ -76,6 +77,10 @@ class GatewayTimeout(GatewayError):
 class GatewayUpstreamError(GatewayError):
     status = 502
 
+    def __init__(self, message: str, fault: Fault = Fault.OTHER) -> None:
+        super().__init__(message)
+        self.fault = fault
+
 
 NOT_CONFIGURED = GatewayNotConfigured(
     "chat is not configured: set AZURE_AI_ENDPOINT (and AZURE_AI_KEY, or give the app's managed "
@@ -94,14 +99,9 @@ class StreamEnd:
     tokens_used: int | None
 
 
-def gateway_base_url(settings: Settings) -> tuple[str, str]:
-    """(base_url, token scope) for the configured endpoint; see the module docstring."""
-    endpoint = (settings.azure_ai_endpoint or "").rstrip("/")
-    if endpoint.endswith("/openai/v1"):
-        return endpoint, COGNITIVE_SERVICES_SCOPE
-    if settings.azure_ai_project_name:
-        return f"{endpoint}/api/projects/{settings.azure_ai_project_name}/openai/v1", FOUNDRY_PROJECT_SCOPE
-    return f"{endpoint}/openai/v1", COGNITIVE_SERVICES_SCOPE
+def gateway_endpoint(settings: Settings) -> GatewayEndpoint:
+    """The base URL and token scope for the configured endpoint (`app/chat/endpoint.py`)."""
+    return resolve_endpoint(settings.azure_ai_endpoint or "", settings.azure_ai_project_name)
 
 
 class Gateway:
@@ -117,13 +117,16 @@ class Gateway:
         key_only: bool = False,
     ) -> None:
         self._client = client
-        # With a key, it travels only as `api-key`: `openai.omit` drops the SDK's Bearer header.
+        # With an `api-key` key, it travels only there: `openai.omit` drops the SDK's Bearer header.
         headers: dict[str, Any] = {"Authorization": openai.omit} if key_only else {}
         # What `chat.completions.create` sends as request options: our headers, bearer auth on.
         self._options: RequestOptions = {"headers": headers, "security": {"bearer_auth": True}}
         self._model = model
         self._settings = settings
         self._on_close = on_close
+        # Where the key went, for error messages: None when keyless (Entra tokens).
+        self._key_header = settings.azure_ai_key_header if settings.azure_ai_key is not None else None
+        self._endpoint = gateway_endpoint(settings)
 
     @classmethod
     def from_settings(
@@ -135,17 +138,19 @@ class Gateway:
         """
         if not settings.azure_ai_endpoint:
             return None
-        base_url, scope = gateway_base_url(settings)
+        endpoint = gateway_endpoint(settings)
         timeout = openai.Timeout(settings.chat_timeout_seconds, connect=CONNECT_TIMEOUT_S)
         on_close: Callable[[], Awaitable[None]] | None = None
+        api_key_header = False
         if settings.azure_ai_key is not None:
             key = settings.azure_ai_key.get_secret_value()
+            api_key_header = settings.azure_ai_key_header == "api-key"
             client = AsyncOpenAI(
-                api_key=key,
-                base_url=base_url,
+                api_key=key,  # sent as `Authorization: Bearer` unless dropped for `api-key`
+                base_url=endpoint.base_url,
                 timeout=timeout,
                 max_retries=0,
-                default_headers={"api-key": key},
+                default_headers={"api-key": key} if api_key_header else None,
             )
         else:
             from azure.identity.aio import (
@@ -161,18 +166,25 @@ class Gateway:
                     else DefaultAzureCredential()
                 )
             client = AsyncOpenAI(
-                api_key=get_bearer_token_provider(credential, scope),
-                base_url=base_url,
+                api_key=get_bearer_token_provider(credential, endpoint.scope),
+                base_url=endpoint.base_url,
                 timeout=timeout,
                 max_retries=0,
             )
             on_close = credential.close
+        log.info(
+            "chat gateway: POST %s%s (%s), key in %s",
+            endpoint.path,
+            COMPLETIONS_PATH,
+            "completed from a bare Azure AI endpoint" if endpoint.completed else "endpoint as given",
+            settings.azure_ai_key_header if settings.azure_ai_key is not None else "none (Entra token)",
+        )
         return cls(
             client,
             model=settings.azure_ai_deployment,
             settings=settings,
             on_close=on_close,
-            key_only=settings.azure_ai_key is not None,
+            key_only=api_key_header,
         )
 
     async def aclose(self) -> None:
@@ -231,7 +243,7 @@ class Gateway:
         except TimeoutError:
             raise GatewayTimeout("the model did not finish within CHAT_TIMEOUT_SECONDS") from None
         except openai.APIError as exc:
-            raise _translate(exc) from None
+            raise self._translate(exc) from None
         finally:
             await upstream.close()
         if not produced:
@@ -278,7 +290,37 @@ class Gateway:
                 log.info("gateway 429; retrying in %.2fs (attempt %d)", retry_after, attempt)
                 await asyncio.sleep(retry_after)
             except openai.APIError as exc:
-                raise _translate(exc) from None
+                raise self._translate(exc) from None
+
+    def _translate(self, exc: openai.APIError) -> GatewayError:
+        if isinstance(exc, openai.APITimeoutError):
+            return GatewayTimeout("the model did not answer within CHAT_TIMEOUT_SECONDS")
+        if isinstance(exc, openai.RateLimitError):
+            return GatewayThrottled(
+                "the AI gateway is throttling requests", _retry_after_seconds(exc.response.headers)
+            )
+        if isinstance(exc, openai.APIStatusError):
+            found = diagnose(
+                exc.status_code,
+                exc.body,
+                _called_path(exc, self._endpoint),
+                deployment=self._model,
+                key_header=self._key_header,
+            )
+            log.warning(
+                "gateway answered %s: %s",
+                exc.status_code,
+                found.message,
+                extra={"gateway_fault": found.fault.value, "upstream_code": found.code},
+            )
+            return GatewayUpstreamError(found.message, found.fault)
+        if isinstance(exc, openai.APIConnectionError):
+            log.warning(
+                "gateway unreachable at %s: %s", _called_path(exc, self._endpoint), type(exc).__name__
+            )
+            return GatewayUpstreamError("the AI gateway could not be reached (check AZURE_AI_ENDPOINT)")
+        log.warning("gateway error: %s", type(exc).__name__)
+        return GatewayUpstreamError("the AI gateway returned an unusable response")
 
 
 def _retry_after_seconds(headers: Any) -> float:
@@ -295,18 +337,9 @@ def _retry_after_seconds(headers: Any) -> float:
     return DEFAULT_RETRY_AFTER_S
 
 
-def _translate(exc: openai.APIError) -> GatewayError:
-    if isinstance(exc, openai.APITimeoutError):
-        return GatewayTimeout("the model did not answer within CHAT_TIMEOUT_SECONDS")
-    if isinstance(exc, openai.RateLimitError):
-        return GatewayThrottled(
-            "the AI gateway is throttling requests", _retry_after_seconds(exc.response.headers)
-        )
-    if isinstance(exc, openai.APIStatusError):
-        log.warning("gateway answered %s", exc.status_code)
-        return GatewayUpstreamError(f"the AI gateway failed (upstream status {exc.status_code})")
-    if isinstance(exc, openai.APIConnectionError):
-        log.warning("gateway unreachable: %s", type(exc).__name__)
-        return GatewayUpstreamError("the AI gateway could not be reached")
-    log.warning("gateway error: %s", type(exc).__name__)
-    return GatewayUpstreamError("the AI gateway returned an unusable response")
+def _called_path(exc: openai.APIError, endpoint: GatewayEndpoint) -> str:
+    """The request path (never the host or a query string) of the failed call."""
+    try:
+        return str(exc.request.url.path) or endpoint.path + COMPLETIONS_PATH
+    except (AttributeError, RuntimeError):  # an error raised without a request
+        return endpoint.path + COMPLETIONS_PATH

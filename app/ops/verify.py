@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import uuid
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -31,7 +32,15 @@ DEFAULT_AGENT = "elena"
 DEFAULT_CHAT_TIMEOUT_S = 60.0
 DEFAULT_TIMEOUT_S = 15.0
 #: Longest server text quoted in a result (error bodies are safe by design, but may be long).
-_DETAIL_MAX = 200
+_DETAIL_MAX = 400
+#: In the service's gateway errors (app/chat/diagnosis.py): the path called and the setting to check.
+_CALLED = re.compile(r"\bPOST (/[^\s)]*)")
+_CHECK_SETTING = re.compile(r"\bcheck (AZURE_AI_[A-Z_]+)")
+_GATEWAY_HINTS = {
+    "AZURE_AI_ENDPOINT": "chat-upstream-endpoint",
+    "AZURE_AI_KEY": "chat-upstream-auth",
+    "AZURE_AI_DEPLOYMENT": "chat-upstream-deployment",
+}
 
 SPEECH_USER_ROLE_ID = "f2dc8367-1007-4938-bd23-fe263f013447"
 
@@ -58,13 +67,26 @@ HINTS: dict[str, str] = {
         "verification."
     ),
     "chat-not-configured": (
-        "Chat is not configured (503): set AZURE_AI_ENDPOINT to the gateway's OpenAI-compatible URL "
-        "(.../openai/v1) and AZURE_AI_DEPLOYMENT to the chat deployment name."
+        "Chat is not configured (503): set AZURE_AI_ENDPOINT to the gateway's OpenAI-compatible base URL "
+        "(.../openai/v1 for APIM and Azure, .../v1 for LiteLLM and OpenAI) and AZURE_AI_DEPLOYMENT to "
+        "the chat deployment or model name."
+    ),
+    "chat-upstream-endpoint": (
+        "Suspect AZURE_AI_ENDPOINT: the AI gateway has no such route (upstream 404). The endpoint is the "
+        "base URL the service appends /chat/completions to, used exactly as given (only a bare Azure AI "
+        "resource host is completed to /openai/v1): .../<path>/openai/v1 for APIM, .../openai/v1 for "
+        "Azure OpenAI, .../v1 for LiteLLM and OpenAI."
+    ),
+    "chat-upstream-deployment": (
+        "Suspect AZURE_AI_DEPLOYMENT: the AI gateway has no model or deployment by that name. Set it to a "
+        "deployment on the AI Services account (Azure, APIM) or a model the gateway serves (LiteLLM's "
+        "model_name, an OpenAI model)."
     ),
     "chat-upstream-auth": (
-        "The AI gateway refused the service (upstream 401/403): check the gateway key (AZURE_AI_KEY, the "
-        "APIM subscription key in Key Vault) and that the APIM subscription is active; without a key the "
-        "app identity needs Cognitive Services OpenAI User."
+        "Suspect AZURE_AI_KEY / AZURE_AI_KEY_HEADER: the AI gateway refused the service (upstream 401/403). "
+        "Check the key (the APIM subscription key in Key Vault; the subscription active) and where it "
+        "goes: AZURE_AI_KEY_HEADER=api-key for APIM and Azure, authorization (Bearer) for OpenAI, LiteLLM "
+        "and Portkey; without a key the app identity needs Cognitive Services OpenAI User."
     ),
     "chat-upstream": (
         "The AI gateway failed (502): check the APIM backend and that AZURE_AI_DEPLOYMENT names a "
@@ -128,19 +150,23 @@ class CheckResult:
     status: CheckStatus
     detail: str
     hint_id: str | None = None
+    called: str | None = None  # the upstream request the service reported (method and path)
 
     @property
     def hint(self) -> str | None:
-        return HINTS[self.hint_id] if self.hint_id else None
+        if not self.hint_id:
+            return None
+        return HINTS[self.hint_id] + (f" The service called {self.called}." if self.called else "")
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        result = {
             "name": self.name,
             "status": self.status.value,
             "detail": self.detail,
             "hint_id": self.hint_id,
             "hint": self.hint,
         }
+        return result | ({"called": self.called} if self.called else {})  # only for a gateway failure
 
 
 @dataclass
@@ -224,6 +250,17 @@ def _error_detail(response: httpx.Response) -> str:
     return _short(json.dumps(body))
 
 
+def _gateway_failure(detail: str) -> tuple[str, str | None]:
+    """(hint id, upstream request) for a 502 from chat: the setting the service says to check, else
+    an auth-sounding message (an older service), else the generic gateway hint."""
+    called = _CALLED.search(detail)
+    setting = _CHECK_SETTING.search(detail)
+    hint = _GATEWAY_HINTS.get(setting.group(1)) if setting else None
+    if hint is None:
+        hint = "chat-upstream-auth" if _mentions_auth_failure(detail) else "chat-upstream"
+    return hint, f"POST {called.group(1)}" if called else None
+
+
 def _mentions_auth_failure(text: str) -> bool:
     lowered = text.lower()
     return any(
@@ -284,11 +321,11 @@ class _Verifier:
         code = response.status_code
         if code != 200:
             detail = f"POST /api/v1/chat -> {code}: {_error_detail(response)}"
+            if code == 502:
+                hint, called = _gateway_failure(_error_detail(response))
+                return CheckResult(name, CheckStatus.FAIL, detail, hint, called)
             if code == 503:
                 hint = "chat-not-configured"
-            elif code == 502:
-                upstream_auth = _mentions_auth_failure(_error_detail(response))
-                hint = "chat-upstream-auth" if upstream_auth else "chat-upstream"
             elif code == 429:
                 hint = "chat-rate-limited"
             elif code == 504:

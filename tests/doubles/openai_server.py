@@ -1,10 +1,17 @@
-"""An OpenAI-compatible chat-completions server (the APIM `.../openai/v1` route) for tests and bench.
+"""An OpenAI-compatible chat-completions server for tests and bench, mounted at any prefix.
 
-Implements `POST {prefix}/chat/completions`, plain and streamed (SSE chunks, the usage chunk when
-`stream_options.include_usage`, then `[DONE]`), with the real response shapes. Each request is
-recorded. Behaviour is scripted per request with `script(...)`: a reply text, an HTTP error with
-headers (429 + Retry-After), a delay (for timeouts), or a stream that fails midway. Unscripted
-requests get a deterministic reply naming the last user message.
+Implements `POST {prefix}/chat/completions` (the APIM `.../openai/v1` route by default; `/v1` as
+OpenAI and LiteLLM serve it), plain and streamed (SSE chunks, the usage chunk when
+`stream_options.include_usage`, then `[DONE]`), with the real response shapes. Any other path is
+aiohttp's plain 404. Each request is recorded. Behaviour is scripted per request with `script(...)`:
+a reply text, an HTTP error with headers (429 + Retry-After), a delay (for timeouts), or a stream that
+fails midway. Unscripted requests get a deterministic reply naming the last user message.
+
+With `key=`, the key must arrive in the header the gateway expects (`api-key`, as APIM and Azure; or
+`authorization`, `Bearer <key>` as OpenAI and LiteLLM): otherwise 401 in that gateway's shape, which
+echoes what it got (as OpenAI's "Incorrect API key provided" does), so a test can prove the service
+never repeats it. With `models=`, an unknown model is a 404 `model_not_found` (OpenAI) or
+`DeploymentNotFound` (Azure).
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ import time
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from aiohttp import web
 
@@ -45,12 +52,24 @@ class Recorded:
 
 
 class OpenAIDouble:
-    def __init__(self, prefix: str = "/openai/v1") -> None:
-        self.prefix = prefix
+    def __init__(
+        self,
+        prefix: str = "/openai/v1",
+        *,
+        key: str | None = None,
+        key_header: Literal["api-key", "authorization"] = "api-key",
+        models: set[str] | None = None,
+        flavour: Literal["openai", "azure"] = "openai",
+    ) -> None:
+        self.prefix = prefix.rstrip("/")
+        self.key = key
+        self.key_header = key_header
+        self.models = models
+        self.flavour = flavour
         self.requests: list[Recorded] = []
         self._steps: deque[Step] = deque()
         app = web.Application()
-        app.router.add_post(f"{prefix}/chat/completions", self._completions)
+        app.router.add_post(f"{self.prefix}/chat/completions", self._completions)
         self._server = LoopbackServer(app)
 
     @property
@@ -67,9 +86,54 @@ class OpenAIDouble:
     async def __aexit__(self, *exc: object) -> None:
         await self._server.stop()
 
+    def _refusal(self, request: web.Request, body: dict[str, Any]) -> web.Response | None:
+        """401 for a key in the wrong place, 404 for an unknown model; None when the call may go on."""
+        if self.key is not None:
+            if self.key_header == "api-key":
+                got, expected = request.headers.get("api-key"), self.key
+            else:
+                got, expected = request.headers.get("Authorization"), f"Bearer {self.key}"
+            if got != expected:
+                # Echo whatever credential came (OpenAI quotes part of it), so tests prove it is not repeated.
+                got = got or request.headers.get("api-key") or request.headers.get("Authorization")
+                if self.flavour == "azure":  # APIM's shape
+                    payload: dict[str, Any] = {
+                        "statusCode": 401,
+                        "message": f"Access denied due to invalid subscription key {got!r}.",
+                    }
+                else:
+                    payload = {
+                        "error": {
+                            "message": f"Incorrect API key provided: {got!r}.",
+                            "type": "invalid_request_error",
+                            "param": None,
+                            "code": "invalid_api_key",
+                        }
+                    }
+                return web.json_response(payload, status=401)
+        model = body.get("model")
+        if self.models is not None and model not in self.models:
+            if self.flavour == "azure":
+                error = {
+                    "code": "DeploymentNotFound",
+                    "message": "The API deployment for this resource does not exist.",
+                }
+            else:
+                error = {
+                    "message": f"The model `{model}` does not exist or you do not have access to it.",
+                    "type": "invalid_request_error",
+                    "param": None,
+                    "code": "model_not_found",
+                }
+            return web.json_response({"error": error}, status=404)
+        return None
+
     async def _completions(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
         self.requests.append(Recorded(headers=dict(request.headers), body=body))
+        refused = self._refusal(request, body)
+        if refused is not None:
+            return refused
         step = self._steps.popleft() if self._steps else Step()
         if step.delay_s:
             await asyncio.sleep(step.delay_s)

@@ -226,7 +226,8 @@ async def test_chat_persists_on_each_database(database_settings: Settings, gatew
 async def test_keyless_gateway_sends_entra_bearer_tokens(tmp_path: Path, gateway: OpenAIDouble) -> None:
     from azure.core.credentials import AccessToken
 
-    from app.chat.gateway import COGNITIVE_SERVICES_SCOPE, Gateway
+    from app.chat.endpoint import COGNITIVE_SERVICES_SCOPE
+    from app.chat.gateway import Gateway
 
     class Credential:
         scopes: list[tuple[str, ...]] = []

@@ -144,6 +144,45 @@ async def test_chat_upstream_401_points_at_the_gateway_key(
     assert "APIM subscription" in (report.checks[1].hint or "")
 
 
+async def test_chat_upstream_404_route_points_at_the_endpoint_and_names_the_path(
+    tmp_path: Path, gateway: OpenAIDouble, voicelive: VoiceLiveDouble
+) -> None:
+    settings = full_settings(tmp_path, gateway, voicelive, azure_ai_endpoint=gateway.base_url + "/openai/v1")
+    async with service(settings) as base:
+        report = await verify(base)
+    chat = report.checks[1]
+    assert (chat.status, chat.hint_id) == (CheckStatus.FAIL, "chat-upstream-endpoint")
+    assert chat.called == "POST /openai/v1/openai/v1/chat/completions"
+    assert "Suspect AZURE_AI_ENDPOINT" in (chat.hint or "")
+    assert "The service called POST /openai/v1/openai/v1/chat/completions." in (chat.hint or "")
+
+
+async def test_unknown_deployment_points_at_the_deployment_setting(
+    tmp_path: Path, voicelive: VoiceLiveDouble
+) -> None:
+    gateway = OpenAIDouble(models={"gpt-real"}, flavour="azure")
+    async with gateway, service(full_settings(tmp_path, gateway, voicelive)) as base:
+        report = await verify(base)
+    chat = report.checks[1]
+    assert chat.hint_id == "chat-upstream-deployment"
+    assert "DeploymentNotFound" in chat.detail and "'gpt-test'" in chat.detail
+    assert "Suspect AZURE_AI_DEPLOYMENT" in (chat.hint or "")
+    assert chat.called == "POST /openai/v1/chat/completions"
+
+
+async def test_key_in_the_wrong_header_points_at_the_key_header(
+    tmp_path: Path, voicelive: VoiceLiveDouble
+) -> None:
+    gateway = OpenAIDouble("/v1", key="gw-key", key_header="authorization")
+    async with gateway, service(full_settings(tmp_path, gateway, voicelive)) as base:  # api-key by default
+        report = await verify(base)
+    chat = report.checks[1]
+    assert chat.hint_id == "chat-upstream-auth"
+    assert "AZURE_AI_KEY_HEADER" in (chat.hint or "") and "POST /v1/chat/completions" in (chat.hint or "")
+    assert report.as_dict()["checks"][1]["called"] == "POST /v1/chat/completions"
+    assert "gw-key" not in str(report.as_dict())
+
+
 async def test_chat_not_configured_is_503_with_the_endpoint_hint(
     tmp_path: Path, voicelive: VoiceLiveDouble
 ) -> None:
