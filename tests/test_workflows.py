@@ -174,7 +174,7 @@ def test_production_blue_green_relies_on_the_stacks_revision_mode() -> None:
     assert prod["config"]["engram:hosting"]["activeRevisionsMode"] == "Multiple"
 
 
-@pytest.mark.parametrize("name", ["load-tests.yml"])
+@pytest.mark.parametrize("name", ["load-tests.yml", "e2e-tests.yml"])
 def test_deployed_stack_runs_sign_in_with_oidc_and_store_no_secret(name: str) -> None:
     """The load and e2e runs against a deployed stack use the test tier's service principal through
     OIDC (azure/login without a secret) and `az account get-access-token`: no stored secret at all."""
@@ -194,3 +194,14 @@ def test_load_scripts_the_workflow_runs_exist() -> None:
     text = (ROOT / ".github/workflows/load-tests.yml").read_text()
     for script in re.findall(r"scripts/load-tests/[\w-]+\.js", text):
         assert (ROOT / script).is_file(), script
+
+
+def test_e2e_runs_the_chosen_suite_by_marker() -> None:
+    document = load(ROOT / ".github/workflows/e2e-tests.yml")
+    suite = document["on"]["workflow_dispatch"]["inputs"]["test_suite"]
+    assert suite["options"] == ["chat", "voice", "all"]
+    assert document["jobs"]["e2e"]["strategy"]["matrix"]["suite"] == ["chat", "voice"]
+    text = "\n".join(shell_lines(document))
+    assert "E2E_BASE_URL" in text and "E2E_TOKEN" in text
+    markers = (ROOT / "pyproject.toml").read_text()
+    assert all(f'"{name}: ' in markers for name in ("chat", "voice", "uat", "e2e"))

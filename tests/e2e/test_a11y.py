@@ -18,7 +18,7 @@ from playwright.sync_api import Page, expect
 
 from tests.doubles.openai_server import Step
 from tests.e2e.conftest import require, shot
-from tests.e2e.harness import ARTIFACTS, REPO, Doubles, tone_pcm24k
+from tests.e2e.harness import ARTIFACTS, DEPLOYED_BASE_URL, REPO, Doubles, tone_pcm24k
 
 pytestmark = [pytest.mark.e2e, pytest.mark.a11y]
 
@@ -60,16 +60,20 @@ def assert_no_blocking(violations: list[dict[str, Any]]) -> None:
 
 
 @pytest.mark.chat
-def test_chat_page_has_no_serious_violations(page: Page, doubles: Doubles, axe_source: str) -> None:
+def test_chat_page_has_no_serious_violations(
+    page: Page, request: pytest.FixtureRequest, axe_source: str
+) -> None:
     page.goto("/")
     expect(page.locator("#chat-panel .agent")).to_have_count(2)
     assert_no_blocking(audit(page, axe_source, "chat-empty"))
-    doubles.openai.script(
-        Step(reply="**Goals first.**\n\n- scope\n- owners\n\n`code` and [a link](https://example.com)")
-    )
+    if not DEPLOYED_BASE_URL:  # locally the answer carries every markdown element the UI renders
+        doubles: Doubles = request.getfixturevalue("doubles")
+        doubles.openai.script(
+            Step(reply="**Goals first.**\n\n- scope\n- owners\n\n`code` and [a link](https://example.com)")
+        )
     page.get_by_role("textbox", name="Message").fill("Where do we start?")
     page.get_by_role("textbox", name="Message").press("Enter")
-    expect(page.locator(".message.assistant").first).to_have_attribute("data-done", "true")
+    expect(page.locator(".message.assistant").first).to_have_attribute("data-done", "true", timeout=60_000)
     assert_no_blocking(audit(page, axe_source, "chat-answered"))
 
 
@@ -123,7 +127,7 @@ def tab_to(page: Page, selector: str, limit: int = 25) -> list[str]:
 
 
 @pytest.mark.chat
-def test_chat_with_the_keyboard_only(page: Page, doubles: Doubles) -> None:
+def test_chat_with_the_keyboard_only(page: Page) -> None:
     """No click and no programmatic focus: skip link, Tab, arrows, typing, Enter."""
     page.goto("/")
     expect(page.locator("#chat-panel .agent")).to_have_count(2)
