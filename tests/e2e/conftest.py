@@ -21,6 +21,7 @@ from tests.e2e.harness import (
     ARTIFACTS,
     CHROMIUM,
     CHROMIUM_FLAGS,
+    DEPLOYED_API_URL,
     DEPLOYED_BASE_URL,
     DEPLOYED_TOKEN,
     DOUBLE_ONLY,
@@ -131,6 +132,12 @@ def page(browser: Browser, service: str, request: pytest.FixtureRequest) -> Iter
 def api_headers() -> dict[str, str]:
     """Headers for calls the tests make to the API themselves (the token, against a deployed stack)."""
     return {"Authorization": f"Bearer {DEPLOYED_TOKEN}"} if DEPLOYED_TOKEN else {}
+
+
+def api_url(service: str) -> str:
+    """Where the tests call the API themselves: the service locally; E2E_API_URL (else the UI's URL)
+    against a deployed stack."""
+    return DEPLOYED_API_URL or service
 
 
 def shot(page: Page, name: str) -> Path:

@@ -39,6 +39,8 @@ START_TIMEOUT_S = 60.0
 #: the doubles skip there with that reason; the rest run unchanged.
 DEPLOYED_BASE_URL = os.environ.get("E2E_BASE_URL", "").rstrip("/")
 DEPLOYED_TOKEN = os.environ.get("E2E_TOKEN", "")
+#: The deployed API's URL when it is not the UI's (Static Web Apps in front, Container Apps behind).
+DEPLOYED_API_URL = os.environ.get("E2E_API_URL", "").rstrip("/")
 DOUBLE_ONLY = (
     "double-only: against a deployed stack (E2E_BASE_URL) the OpenAI gateway and VoiceLive are real, "
     "so their answers cannot be scripted nor what they receive inspected"

@@ -25,7 +25,7 @@ from playwright.sync_api import Page, expect
 
 from tests.doubles.openai_server import Step
 from tests.doubles.voicelive_server import DoubleSession
-from tests.e2e.conftest import api_headers, shot
+from tests.e2e.conftest import api_headers, api_url, shot
 from tests.e2e.harness import DEPLOYED_BASE_URL, DOUBLE_ONLY, Doubles, tone_pcm24k
 
 pytestmark = [pytest.mark.e2e, pytest.mark.uat]
@@ -52,7 +52,9 @@ def wait_until(condition: Callable[[], bool], what: str, timeout: float = 15.0) 
 
 
 def episode(service: str, session_id: str) -> dict[str, Any]:
-    response = httpx.get(f"{service}/api/v1/memory/episodes/{session_id}", headers=api_headers(), timeout=10)
+    response = httpx.get(
+        f"{api_url(service)}/api/v1/memory/episodes/{session_id}", headers=api_headers(), timeout=10
+    )
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body
