@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: run test lint typecheck pytest check preview bench clean policy-docs web webtest chromium checkov checkov-venv litellm-venv
+.PHONY: run test lint typecheck pytest check preview bench clean policy-docs web webtest chromium load checkov checkov-venv litellm-venv
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -94,6 +94,13 @@ typecheck: $(STAMP)
 pytest: $(STAMP) $(CHECKOV_STAMP) $(LITELLM_STAMP)
 	@mkdir -p .ci-reports
 	$(BIN)/pytest --junitxml=.ci-reports/junit.xml $(PYTEST_ARGS)
+
+## load: the k6 load tests (scripts/load-tests) against a local `engram serve` on the doubles; prints k6's
+## summary and fails when a threshold does (LOAD_VUS=10 LOAD_DURATION=20s by default)
+LOAD_VUS ?= 10
+LOAD_DURATION ?= 20s
+load: $(STAMP)
+	$(BIN)/python -m tests.load.stack --vus $(LOAD_VUS) --duration $(LOAD_DURATION)
 
 ## policy-docs: regenerate docs/policies.md from the policy pack
 policy-docs: $(STAMP)

@@ -21,7 +21,7 @@ from app.cli import cli
 ROOT = Path(__file__).parents[1]
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
 ACTIONS = sorted((ROOT / ".github" / "actions").glob("*/action.yml"))
-EXPECTED = {"ci.yml", "deploy.yml", "e2e-tests.yml", "security-scan.yml"}
+EXPECTED = {"ci.yml", "deploy.yml", "e2e-tests.yml", "load-tests.yml", "security-scan.yml"}
 
 
 def load(path: Path) -> dict[str, Any]:
@@ -71,7 +71,7 @@ def every_file() -> list[Path]:
     return WORKFLOWS + ACTIONS
 
 
-def test_the_four_workflows_exist() -> None:
+def test_the_five_workflows_exist() -> None:
     assert {p.name for p in WORKFLOWS} >= EXPECTED
 
 
@@ -172,3 +172,36 @@ def test_production_blue_green_relies_on_the_stacks_revision_mode() -> None:
     assert ups and all("--refresh" in line for line in ups)
     prod = yaml.safe_load((ROOT / "stacks/Pulumi.prod.yaml").read_text())
     assert prod["config"]["engram:hosting"]["activeRevisionsMode"] == "Multiple"
+
+
+@pytest.mark.parametrize("name", ["load-tests.yml", "e2e-tests.yml"])
+def test_deployed_stack_runs_sign_in_with_oidc_and_store_no_secret(name: str) -> None:
+    """The load and e2e runs against a deployed stack use the test tier's service principal through
+    OIDC (azure/login without a secret) and `az account get-access-token`: no stored secret at all."""
+    document = load(ROOT / ".github/workflows" / name)
+    assert document["permissions"]["id-token"] == "write"
+    logins = [step for step in steps(document) if step.get("uses", "").startswith("azure/login")]
+    assert logins and all(
+        set(step["with"]) == {"client-id", "tenant-id", "subscription-id"} for step in logins
+    )
+    assert "az account get-access-token" in "\n".join(shell_lines(document))
+    assert not re.findall(r"secrets\.", (ROOT / ".github/workflows" / name).read_text())
+    choice = document["on"]["workflow_dispatch"]["inputs"]["environment"]
+    assert choice["options"] == ["staging", "test", "uat"]
+
+
+def test_load_scripts_the_workflow_runs_exist() -> None:
+    text = (ROOT / ".github/workflows/load-tests.yml").read_text()
+    for script in re.findall(r"scripts/load-tests/[\w-]+\.js", text):
+        assert (ROOT / script).is_file(), script
+
+
+def test_e2e_runs_the_chosen_suite_by_marker() -> None:
+    document = load(ROOT / ".github/workflows/e2e-tests.yml")
+    suite = document["on"]["workflow_dispatch"]["inputs"]["test_suite"]
+    assert suite["options"] == ["chat", "voice", "all"]
+    assert document["jobs"]["e2e"]["strategy"]["matrix"]["suite"] == ["chat", "voice"]
+    text = "\n".join(shell_lines(document))
+    assert "E2E_BASE_URL" in text and "E2E_TOKEN" in text
+    markers = (ROOT / "pyproject.toml").read_text()
+    assert all(f'"{name}: ' in markers for name in ("chat", "voice", "uat", "e2e"))

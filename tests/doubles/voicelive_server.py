@@ -11,6 +11,11 @@ audio and transcript, errors, disconnect), so a test states the exact event sequ
 `echo_audio=True` turns it into the benchmark's upstream: each `input_audio_buffer.append` is
 answered at once with a `response.audio.delta` carrying the same audio, with the server's receive and
 send times (monotonic ns) written into bytes 12-27 of the payload.
+
+`auto_turn_frames=n` turns it into the load tests' upstream (tests/load): every n-th appended frame
+of a session ends a user turn by itself, as server VAD would: speech started and stopped, the
+transcription, then a whole answer with `auto_answer_ms` of audio. Appended audio is counted there,
+not recorded, so a long load run does not hold every frame in memory.
 """
 
 from __future__ import annotations
@@ -49,6 +54,7 @@ class DoubleSession:
         self._ids = itertools.count(1)
         self.response_active: str | None = None
         self.closed = asyncio.Event()
+        self.appended = 0  # frames counted, not recorded (VoiceLiveDouble.auto_turn_frames)
 
     # --- what the client sent ---
 
@@ -252,9 +258,18 @@ class DoubleSession:
 class VoiceLiveDouble:
     """Start with `async with VoiceLiveDouble() as double:`; `double.endpoint` is what the SDK needs."""
 
-    def __init__(self, *, api_key: str = "test-voicelive-key", echo_audio: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        api_key: str = "test-voicelive-key",
+        echo_audio: bool = False,
+        auto_turn_frames: int | None = None,
+        auto_answer_ms: int = 200,
+    ) -> None:
         self.api_key = api_key
         self.echo_audio = echo_audio
+        self.auto_turn_frames = auto_turn_frames
+        self.auto_answer_ms = auto_answer_ms
         self.sessions: list[DoubleSession] = []
         self.refused: list[str] = []  # why handshakes were refused
         self.unavailable_voices: set[str] = set()  # session.update naming one gets an error
@@ -326,6 +341,9 @@ class VoiceLiveDouble:
                 if kind == "input_audio_buffer.append" and self.echo_audio:
                     await self._echo(ws, event["audio"])
                     continue
+                if kind == "input_audio_buffer.append" and self.auto_turn_frames:
+                    await self._auto_turn(session)
+                    continue
                 await session._record(event)
                 await self._answer(session, kind, event)
         except ConnectionClosed:
@@ -363,6 +381,20 @@ class VoiceLiveDouble:
                         "response": {"id": response_id, "status": "cancelled", "output": []},
                     }
                 )
+
+    async def _auto_turn(self, session: DoubleSession) -> None:
+        """Count one appended frame; every `auto_turn_frames`-th ends the user's turn and is answered."""
+        session.appended += 1
+        assert self.auto_turn_frames is not None
+        if session.appended % self.auto_turn_frames:
+            return
+        turn = session.appended // self.auto_turn_frames
+        user, answer = f"item_u{turn}", f"item_a{turn}"
+        await session.speech_started(user)
+        await session.speech_stopped(user)
+        await session.transcription(user, f"load test turn {turn}")
+        pcm = b"\x01\x00" * (24 * self.auto_answer_ms)
+        await session.reply(answer, f"answer to turn {turn}", pcm=pcm)
 
     async def _echo(self, ws: ServerConnection, audio: str) -> None:
         """Echo with stamps in bytes 12-27; only the first 30 bytes (40 base64 chars) are re-encoded."""

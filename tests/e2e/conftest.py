@@ -21,6 +21,10 @@ from tests.e2e.harness import (
     ARTIFACTS,
     CHROMIUM,
     CHROMIUM_FLAGS,
+    DEPLOYED_API_URL,
+    DEPLOYED_BASE_URL,
+    DEPLOYED_TOKEN,
+    DOUBLE_ONLY,
     VOICELIVE_KEY,
     WEB_DIST,
     Doubles,
@@ -40,6 +44,8 @@ def require(condition: bool, reason: str) -> None:
 
 @pytest.fixture(scope="module")
 def doubles() -> Iterator[Doubles]:
+    if DEPLOYED_BASE_URL:
+        pytest.skip(DOUBLE_ONLY)
     loop = LoopThread()
     openai = OpenAIDouble()
     voicelive = VoiceLiveDouble(api_key=VOICELIVE_KEY)
@@ -54,9 +60,14 @@ def doubles() -> Iterator[Doubles]:
 
 
 @pytest.fixture(scope="module")
-def service(doubles: Doubles, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Base URL of a running `engram serve` that serves the built UI and talks to the doubles."""
+def service(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Base URL of a running `engram serve` that serves the built UI and talks to the doubles; or the
+    deployed stack's (E2E_BASE_URL), when the tests run against one."""
+    if DEPLOYED_BASE_URL:
+        yield DEPLOYED_BASE_URL
+        return
     require((WEB_DIST / "index.html").is_file(), f"the UI is not built ({WEB_DIST}); run `make web`")
+    doubles: Doubles = request.getfixturevalue("doubles")
     proc, base = start_engram(tmp_path_factory.mktemp("engram"), doubles)
     try:
         yield base
@@ -86,7 +97,12 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
 def open_page(browser: Browser, base_url: str, name: str) -> Iterator[Page]:
     """A fresh tab (new sessionStorage, so a new session id); a screenshot is kept when it ends and
     any uncaught page error or Content-Security-Policy violation fails the test."""
-    context = browser.new_context(base_url=base_url, viewport={"width": 1100, "height": 900})
+    # Against a deployed stack the service principal's token rides on every request (the UI's own
+    # sign-in is interactive and a service principal cannot do it).
+    headers = {"Authorization": f"Bearer {DEPLOYED_TOKEN}"} if DEPLOYED_TOKEN else None
+    context = browser.new_context(
+        base_url=base_url, viewport={"width": 1100, "height": 900}, extra_http_headers=headers
+    )
     context.set_default_timeout(15_000)
     page = context.new_page()
     errors: list[str] = []
@@ -111,6 +127,17 @@ def open_page(browser: Browser, base_url: str, name: str) -> Iterator[Page]:
 def page(browser: Browser, service: str, request: pytest.FixtureRequest) -> Iterator[Page]:
     with open_page(browser, service, request.node.name) as page:
         yield page
+
+
+def api_headers() -> dict[str, str]:
+    """Headers for calls the tests make to the API themselves (the token, against a deployed stack)."""
+    return {"Authorization": f"Bearer {DEPLOYED_TOKEN}"} if DEPLOYED_TOKEN else {}
+
+
+def api_url(service: str) -> str:
+    """Where the tests call the API themselves: the service locally; E2E_API_URL (else the UI's URL)
+    against a deployed stack."""
+    return DEPLOYED_API_URL or service
 
 
 def shot(page: Page, name: str) -> Path:

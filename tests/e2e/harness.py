@@ -34,6 +34,17 @@ ARTIFACTS = REPO / "test-artifacts" / "e2e"
 CHROMIUM = os.environ.get("ENGRAM_E2E_CHROMIUM", "/usr/bin/chromium")
 VOICELIVE_KEY = "test-voicelive-key"
 START_TIMEOUT_S = 60.0
+#: Against a deployed stack (the e2e-tests workflow on dispatch): the UI's URL, and a bearer token of the
+#: test tier's service principal. The AI services behind it are real, so tests that script or inspect
+#: the doubles skip there with that reason; the rest run unchanged.
+DEPLOYED_BASE_URL = os.environ.get("E2E_BASE_URL", "").rstrip("/")
+DEPLOYED_TOKEN = os.environ.get("E2E_TOKEN", "")
+#: The deployed API's URL when it is not the UI's (Static Web Apps in front, Container Apps behind).
+DEPLOYED_API_URL = os.environ.get("E2E_API_URL", "").rstrip("/")
+DOUBLE_ONLY = (
+    "double-only: against a deployed stack (E2E_BASE_URL) the OpenAI gateway and VoiceLive are real, "
+    "so their answers cannot be scripted nor what they receive inspected"
+)
 
 #: The flags the e2e browser runs with: headless, no sandbox (containers), nothing phoning home,
 #: and a fake microphone fed from a WAV file the test writes.

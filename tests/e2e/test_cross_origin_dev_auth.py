@@ -71,6 +71,8 @@ def dev_page(browser: Browser, dev_site: tuple[str, str], request: pytest.Fixtur
         yield page
 
 
+@pytest.mark.chat
+@pytest.mark.voice
 def test_dev_token_sign_in_chat_and_voice_across_origins(
     dev_page: Page, dev_site: tuple[str, str], doubles: Doubles
 ) -> None:
@@ -120,6 +122,8 @@ def test_dev_token_sign_in_chat_and_voice_across_origins(
     assert other.status_code == 404  # someone else's episode does not exist for bob
 
 
+@pytest.mark.chat
+@pytest.mark.a11y
 def test_accessibility_basics(dev_page: Page) -> None:
     page = dev_page
     page.goto("/")

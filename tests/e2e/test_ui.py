@@ -44,6 +44,7 @@ def wait_until(condition: Callable[[], bool], what: str, timeout: float = 15.0) 
     raise AssertionError(f"timed out waiting for {what}")
 
 
+@pytest.mark.voice
 def test_deep_link_to_voice_loads_the_voice_panel(page: Page, service: str) -> None:
     response = page.goto("/voice")
     assert response is not None and response.status == 200
@@ -61,6 +62,7 @@ def test_deep_link_to_voice_loads_the_voice_panel(page: Page, service: str) -> N
     assert httpx.get(f"{service}/api/v1/no-such-route").json() == {"detail": "Not Found"}
 
 
+@pytest.mark.chat
 def test_chat_round_trip_with_agent_switch(page: Page, doubles: Doubles) -> None:
     page.goto("/")
     expect(page.locator("#chat-panel .agent")).to_have_count(2)
@@ -99,6 +101,7 @@ def test_chat_round_trip_with_agent_switch(page: Page, doubles: Doubles) -> None
     shot(page, "chat-round-trip")
 
 
+@pytest.mark.chat
 def test_chat_errors_are_plain_words(page: Page, doubles: Doubles) -> None:
     page.goto("/")
     expect(page.locator("#chat-panel .agent")).to_have_count(2)
@@ -119,6 +122,7 @@ def start_voice(page: Page, doubles: Doubles) -> DoubleSession:
     return session
 
 
+@pytest.mark.voice
 def test_voice_round_trip_with_fake_microphone(page: Page, doubles: Doubles, service: str) -> None:
     page.goto("/voice")
     expect(page.locator("#voice-panel .agent")).to_have_count(2)
@@ -175,6 +179,8 @@ def test_voice_round_trip_with_fake_microphone(page: Page, doubles: Doubles, ser
     expect(page.locator("#voice-status")).to_have_attribute("data-state", "closed")
 
 
+@pytest.mark.chat
+@pytest.mark.voice
 def test_chat_and_voice_share_the_session_id(page: Page, doubles: Doubles, service: str) -> None:
     page.goto("/")
     expect(page.locator("#chat-panel .agent")).to_have_count(2)

@@ -1,0 +1,172 @@
+"""Accessibility (SOP 5.1): axe-core in the real page, and chat used with the keyboard alone.
+
+axe-core comes from app/web's node_modules (a devDependency, `npm ci` installs it; never a CDN) and is
+evaluated into the page through the driver, so the build's Content-Security-Policy stays as shipped.
+The chat page, the voice page idle and the voice page live (a session open, transcripts and an answer
+shown) must have no serious or critical violation; every violation found is kept as a JSON artifact
+(test-artifacts/e2e/axe-*.json) for the record.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.doubles.openai_server import Step
+from tests.e2e.conftest import require, shot
+from tests.e2e.harness import ARTIFACTS, DEPLOYED_BASE_URL, REPO, Doubles, tone_pcm24k
+
+pytestmark = [pytest.mark.e2e, pytest.mark.a11y]
+
+AXE = REPO / "app" / "web" / "node_modules" / "axe-core" / "axe.min.js"
+BLOCKING = {"serious", "critical"}
+#: WCAG 2.x A and AA, plus axe's best practices (landmarks, headings, region).
+TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practice"]
+
+
+@pytest.fixture(scope="module")
+def axe_source() -> str:
+    require(AXE.is_file(), f"axe-core is not installed ({AXE}); run `npm ci` in app/web")
+    return AXE.read_text()
+
+
+def audit(page: Page, axe_source: str, name: str) -> list[dict[str, Any]]:
+    """Run axe on the page; return its violations (kept under test-artifacts/e2e/axe-<name>.json)."""
+    if not page.evaluate("typeof window.axe !== 'undefined'"):
+        page.evaluate(axe_source)
+    violations: list[dict[str, Any]] = page.evaluate(
+        """async (tags) => {
+            const result = await window.axe.run(
+                document, {runOnly: {type: "tag", values: tags}, resultTypes: ["violations"]});
+            return result.violations.map((v) => ({
+                id: v.id, impact: v.impact, help: v.help,
+                nodes: v.nodes.map((n) => ({target: n.target.join(" "), summary: n.failureSummary})),
+            }));
+        }""",
+        TAGS,
+    )
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    Path(ARTIFACTS / f"axe-{name}.json").write_text(json.dumps(violations, indent=2))
+    return violations
+
+
+def assert_no_blocking(violations: list[dict[str, Any]]) -> None:
+    blocking = [v for v in violations if v["impact"] in BLOCKING]
+    assert not blocking, "serious or critical accessibility violations:\n" + json.dumps(blocking, indent=2)
+
+
+@pytest.mark.chat
+def test_chat_page_has_no_serious_violations(
+    page: Page, request: pytest.FixtureRequest, axe_source: str
+) -> None:
+    page.goto("/")
+    expect(page.locator("#chat-panel .agent")).to_have_count(2)
+    assert_no_blocking(audit(page, axe_source, "chat-empty"))
+    if not DEPLOYED_BASE_URL:  # locally the answer carries every markdown element the UI renders
+        doubles: Doubles = request.getfixturevalue("doubles")
+        doubles.openai.script(
+            Step(reply="**Goals first.**\n\n- scope\n- owners\n\n`code` and [a link](https://example.com)")
+        )
+    page.get_by_role("textbox", name="Message").fill("Where do we start?")
+    page.get_by_role("textbox", name="Message").press("Enter")
+    expect(page.locator(".message.assistant").first).to_have_attribute("data-done", "true", timeout=60_000)
+    assert_no_blocking(audit(page, axe_source, "chat-answered"))
+
+
+@pytest.mark.voice
+def test_voice_idle_has_no_serious_violations(page: Page, axe_source: str) -> None:
+    page.goto("/voice")
+    expect(page.locator("#voice-panel .agent")).to_have_count(2)
+    assert_no_blocking(audit(page, axe_source, "voice-idle"))
+
+
+@pytest.mark.voice
+def test_voice_live_has_no_serious_violations(page: Page, doubles: Doubles, axe_source: str) -> None:
+    page.goto("/voice")
+    expect(page.locator("#voice-panel .agent")).to_have_count(2)
+    before = len(doubles.voicelive.sessions)
+    page.get_by_role("button", name="Start conversation").click()
+    expect(page.locator("#voice-status")).to_have_attribute("data-state", "open")
+    session = doubles.loop.run(doubles.voicelive.session(before))
+    loop = doubles.loop
+    loop.run(session.speech_started("item_a11y_u"))
+    loop.run(session.speech_stopped("item_a11y_u"))
+    loop.run(session.transcription("item_a11y_u", "Is this accessible?"))
+    loop.run(session.reply("item_a11y_a", "Let us check with axe.", pcm=tone_pcm24k(330, 0.2)))
+    expect(page.locator(".line.assistant[data-final='true']").first).to_contain_text("Let us check with axe.")
+    assert_no_blocking(audit(page, axe_source, "voice-live"))
+    shot(page, "a11y-voice-live")
+    page.get_by_role("button", name="End conversation").click()
+    expect(page.locator("#voice-status")).to_have_attribute("data-state", "closed")
+
+
+def focused(page: Page) -> str:
+    """The focused element as `tag#id[name]`, for asserting where Tab went."""
+    return str(
+        page.evaluate(
+            "(() => { const e = document.activeElement; if (!e) return '';"
+            " const what = e.getAttribute('name') || e.textContent?.trim().slice(0, 20) || '';"
+            " return `${e.tagName.toLowerCase()}#${e.id}[${what}]`; })()"
+        )
+    )
+
+
+def tab_to(page: Page, selector: str, limit: int = 25) -> list[str]:
+    """Press Tab until `selector` has the focus (bounded); returns the stops on the way."""
+    stops = []
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        stops.append(focused(page))
+        if page.evaluate("(s) => document.activeElement?.matches(s) ?? false", selector):
+            return stops
+    raise AssertionError(f"Tab never reached {selector}; stops: {stops}")
+
+
+@pytest.mark.chat
+def test_chat_with_the_keyboard_only(page: Page) -> None:
+    """No click and no programmatic focus: skip link, Tab, arrows, typing, Enter."""
+    page.goto("/")
+    expect(page.locator("#chat-panel .agent")).to_have_count(2)
+    page.keyboard.press("Tab")
+    assert "skip" in (page.evaluate("document.activeElement.className") or ""), focused(page)
+    page.keyboard.press("Enter")  # skip to content: the next Tab stop is inside <main>
+    stops = tab_to(page, "#chat-panel input[type=radio]:checked")
+    assert not any(stop.startswith("a#") for stop in stops[:-1]), (
+        f"skip link did not skip the header: {stops}"
+    )
+    page.keyboard.press("ArrowRight")
+    expect(page.locator("#chat-panel").get_by_label("Marcus")).to_be_checked()
+    tab_to(page, "#chat-input")
+    page.keyboard.type("Plan the week, please.")
+    page.keyboard.press("Shift+Enter")
+    page.keyboard.type("Short answer.")
+    page.keyboard.press("Enter")
+    answer = page.locator(".message.assistant").first
+    expect(answer).to_have_attribute("data-done", "true")
+    expect(answer).to_have_attribute("data-agent", "marcus")
+    expect(page.locator(".message.user .body").first).to_have_text("Plan the week, please.\nShort answer.")
+    # The Send button is reachable too, and sends with Space.
+    page.keyboard.type("And Monday?")
+    tab_to(page, "#chat-send")
+    page.keyboard.press("Space")
+    expect(page.locator(".message.assistant")).to_have_count(2)
+    expect(page.locator(".message.assistant").nth(1)).to_have_attribute("data-done", "true")
+    shot(page, "a11y-keyboard-chat")
+
+
+@pytest.mark.chat
+def test_the_audit_can_fail(page: Page, axe_source: str) -> None:
+    """A planted fault (an image without alt text, a button without a name) is reported as blocking, so
+    the empty results above mean a clean page, not an audit that never ran."""
+    page.goto("/")
+    expect(page.locator("#chat-panel .agent")).to_have_count(2)
+    page.evaluate(
+        "document.querySelector('#main').insertAdjacentHTML('beforeend',"
+        ' \'<img src="data:," id="planted-img"><button id="planted-button"></button>\')'
+    )
+    found = {v["id"]: v["impact"] for v in audit(page, axe_source, "planted")}
+    assert found.get("image-alt") == "critical" and found.get("button-name") == "critical", found
