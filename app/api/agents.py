@@ -10,6 +10,7 @@ from pydantic import BaseModel
 
 from app.agents import AgentNotFound, catalogue, get_agent
 from app.agents.catalogue import Agent
+from app.api.contract import AgentIdPath
 from app.security.deps import SettingsDep
 
 router = APIRouter(prefix="/api/v1/agents", tags=["agents"])
@@ -47,7 +48,7 @@ async def list_agents(settings: SettingsDep) -> list[AgentOut]:
     operation_id="agents-get",
     responses={404: {"description": "No agent has this id."}},
 )
-async def get_one(agent_id: str, settings: SettingsDep) -> AgentOut:
+async def get_one(agent_id: AgentIdPath, settings: SettingsDep) -> AgentOut:
     """One agent by id."""
     try:
         return AgentOut.of(get_agent(settings, agent_id))

@@ -23,7 +23,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from app.agents import AgentNotFound
 from app.agents.catalogue import DEFAULT_AGENT_ID
-from app.api.contract import SessionIdPath
+from app.api.contract import AGENT_ID_PATTERN, NOT_BLANK, SessionIdPath
 from app.audit.trail import AuditEvent
 from app.chat.gateway import GatewayError, GatewayThrottled
 from app.chat.service import ChatReply, ChatService, SessionNotFound
@@ -47,8 +47,18 @@ ChatServiceDep = Annotated[ChatService, Depends(get_chat_service)]
 
 
 class ChatRequest(BaseModel):
-    content: str = Field(description="The user's message.")
-    agent_id: str = Field(DEFAULT_AGENT_ID, max_length=64, description="Which agent answers.")
+    content: str = Field(
+        min_length=1,
+        json_schema_extra=NOT_BLANK,
+        description="The user's message (not blank; at most CHAT_MAX_CONTENT_CHARS characters).",
+    )
+    agent_id: str = Field(
+        DEFAULT_AGENT_ID,
+        min_length=1,
+        max_length=64,
+        pattern=AGENT_ID_PATTERN,
+        description="Which agent answers.",
+    )
     session_id: str | None = Field(
         None,
         min_length=1,

@@ -7,18 +7,62 @@ security dependencies) after the routes are built, so the spec lists every statu
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import Path
-from pydantic import BaseModel, Field
+from fastapi import FastAPI, Path
+from fastapi import routing as fastapi_routing
+from fastapi.dependencies.utils import get_flat_params
+from fastapi.openapi import utils as fastapi_openapi_utils
+from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field
+from pydantic.config import JsonDict
+
+from app.settings import Settings
 
 SESSION_ID_PATTERN = r"^[A-Za-z0-9_.:-]+$"
+#: JSON-schema only (the model's validator gives the clear message): at least one non-blank character.
+NOT_BLANK: JsonDict = {"pattern": r"\S"}
 
 #: A session id in a path: the chat and memory episode id (1-128 URL-safe characters).
 SessionIdPath = Annotated[
     str,
     Path(min_length=1, max_length=128, pattern=SESSION_ID_PATTERN, description="The session (episode) id."),
 ]
+
+
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
+
+
+def _rfc3339_only(value: object) -> object:
+    """Query times are RFC 3339 with an offset, as the spec's `date-time` says: no bare numbers
+    (pydantic would read them as Unix times) and no zone-less times."""
+    if isinstance(value, str) and not _RFC3339.match(value):
+        raise ValueError("use an RFC 3339 date-time with an offset, e.g. 2026-01-31T09:00:00Z")
+    return value
+
+
+#: A date-time query parameter: RFC 3339 with an offset (`Z` or `+hh:mm`).
+Rfc3339 = Annotated[datetime, BeforeValidator(_rfc3339_only)]
+
+
+AGENT_ID_PATTERN = r"^[A-Za-z0-9_.-]+$"
+#: An agent id in a path (case-insensitive; the catalogue names the known ones on a 404).
+AgentIdPath = Annotated[
+    str, Path(min_length=1, max_length=64, pattern=AGENT_ID_PATTERN, description="An agent id, e.g. elena.")
+]
+
+
+def _as_utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+#: A date-time in a response: always with its offset (SQLite hands back naive UTC times), so it is a
+#: valid RFC 3339 `date-time` as the spec says.
+UtcDateTime = Annotated[datetime, AfterValidator(_as_utc)]
 
 
 class ValidationProblem(BaseModel):
@@ -55,3 +99,119 @@ def errors(*codes: int, **descriptions: str) -> dict[int | str, dict[str, Any]]:
         code: {"model": ErrorBody, "description": descriptions.get(f"s{code}", _DESCRIPTIONS[code])}
         for code in codes
     }
+
+
+#: The spec's description: what the REST routes share, and the voice websocket (OpenAPI 3.1 has no
+#: websocket operations, so its protocol is told here and in docs/voice-protocol.md).
+API_DESCRIPTION = """Chat and voice with Engram's AI agents, with shared episodic memory.
+
+**Authentication**: `Authorization: Bearer <token>` (Entra ID; `dev_<user>_<role>` in development).
+Open without a token in every environment (SOP 10.1): `/health`, `/ready`, `GET /api/v1/agents`,
+`GET /api/v1/agents/{id}`, `GET /api/v1/voice/status`, `GET /api/v1/voice/config/{agent}`.
+Every error answers `{"detail": ..., "request_id": ...}` and never carries a stack trace.
+
+**Voice websocket** `WS /api/v1/voice/voicelive/{session_id}?agent=<agent_id>` (docs/voice-protocol.md):
+authenticate with `Sec-WebSocket-Protocol: engram.v1, bearer.<token>` or a ticket from
+`POST /api/v1/voice/ticket` (`ticket.<t>` or `?ticket=<t>`). All frames are JSON text.
+Browser -> server: `{"type":"audio","data":"<base64 PCM16 24 kHz mono>"}`,
+`{"type":"agent","agent_id":"..."}`, `{"type":"cancel"}`, `{"type":"text","content":"..."}`.
+Server -> browser: `{"type":"agent_switched","agent_id":"..."}`;
+`{"type":"transcription","speaker":"user"|"assistant","status":"listening"|"processing"|"complete","text":"..."}`
+(assistant `processing` carries the answer so far in `text` and the new piece in `delta`);
+`{"type":"audio","data":"<base64>","format":"audio/pcm16"}`; `{"type":"stop_playback"}`;
+`{"type":"error","message":"..."}` (bad input, including an unknown `type`, gets an error and the
+session goes on). Close codes: 1000 normal or time limit, 1008 auth/origin/ownership/bad session id,
+1011 not configured, 1013 at capacity or rate limited, 1014 VoiceLive failed, 4410 the user's data
+was erased.
+"""
+
+
+def _dependency_calls(dependant: Any) -> Iterator[Any]:
+    for sub in dependant.dependencies:
+        yield sub.call
+        yield from _dependency_calls(sub)
+
+
+def route_statuses(route: Any) -> set[int]:
+    """The statuses the route's dependencies and parameters can answer, besides its own."""
+    from app.security.deps import get_identity
+
+    statuses: set[int] = set()
+    for call in _dependency_calls(route.dependant):
+        if call is get_identity:
+            statuses |= {401, 503}  # no or bad token; identity provider out of reach
+        name = getattr(call, "__name__", "")
+        if name == "_check":  # require(permission)
+            statuses.add(403)
+        elif name == "_limited":  # rate_limited(permission, bucket)
+            statuses |= {403, 429}
+    if get_flat_params(route.dependant) or route.body_field is not None:
+        statuses.add(422)  # the same rule FastAPI uses to add its own 422
+    if route.body_field is not None:
+        statuses |= {400, 413}
+    return statuses
+
+
+def _api_routes(app: FastAPI) -> Iterator[Any]:
+    """The app's API routes with their full paths, as `get_openapi` sees them.
+
+    FastAPI >= 0.130 keeps included routers as `_IncludedRouter` entries and resolves them through
+    `iter_route_contexts`; older releases list `APIRoute`s in `app.routes` directly.
+    """
+    iter_contexts = getattr(fastapi_routing, "iter_route_contexts", None)
+    resolve = getattr(fastapi_openapi_utils, "_get_api_route_for_openapi", None)
+    if iter_contexts is None or resolve is None:
+        yield from (route for route in app.routes if isinstance(route, APIRoute))
+        return
+    for context in iter_contexts(app.routes):
+        route = resolve(context)  # an APIRoute-like view with the full path, or None
+        if route is not None:
+            yield route
+
+
+def _error_response(code: int) -> dict[str, Any]:
+    return {
+        "description": _DESCRIPTIONS[code],
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
+    }
+
+
+def install_openapi(app: FastAPI, settings: Settings) -> None:
+    """`app.openapi()` lists every status each route can answer, each with `ErrorBody`, and carries
+    the limits that come from settings (chat content length)."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        error_schema = ErrorBody.model_json_schema(ref_template="#/components/schemas/{model}")
+        components.update(error_schema.pop("$defs", {}))
+        components["ErrorBody"] = error_schema
+        for route in _api_routes(app):
+            if not route.include_in_schema:
+                continue
+            for method in route.methods:
+                operation = schema["paths"].get(route.path_format, {}).get(method.lower())
+                if operation is None:
+                    continue
+                responses = operation.setdefault("responses", {})
+                for code in sorted(route_statuses(route)):
+                    existing = responses.get(str(code))
+                    if code == 422 or existing is None or "content" not in existing:
+                        described = (existing or {}).get("description") or _DESCRIPTIONS[code]
+                        responses[str(code)] = {**_error_response(code), "description": described}
+                for code, entry in responses.items():  # route-named errors get the body model too
+                    if code.isdigit() and int(code) >= 400 and "content" not in entry:
+                        entry["content"] = _error_response(int(code))["content"]
+        chat = components.get("ChatRequest", {}).get("properties", {}).get("content")
+        if chat is not None:
+            chat["maxLength"] = settings.chat_max_content_chars
+        components.pop("HTTPValidationError", None)
+        components.pop("ValidationError", None)
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

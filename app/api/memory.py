@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from pydantic import BaseModel, Field, field_validator
 
-from app.api.contract import SessionIdPath, errors
+from app.api.contract import NOT_BLANK, SessionIdPath, UtcDateTime, errors
 from app.memory.sql import EpisodeDigest, SqlMemoryStore
 from app.memory.store import Episode, Fact
 from app.security.deps import require
@@ -39,7 +39,7 @@ StoreDep = Annotated[SqlMemoryStore, Depends(get_store)]
 class TurnMetadata(BaseModel):
     agent_id: str
     channel: Literal["chat", "voice"]
-    timestamp: datetime
+    timestamp: UtcDateTime
 
 
 class TranscriptLine(BaseModel):
@@ -90,7 +90,7 @@ class SearchResult(BaseModel):
     content: str
     node_type: Literal["fact"]
     confidence: float = Field(ge=0, le=1, description="Facts are stored as stated: 1.0.")
-    created_at: datetime | None
+    created_at: UtcDateTime | None
     metadata: dict[str, str] = Field(description='Where the fact came from: {"source": "sql" | "zep"}.')
 
     @classmethod
@@ -112,7 +112,9 @@ class SearchResponse(BaseModel):
 
 
 class FactIn(BaseModel):
-    content: str = Field(min_length=1, max_length=MAX_FACT_CHARS, pattern=r"\S", description="The fact.")
+    content: str = Field(
+        min_length=1, max_length=MAX_FACT_CHARS, json_schema_extra=NOT_BLANK, description="The fact."
+    )
     metadata: dict[str, str | int | float | bool | None] = Field(
         default_factory=dict,
         max_length=20,

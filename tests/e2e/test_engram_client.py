@@ -40,24 +40,26 @@ const json = async (path, init) => {
   const agents = await json("/api/v1/agents");
   show("agents", agents.map((a) => a.name).join(", "));
   const session = "client-" + Date.now();
-  const reply = await json("/api/v1/chat", {
-    method: "POST", body: JSON.stringify({ content: "  Plan the launch\\nplease", agent_id: "marcus", session_id: session }),
-  });
+  const question = { content: "  Plan the launch\\nplease", agent_id: "marcus", session_id: session };
+  const reply = await json("/api/v1/chat", { method: "POST", body: JSON.stringify(question) });
   show("reply", reply.agent_name + ": " + reply.content);
   const fact = await json("/api/v1/memory/facts", {
-    method: "POST", body: JSON.stringify({ content: "The launch is in May", metadata: { source: "client" } }),
+    method: "POST",
+    body: JSON.stringify({ content: "The launch is in May", metadata: { source: "client" } }),
   });
   show("fact", fact.success + " " + (fact.node_id ? "with id" : "without id"));
   const search = await json("/api/v1/memory/search", {
     method: "POST", body: JSON.stringify({ query: "launch", limit: 5 }),
   });
-  show("search", search.total_count + ": " + search.results.map((r) => r.node_type + "/" + r.content).join("; "));
+  const found = search.results.map((r) => r.node_type + "/" + r.content);
+  show("search", search.total_count + ": " + found.join("; "));
   const page = await json("/api/v1/memory/episodes?limit=10&offset=0");
   const mine = page.episodes.find((e) => e.id === session);
-  show("episodes", page.total_count + " | " + mine.summary + " | " + mine.turn_count + " turns | " + mine.agent_id
-    + " | topics " + mine.topics.length + " | " + (mine.ended_at >= mine.started_at));
+  show("episodes", [page.total_count, mine.summary, mine.turn_count + " turns", mine.agent_id,
+    "topics " + mine.topics.length, mine.ended_at >= mine.started_at].join(" | "));
   const episode = await json("/api/v1/memory/episodes/" + session);
-  show("transcript", episode.transcript.map((t) => t.role + "@" + t.metadata.agent_id + "/" + t.metadata.channel).join(" "));
+  const lines = episode.transcript.map((t) => t.role + "@" + t.metadata.agent_id + "/" + t.metadata.channel);
+  show("transcript", lines.join(" "));
   const cleared = await json("/api/v1/chat/session/" + session, { method: "DELETE" });
   show("cleared", cleared.success + " " + cleared.message);
   const gone = await fetch("/api/v1/memory/episodes/" + session);
@@ -85,7 +87,9 @@ def test_original_client_calls_render(browser: Browser, service: str) -> None:
         expect(page.locator("#reply")).to_contain_text("Marcus: ")
         expect(page.locator("#fact")).to_have_text("true with id")
         expect(page.locator("#search")).to_have_text("1: fact/The launch is in May")
-        expect(page.locator("#episodes")).to_contain_text("| Plan the launch | 2 turns | marcus | topics 0 | true")
+        expect(page.locator("#episodes")).to_contain_text(
+            "| Plan the launch | 2 turns | marcus | topics 0 | true"
+        )
         expect(page.locator("#transcript")).to_have_text("user@marcus/chat assistant@marcus/chat")
         expect(page.locator("#cleared")).to_contain_text("true session deleted (2 turns")
     finally:
