@@ -19,11 +19,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from app.agents import AgentNotFound
 from app.agents.catalogue import DEFAULT_AGENT_ID
-from app.api.contract import AGENT_ID_PATTERN, NOT_BLANK, SessionIdPath
+from app.api.contract import AGENT_ID_PATTERN, NOT_BLANK, SessionIdPath, not_blank
 from app.audit.trail import AuditEvent
 from app.chat.gateway import GatewayError, GatewayThrottled
 from app.chat.service import ChatReply, ChatService, SessionNotFound
@@ -47,6 +47,8 @@ ChatServiceDep = Annotated[ChatService, Depends(get_chat_service)]
 
 
 class ChatRequest(BaseModel):
+    model_config = ConfigDict(strict=True)  # as the schema says: no numbers for strings
+
     content: str = Field(
         min_length=1,
         json_schema_extra=NOT_BLANK,
@@ -70,8 +72,7 @@ class ChatRequest(BaseModel):
     @field_validator("content")
     @classmethod
     def _not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("content must not be empty")
+        not_blank(value, "content")
         return value
 
 

@@ -24,8 +24,38 @@ from pydantic.config import JsonDict
 from app.settings import Settings
 
 SESSION_ID_PATTERN = r"^[A-Za-z0-9_.:-]+$"
+#: Whitespace as JSON Schema's (ECMAScript) `\s` has it, so the schema and the validators agree on
+#: what "blank" means (Python's `str.isspace` also counts \x1c-\x1f and \x85).
+_WHITESPACE = (
+    "\t\n\x0b\x0c\r \xa0\u1680"
+    + "".join(map(chr, range(0x2000, 0x200B)))
+    + "\u2028\u2029\u202f\u205f\u3000\ufeff"
+)
+_NOT_BLANK = re.compile(
+    "[^\\t\\n\\v\\f\\r \\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff]"
+)
 #: JSON-schema only (the model's validator gives the clear message): at least one non-blank character.
-NOT_BLANK: JsonDict = {"pattern": r"\S"}
+NOT_BLANK: JsonDict = {"pattern": _NOT_BLANK.pattern}
+
+
+def not_blank(value: str, field: str) -> str:
+    """`value` without surrounding whitespace; ValueError naming `field` when nothing else is left."""
+    if not _NOT_BLANK.search(value):
+        raise ValueError(f"{field} must not be empty")
+    return value.strip(_WHITESPACE)
+
+
+def _json_integer(value: object) -> object:
+    """JSON Schema's `integer` includes 2.0 and excludes `true`; pydantic's strict `int` alone would
+    refuse the first, its lax one accept the second (and "2")."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+#: An integer in a JSON body, with strict=True on the model: exactly JSON Schema's `integer`.
+JsonInt = Annotated[int, BeforeValidator(_json_integer)]
+
 
 #: A session id in a path: the chat and memory episode id (1-128 URL-safe characters).
 SessionIdPath = Annotated[

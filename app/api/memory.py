@@ -11,9 +11,9 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from app.api.contract import NOT_BLANK, SessionIdPath, UtcDateTime, errors
+from app.api.contract import NOT_BLANK, JsonInt, SessionIdPath, UtcDateTime, errors, not_blank
 from app.memory.sql import EpisodeDigest, SqlMemoryStore
 from app.memory.store import Episode, Fact
 from app.security.deps import require
@@ -81,8 +81,10 @@ class EpisodePage(BaseModel):
 
 
 class SearchRequest(BaseModel):
+    model_config = ConfigDict(strict=True)  # as the schema says: `limit` is an integer, not `true`
+
     query: str = Field(min_length=1, max_length=500)
-    limit: int = Field(10, ge=1, le=50)
+    limit: JsonInt = Field(10, ge=1, le=50)
 
 
 class SearchResult(BaseModel):
@@ -112,6 +114,8 @@ class SearchResponse(BaseModel):
 
 
 class FactIn(BaseModel):
+    model_config = ConfigDict(strict=True)
+
     content: str = Field(
         min_length=1, max_length=MAX_FACT_CHARS, json_schema_extra=NOT_BLANK, description="The fact."
     )
@@ -124,9 +128,7 @@ class FactIn(BaseModel):
     @field_validator("content")
     @classmethod
     def _not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("content must not be empty")
-        return value.strip()
+        return not_blank(value, "content")
 
 
 class FactAdded(BaseModel):
