@@ -16,6 +16,7 @@ from app.security.deps import AnyUserEraser, AuditReader
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
 
 MAX_PAGE = 500
+MAX_SEQ = 2**63 - 1  # the largest BIGINT (SQLite INTEGER); larger values cannot be bound
 
 
 class AuditEntry(BaseModel):
@@ -53,7 +54,7 @@ async def read_audit(
     user_id: Annotated[str | None, Query(max_length=128, description="Only this user's records.")] = None,
     since: Annotated[Rfc3339 | None, Query(description="From this time (inclusive), RFC 3339.")] = None,
     until: Annotated[Rfc3339 | None, Query(description="Before this time, RFC 3339.")] = None,
-    after: Annotated[int, Query(ge=0, description="Records after this seq (pagination).")] = 0,
+    after: Annotated[int, Query(ge=0, le=MAX_SEQ, description="Records after this seq (pagination).")] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
 ) -> AuditPage:
     """Audit records in chain order, filtered by user and time, one page at a time."""

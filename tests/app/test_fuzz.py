@@ -11,6 +11,7 @@ so a valid chat request gets a reply rather than the documented 503 for unconfig
 from __future__ import annotations
 
 import asyncio
+import os
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,8 @@ from tests.e2e.harness import LoopThread
 # In error bodies (success bodies may echo the caller's own text: the chat double quotes the message).
 _LEAKS = ("Traceback (most recent call last)", 'File "/', "sqlalchemy.exc", "asyncpg.exceptions")
 _LIMITS = {"rate_limit_chat_per_minute": 100_000, "rate_limit_voice_per_minute": 100_000}
+#: Examples per operation and mode; raise it for a deeper run (ENGRAM_FUZZ_EXAMPLES=200).
+_EXAMPLES = int(os.environ.get("ENGRAM_FUZZ_EXAMPLES", "10"))
 _LOOP = LoopThread()
 _GATEWAY = _LOOP.run(OpenAIDouble().__aenter__())
 _CHAT = {"azure_ai_endpoint": _GATEWAY.base_url, "azure_ai_key": "fuzz-key"}
@@ -94,14 +97,14 @@ def _no_leak(case: schemathesis.Case, response: Any) -> None:
 
 
 @poc.parametrize()
-@settings(max_examples=10, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
 def test_contract_in_poc_mode(case: schemathesis.Case) -> None:
     response = case.call_and_validate()
     _no_leak(case, response)
 
 
 @authenticated.parametrize()
-@settings(max_examples=10, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
 def test_contract_with_auth(case: schemathesis.Case) -> None:
     response = case.call_and_validate(headers={"Authorization": "Bearer dev_fuzz_admin"})
     _no_leak(case, response)
