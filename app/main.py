@@ -10,6 +10,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from app import __version__
 from app.api import admin_metrics, agents, chat, health, memory, voice
+from app.api.contract import API_DESCRIPTION, install_openapi
 from app.api.errors import RequestIdMiddleware, install_error_handlers
 from app.api.web import mount_web
 from app.chat.gateway import Gateway
@@ -45,7 +46,7 @@ def create_app(settings: Settings) -> FastAPI:
     app = FastAPI(
         title="Engram API",
         version=__version__,
-        description="Chat and voice with Engram's AI agents, with shared episodic memory.",
+        description=API_DESCRIPTION,
         lifespan=lifespan,
         docs_url="/docs" if settings.environment != "production" else None,
         redoc_url=None,
@@ -80,4 +81,5 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.add_middleware(RequestIdMiddleware)
     app.state.telemetry = configure_telemetry(settings, app, engine)
+    install_openapi(app, settings)
     return app

@@ -1,4 +1,7 @@
-"""`/api/v1/agents`: the agent catalogue for the UI (names, titles, voices, colours)."""
+"""`/api/v1/agents`: the agent catalogue for the UI (names, titles, voices, colours).
+
+Open routes (SOP 10.1): no token needed in any environment; the catalogue holds nothing private.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +10,8 @@ from pydantic import BaseModel
 
 from app.agents import AgentNotFound, catalogue, get_agent
 from app.agents.catalogue import Agent
-from app.security.deps import CurrentIdentity, SettingsDep
+from app.api.contract import AgentIdPath
+from app.security.deps import SettingsDep
 
 router = APIRouter(prefix="/api/v1/agents", tags=["agents"])
 
@@ -33,7 +37,7 @@ class AgentOut(BaseModel):
 
 
 @router.get("", response_model=list[AgentOut], operation_id="agents-list")
-async def list_agents(_: CurrentIdentity, settings: SettingsDep) -> list[AgentOut]:
+async def list_agents(settings: SettingsDep) -> list[AgentOut]:
     """Every agent, in display order."""
     return [AgentOut.of(a) for a in catalogue(settings)]
 
@@ -44,7 +48,7 @@ async def list_agents(_: CurrentIdentity, settings: SettingsDep) -> list[AgentOu
     operation_id="agents-get",
     responses={404: {"description": "No agent has this id."}},
 )
-async def get_one(agent_id: str, _: CurrentIdentity, settings: SettingsDep) -> AgentOut:
+async def get_one(agent_id: AgentIdPath, settings: SettingsDep) -> AgentOut:
     """One agent by id."""
     try:
         return AgentOut.of(get_agent(settings, agent_id))

@@ -1,5 +1,8 @@
 """`/api/v1/chat`: one reply, or the same reply streamed as Server-Sent Events.
 
+`DELETE /api/v1/chat/session/{id}` clears a session: the caller's episode (turns, the facts taken
+from it, its Zep thread) is deleted and the deletion audited.
+
 Stream events: `delta` (`{"content": "..."}`) as the model produces text, then `done` with the
 same metadata as the JSON reply; a failure after the stream started ends it with `error`
 (`{"status": 504, "detail": "..."}`). Failures before the first byte are plain HTTP errors.
@@ -16,13 +19,17 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from app.agents import AgentNotFound
 from app.agents.catalogue import DEFAULT_AGENT_ID
+from app.api.contract import AGENT_ID_PATTERN, NOT_BLANK, SessionIdPath, not_blank
+from app.audit.trail import AuditEvent
 from app.chat.gateway import GatewayError, GatewayThrottled
 from app.chat.service import ChatReply, ChatService, SessionNotFound
-from app.security.deps import ChatCaller, SettingsDep
+from app.memory.runtime import MemoryRuntime
+from app.security.deps import ChatCaller, OwnMemory, SettingsDep
+from app.security.privacy import MIRROR_SETTLE_SECONDS
 
 log = logging.getLogger("engram.api.chat")
 
@@ -40,8 +47,20 @@ ChatServiceDep = Annotated[ChatService, Depends(get_chat_service)]
 
 
 class ChatRequest(BaseModel):
-    content: str = Field(description="The user's message.")
-    agent_id: str = Field(DEFAULT_AGENT_ID, max_length=64, description="Which agent answers.")
+    model_config = ConfigDict(strict=True)  # as the schema says: no numbers for strings
+
+    content: str = Field(
+        min_length=1,
+        json_schema_extra=NOT_BLANK,
+        description="The user's message (not blank; at most CHAT_MAX_CONTENT_CHARS characters).",
+    )
+    agent_id: str = Field(
+        DEFAULT_AGENT_ID,
+        min_length=1,
+        max_length=64,
+        pattern=AGENT_ID_PATTERN,
+        description="Which agent answers.",
+    )
     session_id: str | None = Field(
         None,
         min_length=1,
@@ -53,8 +72,7 @@ class ChatRequest(BaseModel):
     @field_validator("content")
     @classmethod
     def _not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("content must not be empty")
+        not_blank(value, "content")
         return value
 
 
@@ -162,3 +180,48 @@ async def _sse(events: AsyncIterator[str | ChatReply]) -> AsyncIterator[str]:
         yield _event("error", {"status": exc.status, "detail": exc.message})
     except SessionNotFound:
         yield _event("error", {"status": 404, "detail": "no such session"})
+
+
+class SessionCleared(BaseModel):
+    success: bool
+    message: str
+
+
+@router.delete(
+    "/session/{session_id}",
+    response_model=SessionCleared,
+    operation_id="chat-clear-session",
+    responses={404: {"description": "No such session (or not the caller's)."}},
+)
+async def clear_session(session_id: SessionIdPath, identity: OwnMemory, request: Request) -> SessionCleared:
+    """Delete the caller's session: its turns, the facts taken from it and its Zep thread (audited)."""
+    state = request.app.state
+    memory: MemoryRuntime = state.memory
+    owner = await memory.store.episode_owner(session_id) if len(session_id) <= 64 else None
+    if owner is None or owner != identity.user_id:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such session")
+    if memory.queue is not None:  # queued Zep writes land first, so the thread goes with them
+        await memory.queue.settle_owner(identity.user_id, MIRROR_SETTLE_SECONDS)
+    deleted = await memory.store.delete_episode(session_id)
+    zep = "not_configured"
+    if memory.mirror is not None:
+        _, failed = await memory.mirror.delete_threads(deleted.zep_threads)
+        zep = "failed" if failed else "requested"
+    await state.audit.append(
+        AuditEvent(
+            event="session_delete",
+            user_id=identity.user_id,
+            tenant_id=identity.tenant_id,
+            roles=sorted(identity.roles),
+            request_id=getattr(request.state, "request_id", None),
+            detail={
+                "turns": deleted.turns,
+                "facts": deleted.facts,
+                "zep_threads": len(deleted.zep_threads),
+                "zep": zep,
+            },
+        )
+    )
+    return SessionCleared(
+        success=True, message=f"session deleted ({deleted.turns} turns, {deleted.facts} facts)"
+    )

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Literal
 
 from fastapi import APIRouter, Request, Response, status
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from app import __version__
 from app.db.engine import ping
@@ -23,6 +24,7 @@ class MemoryHealth(BaseModel):
 
 class HealthResponse(BaseModel):
     status: Literal["ok", "degraded"]
+    timestamp: datetime = Field(description="When this answer was made (ISO 8601, UTC).")
     version: str
     environment: str
     voicelive_configured: bool
@@ -47,6 +49,7 @@ async def health(request: Request, settings: SettingsDep) -> HealthResponse:
         zep_reachable, degraded = await memory_health()
     return HealthResponse(
         status="ok" if database_ok and not degraded else "degraded",
+        timestamp=datetime.now(UTC),
         version=__version__,
         environment=settings.environment,
         voicelive_configured=settings.voicelive_configured,

@@ -14,6 +14,7 @@ from pydantic import BaseModel
 
 from app.agents import AgentNotFound
 from app.agents.catalogue import DEFAULT_AGENT_ID
+from app.api.contract import AgentIdPath
 from app.memory.runtime import MemoryRuntime
 from app.observability import metrics
 from app.security.deps import WS_POLICY_VIOLATION, websocket_identity
@@ -84,7 +85,7 @@ async def voice_status(request: Request) -> VoiceStatus:
     operation_id="voice-config",
     responses={404: {"description": "No agent has this id."}},
 )
-async def voice_config(agent: str, request: Request) -> VoiceAgentConfig:
+async def voice_config(agent: AgentIdPath, request: Request) -> VoiceAgentConfig:
     """The voice session an agent gets: its voice name and the model."""
     service = _service(request.app.state)
     try:

@@ -80,6 +80,25 @@ _MAX_QUERY_WORDS = 16
 
 
 @dataclass(frozen=True)
+class EpisodeDigest:
+    """What an episode listing shows besides the episode row (see `SqlMemoryStore.episode_digests`)."""
+
+    turn_count: int
+    first_user_line: str  # the first non-blank line of the first user turn, trimmed; "" when none
+    last_agent: str | None  # the agent of the last turn; None when the episode has no turns
+
+
+@dataclass(frozen=True)
+class DeletedEpisode:
+    """What `SqlMemoryStore.delete_episode` removed."""
+
+    episodes: int
+    turns: int
+    facts: int
+    zep_threads: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class ChatMemory:
     """What a chat turn reads from SQL (see `SqlMemoryStore.chat_memory`)."""
 
@@ -335,6 +354,87 @@ class SqlMemoryStore:
             query = query.where(EpisodeRow.owner_id == owner_id)
         async with self._sessions() as session:
             return int((await session.execute(query)).scalar_one())
+
+    async def episode_digests(self, session_ids: Sequence[str]) -> dict[str, EpisodeDigest]:
+        """Per episode: its turn count, its first user line and the agent of its last turn.
+
+        Three small grouped queries for a page of episodes, never every turn of the page.
+        """
+        if not session_ids:
+            return {}
+        ids = list(session_ids)
+        async with self._sessions() as session:
+            counts = dict(
+                (
+                    await session.execute(
+                        select(TurnRow.episode_id, func.count())
+                        .where(TurnRow.episode_id.in_(ids))
+                        .group_by(TurnRow.episode_id)
+                    )
+                )
+                .tuples()
+                .all()
+            )
+            first_user = (
+                select(func.min(TurnRow.id))
+                .where(TurnRow.episode_id.in_(ids), TurnRow.role == "user")
+                .group_by(TurnRow.episode_id)
+            )
+            firsts = dict(
+                (
+                    await session.execute(
+                        select(TurnRow.episode_id, TurnRow.content).where(TurnRow.id.in_(first_user))
+                    )
+                )
+                .tuples()
+                .all()
+            )
+            last = (
+                select(func.max(TurnRow.id)).where(TurnRow.episode_id.in_(ids)).group_by(TurnRow.episode_id)
+            )
+            lasts = dict(
+                (
+                    await session.execute(
+                        select(TurnRow.episode_id, TurnRow.agent_id).where(TurnRow.id.in_(last))
+                    )
+                )
+                .tuples()
+                .all()
+            )
+        return {
+            episode_id: EpisodeDigest(
+                turn_count=int(counts.get(episode_id, 0)),
+                first_user_line=self._first_line(firsts.get(episode_id)),
+                last_agent=lasts.get(episode_id),
+            )
+            for episode_id in ids
+        }
+
+    def _first_line(self, stored: str | None) -> str:
+        if stored is None:
+            return ""
+        content = self._cipher.decrypt(stored) if self._cipher else stored
+        lines = [line.strip() for line in content.strip().splitlines() if line.strip()]
+        return lines[0] if lines else ""
+
+    async def delete_episode(self, session_id: str) -> DeletedEpisode:
+        """Delete one episode: its turns, the facts taken from it and its Zep thread mapping.
+
+        Returns the counts and the Zep thread ids (so Zep can be asked to delete them).
+        """
+        async with self._writing(), self._sessions.begin() as session:
+            turns = await session.execute(delete(TurnRow).where(TurnRow.episode_id == session_id))
+            facts = await session.execute(delete(FactRow).where(FactRow.episode_id == session_id))
+            threads = await session.execute(
+                delete(ZepThreadRow)
+                .where(ZepThreadRow.session_id == session_id)
+                .returning(ZepThreadRow.thread_uuid)
+            )
+            thread_ids = tuple(sorted(threads.scalars()))
+            episodes = await session.execute(delete(EpisodeRow).where(EpisodeRow.id == session_id))
+        return DeletedEpisode(
+            episodes=_count(episodes), turns=_count(turns), facts=_count(facts), zep_threads=thread_ids
+        )
 
     # --- facts ---------------------------------------------------------------------------------------
 

@@ -414,7 +414,7 @@ class _Verifier:
         if response.status_code != 200:
             detail = f"GET {path} -> {response.status_code}: {_error_detail(response)}"
             return _fail(name, detail, _status_hint(response))
-        turns = response.json().get("turns") or []
+        turns = response.json().get("transcript") or []
         asked = [t for t in turns if t.get("role") == "user" and t.get("content") == self.options.question]
         if not asked:
             return _fail(name, f"episode has {len(turns)} turn(s), none is the chat question", "memory-empty")

@@ -56,6 +56,7 @@ log = logging.getLogger("engram.voice")
 #: How often the housekeeping task wakes (session deadline, overdue transcript slots).
 TICK_S = 1.0
 #: Upstream error codes that follow from our own best-effort requests and mean nothing to the user.
+_MAX_PARTIAL_ITEMS = 8  # assistant items whose text so far is kept (one is usual; bounded regardless)
 _BENIGN_ERROR_CODES = frozenset({"response_cancel_not_active", "item_truncate_invalid_item_id"})
 
 AgentResolver = Callable[[str], Agent]
@@ -124,6 +125,7 @@ class VoiceBridge:
         self._audio_started: float | None = None  # monotonic time of the item's first audio delta
         self._speech_stopped: float | None = None
         self._completed_items: set[str] = set()  # assistant items whose "complete" the client has
+        self._partial: dict[str, str] = {}  # assistant item id -> its text so far (while processing)
         self._ledger = TranscriptLedger(params.transcript_wait_s)
         self._writes: asyncio.Queue[ReadyTurn | None] = asyncio.Queue()
         self._writer: asyncio.Task[None] | None = None
@@ -418,7 +420,7 @@ class VoiceBridge:
             if isinstance(item, dict) and item.get("type") == "message":
                 self._ledger.expect(_str(item, "id"), "assistant", self._agent.id, now)
         elif kind in ("response.text.delta", "response.audio_transcript.delta"):
-            await self._send(protocol.transcription("assistant", "processing", _str(event, "delta")))
+            await self._assistant_delta(_str(event, "item_id"), _str(event, "delta"))
         elif kind == "response.text.done":
             await self._assistant_done(_str(event, "item_id"), _str(event, "text"), now)
         elif kind == "response.audio_transcript.done":
@@ -432,7 +434,18 @@ class VoiceBridge:
         elif kind == "warning":
             log.info("voicelive warning", extra=self._log_extra)
 
+    async def _assistant_delta(self, item_id: str, delta: str) -> None:
+        """The client gets the answer so far (`text`, for clients that replace the line) and the new
+        piece (`delta`, for clients that append)."""
+        if item_id in self._completed_items:
+            return  # a late delta after the line was completed is not shown again
+        so_far = self._partial.get(item_id, "") + delta
+        if len(self._partial) < _MAX_PARTIAL_ITEMS or item_id in self._partial:
+            self._partial[item_id] = so_far
+        await self._send(protocol.transcription("assistant", "processing", so_far, delta=delta))
+
     async def _assistant_done(self, item_id: str, text: str, now: float) -> None:
+        self._partial.pop(item_id, None)
         text = text.strip()
         if item_id and item_id not in self._completed_items:
             self._completed_items.add(item_id)
@@ -497,6 +510,15 @@ class VoiceBridge:
             self._queue(self._ledger.release(now))
             await asyncio.sleep(min(TICK_S, deadline - now))
 
+    def _event_key(self, item_id: str) -> str:
+        """A turn's idempotency key: the item id within this connection's VoiceLive session.
+
+        Item ids are only unique within one upstream session (a second connection on the same
+        session id may see the same ids again), so the key names the session too. One connection
+        holds exactly one VoiceLive session; its connection id stands for that session.
+        """
+        return f"vl:{self.connection_id}:{item_id}"[:128]
+
     def _queue(self, turns: list[ReadyTurn]) -> None:
         for turn in turns:
             self._writes.put_nowait(turn)
@@ -514,7 +536,7 @@ class VoiceBridge:
                 content=turn.text,
                 agent_id=turn.agent_id,
                 channel="voice",
-                source_event_id=turn.item_id,
+                source_event_id=self._event_key(turn.item_id),
                 created_at=turn.created_at,
                 opened_at=self._opened_at,
             )

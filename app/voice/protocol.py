@@ -9,7 +9,7 @@ Client -> server (JSON text frames):
 Server -> client:
   {"type": "agent_switched", "agent_id": ...}
   {"type": "transcription", "speaker": "user"|"assistant", "status": "listening"|"processing"|"complete",
-   "text": ...}
+   "text": ..., "delta": ...}   (assistant "processing": `text` is the answer so far, `delta` the new part)
   {"type": "audio", "data": "<base64>", "format": "audio/pcm16"}
   {"type": "stop_playback"}      (barge-in: drop any audio queued for playback)
   {"type": "error", "message": ...}
@@ -139,10 +139,12 @@ def audio_out(delta: str) -> str:
     return orjson.dumps({"type": "audio", "data": delta, "format": "audio/pcm16"}).decode()
 
 
-def transcription(speaker: Speaker, status: Status, text: str = "") -> str:
-    return orjson.dumps(
-        {"type": "transcription", "speaker": speaker, "status": status, "text": text}
-    ).decode()
+def transcription(speaker: Speaker, status: Status, text: str = "", delta: str | None = None) -> str:
+    """`text` is the whole line so far; `delta` (assistant "processing" only) is what it just gained."""
+    message = {"type": "transcription", "speaker": speaker, "status": status, "text": text}
+    if delta is not None:
+        message["delta"] = delta
+    return orjson.dumps(message).decode()
 
 
 def agent_switched(agent_id: str) -> str:

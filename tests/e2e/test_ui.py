@@ -207,10 +207,10 @@ def test_chat_and_voice_share_the_session_id(page: Page, doubles: Doubles, servi
         body: dict[str, Any] = response.json()
         return body
 
-    wait_until(lambda: len(episode()["turns"]) >= 4, "chat and voice turns in the episode")
+    wait_until(lambda: len(episode()["transcript"]) >= 4, "chat and voice turns in the episode")
     body = episode()
     assert set(body["channels"]) == {"chat", "voice"}
-    turns = [(t["channel"], t["role"], t["content"]) for t in body["turns"]]
+    turns = [(t["metadata"]["channel"], t["role"], t["content"]) for t in body["transcript"]]
     assert ("chat", "user", "Note: the launch is in May.") in turns
     assert ("voice", "user", "When is the launch?") in turns
     assert ("voice", "assistant", "The launch is in May.") in turns

@@ -33,7 +33,7 @@ async def conversation(database_settings: Settings) -> AsyncIterator[Stack]:
         sid = first["session_id"]
         await s.talk(sid, "Add a rehearsal", "Added it", token=ALICE)
         await s.chat("Summarise it", ALICE, sid)
-        fact = {"text": "Alice leads Orion"}
+        fact = {"content": "Alice leads Orion"}
         fact_response = await s.http.post("/api/v1/memory/facts", json=fact, headers=bearer(ALICE))
         assert fact_response.status_code == 201, fact_response.text
         await s.chat("Bob's own question", BOB)  # another user's memory must survive
@@ -69,7 +69,7 @@ async def test_erasure_removes_chat_and_voice_memory_everywhere(conversation: St
     assert len(rows["episodes"]) == 1 and rows["episodes"][0]["owner_id"] == "bob"
 
     again = await s.http.get("/api/v1/memory/episodes", headers=bearer(ALICE))
-    assert again.json()["total"] == 0
+    assert again.json()["total_count"] == 0
 
 
 async def test_erasing_twice_removes_nothing_more(conversation: Stack) -> None:

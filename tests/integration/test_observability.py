@@ -164,7 +164,7 @@ async def test_a_zep_timeout_bumps_memory_degradations_and_the_snapshot_says_deg
     assert healthy == {"backend": "zep+sql", "degradations": 0, "zep_reachable": None, "degraded": False}
     assert sink.value(signals.MEMORY_DEGRADED.name, operation="create_user", reason="timeout") == degraded + 1
     assert memory == {"backend": "zep+sql", "degradations": 1, "zep_reachable": False, "degraded": True}
-    assert len(episode.json()["turns"]) == 2  # SQL kept the exchange
+    assert len(episode.json()["transcript"]) == 2  # SQL kept the exchange
 
 
 @pytest.mark.parametrize("failure", ["disconnect", "error"])

@@ -92,7 +92,7 @@ async def test_a_token_with_mfa_chats(production: Stack, signing_key: rsa.RSAPri
     sid = response.json()["session_id"]
     episode = await production.http.get(f"/api/v1/memory/episodes/{sid}", headers=bearer(with_mfa))
     assert episode.status_code == 200
-    assert [t["role"] for t in episode.json()["turns"]] == ["user", "assistant"]
+    assert [t["role"] for t in episode.json()["transcript"]] == ["user", "assistant"]
     amr = await production.http.post(
         "/api/v1/chat", json={"content": "hi"}, headers=bearer(token(signing_key, amr=["pwd", "mfa"]))
     )
@@ -130,7 +130,7 @@ async def test_the_voice_websocket_opens_with_a_ticket(
     await production.talk("prod-voice-1", "Any blockers for Orion?", "None so far.", ticket=ticket, origin=UI)
     episode = await production.http.get("/api/v1/memory/episodes/prod-voice-1", headers=bearer(with_mfa))
     assert episode.status_code == 200, episode.text
-    assert [(t["channel"], t["content"]) for t in episode.json()["turns"]] == [
+    assert [(t["metadata"]["channel"], t["content"]) for t in episode.json()["transcript"]] == [
         ("voice", "Any blockers for Orion?"),
         ("voice", "None so far."),
     ]

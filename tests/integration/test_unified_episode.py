@@ -58,7 +58,7 @@ async def test_chat_and_voice_share_one_episode_in_order(unified: Stack) -> None
     assert response.status_code == 200, response.text
     episode = response.json()
     assert sorted(episode["channels"]) == ["chat", "voice"]
-    assert [(t["channel"], t["role"], t["content"]) for t in episode["turns"]] == [
+    assert [(t["metadata"]["channel"], t["role"], t["content"]) for t in episode["transcript"]] == [
         ("chat", "user", SAID["chat-1"]),
         ("chat", "assistant", replies[0]["content"]),
         ("voice", "user", SAID["voice-user"]),
@@ -71,7 +71,7 @@ async def test_chat_and_voice_share_one_episode_in_order(unified: Stack) -> None
     assert {"role": "user", "content": SAID["voice-user"]} in history
     # And the Zep mirror holds the same session as one thread, in the same order.
     assert [m["content"] for m in unified.zep.thread_for_user("alice")] == [
-        t["content"] for t in episode["turns"]
+        t["content"] for t in episode["transcript"]
     ]
     assert len(unified.zep.state.threads) == 1
 

@@ -45,6 +45,19 @@ describe("server messages", () => {
   });
 });
 
+describe("transcription text so far", () => {
+  it("parses the delta and shows the growing sentence from the text so far", () => {
+    const first = parseServerMessage('{"type":"transcription","speaker":"assistant","status":"processing","text":"The plan ","delta":"The plan "}');
+    const second = parseServerMessage('{"type":"transcription","speaker":"assistant","status":"processing","text":"The plan is set.","delta":"is set."}');
+    expect(first).toEqual({ type: "transcription", speaker: "assistant", status: "processing", text: "The plan ", delta: "The plan " });
+    const t = new Transcript();
+    for (const message of [first, second]) {
+      if (message?.type === "transcription") t.apply(message.speaker, message.status, message.text);
+    }
+    expect(t.lines.map((line) => line.text)).toEqual(["The plan is set."]);
+  });
+});
+
 describe("Transcript", () => {
   it("builds one line per turn from listening/processing/complete", () => {
     const t = new Transcript();

@@ -77,7 +77,7 @@ async def test_multi_turn_history_and_agent_switch(tmp_path: Path, gateway: Open
         {"role": "user", "content": "Plan it"},
     ]
     assert episode["agents"] == ["elena", "marcus"]
-    assert [(t["role"], t["agent_id"]) for t in episode["turns"]] == [
+    assert [(t["role"], t["metadata"]["agent_id"]) for t in episode["transcript"]] == [
         ("user", "elena"),
         ("assistant", "elena"),
         ("user", "marcus"),
@@ -117,7 +117,7 @@ async def test_stream_forwards_deltas_and_ends_with_metadata(tmp_path: Path, gat
     assert done["tokens_used"] == 18 and done["agent_id"] == "marcus"
     assert done["content"] == "Here is a plan with three milestones."
     assert gateway.requests[0].body["stream_options"] == {"include_usage": True}
-    assert [t["content"] for t in episode["turns"]] == ["plan", "Here is a plan with three milestones."]
+    assert [t["content"] for t in episode["transcript"]] == ["plan", "Here is a plan with three milestones."]
 
 
 async def test_stream_failing_midway_ends_with_an_error_event(tmp_path: Path, gateway: OpenAIDouble) -> None:
@@ -219,7 +219,12 @@ async def test_chat_persists_on_each_database(database_settings: Settings, gatew
         await client.post("/api/v1/chat", json={"content": "two", "session_id": sid}, headers=auth("alice"))
     async with running(settings) as (_, client):  # a fresh process reads the same episode
         episode = (await client.get(f"/api/v1/memory/episodes/{sid}", headers=auth("alice"))).json()
-    assert [t["content"] for t in episode["turns"]] == ["one", "reply 1 to: one", "two", "reply 2 to: two"]
+    assert [t["content"] for t in episode["transcript"]] == [
+        "one",
+        "reply 1 to: one",
+        "two",
+        "reply 2 to: two",
+    ]
     assert episode["channels"] == ["chat"]
 
 
@@ -261,7 +266,7 @@ async def test_a_fact_added_between_chats_reaches_the_next_prompt(
             "/api/v1/chat", json={"content": "billing status?", "session_id": "s-f"}, headers=auth("ann")
         )
         added = await client.post(
-            "/api/v1/memory/facts", json={"text": "Ann leads the billing migration"}, headers=auth("ann")
+            "/api/v1/memory/facts", json={"content": "Ann leads the billing migration"}, headers=auth("ann")
         )
         second = await client.post(
             "/api/v1/chat", json={"content": "billing status?", "session_id": "s-f"}, headers=auth("ann")

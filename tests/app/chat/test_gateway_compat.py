@@ -59,7 +59,7 @@ async def test_gateway_at_any_base_path_with_either_key_header(
     assert reply.status_code == 200, reply.text
     assert reply.json()["content"] == "reply 1 to: hello"
     assert streamed.status_code == 200 and sse_events(streamed.text)[-1][0] == "done"
-    assert [t["content"] for t in episode["turns"]] == [
+    assert [t["content"] for t in episode["transcript"]] == [
         "hello",
         "reply 1 to: hello",
         "more",

@@ -151,7 +151,7 @@ async def test_chat_and_stream_through_litellm_land_in_memory(tmp_path: Path, ch
     assert events[-1][0] == "done" and events[-1][1]["content"] == deltas
     assert deltas.endswith("to: Plan it") and len([e for e in events if e[0] == "delta"]) > 1
     assert episode.status_code == 200
-    turns = [(t["role"], t["agent_id"], t["content"]) for t in episode.json()["turns"]]
+    turns = [(t["role"], t["metadata"]["agent_id"], t["content"]) for t in episode.json()["transcript"]]
     assert turns == [
         ("user", "elena", "What is a user story?"),
         ("assistant", "elena", reply.json()["content"]),

@@ -41,7 +41,7 @@ async def test_chat_and_voice_turns_land_in_one_episode(tmp_path: Path, gateway:
     assert episode["id"] == "u1"
     assert episode["channels"] == ["chat", "voice"]
     assert episode["agents"] == ["elena", "marcus"]
-    assert [(t["content"], t["channel"]) for t in episode["turns"]] == [
+    assert [(t["content"], t["metadata"]["channel"]) for t in episode["transcript"]] == [
         ("typed", "chat"),
         ("reply 1 to: typed", "chat"),
         ("spoken", "voice"),
@@ -68,10 +68,10 @@ async def test_episodes_are_private_except_to_admins(tmp_path: Path) -> None:
     assert foreign.status_code == absent.status_code == 404
     assert foreign.json()["detail"] == absent.json()["detail"]  # indistinguishable from absent
     assert admin.status_code == 200
-    assert page["total"] == 3 and len(page["items"]) == 2
-    assert len(page2["items"]) == 1
-    assert {e["id"] for e in page["items"] + page2["items"]} == {"a0", "a1", "a2"}
-    assert everyone["total"] == 4
+    assert page["total_count"] == 3 and len(page["episodes"]) == 2
+    assert len(page2["episodes"]) == 1
+    assert {e["id"] for e in page["episodes"] + page2["episodes"]} == {"a0", "a1", "a2"}
+    assert everyone["total_count"] == 4
     assert not_admin.status_code == 403
 
 
@@ -79,21 +79,22 @@ async def test_facts_are_added_searched_and_reach_the_prompt(tmp_path: Path, gat
     settings = make_settings(tmp_path, azure_ai_endpoint=gateway.base_url, azure_ai_key="k")
     async with running(settings) as (_, client):
         added = await client.post(
-            "/api/v1/memory/facts", json={"text": "Ann leads the billing migration"}, headers=auth("ann")
+            "/api/v1/memory/facts", json={"content": "Ann leads the billing migration"}, headers=auth("ann")
         )
         assert added.status_code == 201
-        await client.post("/api/v1/memory/facts", json={"text": "Ben likes billing"}, headers=auth("ben"))
+        await client.post("/api/v1/memory/facts", json={"content": "Ben likes billing"}, headers=auth("ben"))
         found = (
             await client.post(
                 "/api/v1/memory/search", json={"query": "billing", "limit": 5}, headers=auth("ann")
             )
         ).json()
-        blank = await client.post("/api/v1/memory/facts", json={"text": "  "}, headers=auth("ann"))
+        blank = await client.post("/api/v1/memory/facts", json={"content": "  "}, headers=auth("ann"))
         viewer = await client.post(
             "/api/v1/memory/search", json={"query": "billing"}, headers=auth("vic", "viewer")
         )
         await client.post("/api/v1/chat", json={"content": "status of billing?"}, headers=auth("ann"))
-    assert [f["text"] for f in found] == ["Ann leads the billing migration"]
+    assert [f["content"] for f in found["results"]] == ["Ann leads the billing migration"]
+    assert found["total_count"] == 1 and found["results"][0]["node_type"] == "fact"
     assert blank.status_code == 422
     assert viewer.status_code == 403
     system = gateway.requests[0].messages[0]["content"]

@@ -290,3 +290,38 @@ async def test_purge_returns_the_zep_threads_of_purged_episodes_and_prunes_old_m
     async with sessions() as session:
         markers = (await session.execute(text("SELECT count(*) FROM erasures"))).scalar_one()
     assert markers == 0
+
+
+async def test_episode_digests_count_turns_first_user_line_and_last_agent(store: SqlMemoryStore) -> None:
+    await store.append_turn(turn("  \n  First line  \nsecond line", session_id="d1"))
+    await store.append_turn(turn("Answer.", session_id="d1", role="assistant"))
+    await store.append_turn(turn("Over to Marcus", session_id="d1", agent="marcus", channel="voice"))
+    await store.append_turn(turn("Only an answer", session_id="d2", role="assistant"))
+    digests = await store.episode_digests(["d1", "d2", "absent"])
+    assert (digests["d1"].turn_count, digests["d1"].first_user_line, digests["d1"].last_agent) == (
+        3,
+        "First line",
+        "marcus",
+    )
+    assert (digests["d2"].turn_count, digests["d2"].first_user_line) == (1, "")
+    assert (digests["absent"].turn_count, digests["absent"].last_agent) == (0, None)
+    assert await store.episode_digests([]) == {}
+
+
+async def test_delete_episode_removes_its_turns_facts_and_zep_mapping_only(
+    store: SqlMemoryStore, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    await store.append_turn(turn("gone", session_id="x1"))
+    await store.append_turn(turn("kept", session_id="x2"))
+    await store.add_fact("alice", "from x1", episode_id="x1")
+    await store.add_fact("alice", "free-standing")
+    async with sessions.begin() as session:
+        session.add(
+            ZepThreadRow(session_id="x1", owner_id="alice", thread_uuid="th-1", created_at=datetime.now(UTC))
+        )
+    deleted = await store.delete_episode("x1")
+    assert (deleted.episodes, deleted.turns, deleted.facts, deleted.zep_threads) == (1, 1, 1, ("th-1",))
+    assert await store.get_episode("x1") is None
+    assert await store.get_episode("x2") is not None
+    assert [f.text for f in await store.search_facts("alice", "", 10)] == ["free-standing"]
+    assert (await store.delete_episode("x1")).episodes == 0

@@ -86,7 +86,7 @@ async def test_chat_stays_200_when_zep_is_in_trouble(
     zep.mode = "ok" if trouble == "down" else trouble  # type: ignore[assignment]
     zep.delay_s = 3.0
     async with running(settings_for(tmp_path, gateway, url)) as (app, client):
-        await client.post("/api/v1/memory/facts", json={"text": "Ann runs billing"}, headers=auth("ann"))
+        await client.post("/api/v1/memory/facts", json={"content": "Ann runs billing"}, headers=auth("ann"))
         first = await client.post(
             "/api/v1/chat", json={"content": "billing?", "session_id": "t1"}, headers=auth("ann")
         )
@@ -99,7 +99,7 @@ async def test_chat_stays_200_when_zep_is_in_trouble(
         episode = (await client.get("/api/v1/memory/episodes/t1", headers=auth("ann"))).json()
         failures = app.state.memory.mirror.failures
     assert first.status_code == second.status_code == 200
-    assert len(episode["turns"]) == 4  # SQL has everything
+    assert len(episode["transcript"]) == 4  # SQL has everything
     assert "Ann runs billing" in gateway.requests[0].messages[0]["content"]  # SQL facts stand in
     assert health["status"] == "degraded"
     assert health["memory"]["degraded"] is True and health["memory"]["zep_reachable"] is False

@@ -42,7 +42,10 @@ async def turns(env: VoiceEnv, session_id: str = "sess-1") -> list[tuple[str, st
     """The episode's turns as `GET /api/v1/memory/episodes/{id}` shows them, once the session is over."""
     await env.idle()
     episode = await env.episode(session_id)
-    return [(t["role"], t["content"], t["agent_id"], t["channel"]) for t in episode["turns"]]
+    return [
+        (t["role"], t["content"], t["metadata"]["agent_id"], t["metadata"]["channel"])
+        for t in episode["transcript"]
+    ]
 
 
 # --- session set-up ------------------------------------------------------------------------------
@@ -110,11 +113,46 @@ async def test_conversation_messages_and_turns_in_order(env: VoiceEnv) -> None:
         "transcription:user:complete",
     ]
     assert got[2]["format"] == "audio/pcm16" and got[2]["data"] == b64(b"\x01\x00" * 480)
-    assert got[3]["text"] == "Happy to help with the plan."
+    assert got[3]["text"] == got[3]["delta"] == "Happy to help with the plan."
     assert got[-1]["text"] == "Can you help me plan the launch?"
     assert await turns(env) == [
         ("user", "Can you help me plan the launch?", "elena", "voice"),
         ("assistant", "Happy to help with the plan.", "elena", "voice"),
+    ]
+
+
+async def test_assistant_processing_carries_the_text_so_far_and_the_delta(env: VoiceEnv) -> None:
+    async with env.client() as client:
+        await client.until("agent_switched")
+        upstream = await env.double.session()
+        rid = await upstream.start_response("a1")
+        await upstream.transcript_delta(rid, "a1", "Happy ")
+        await upstream.transcript_delta(rid, "a1", "to help.")
+        await upstream.transcript_done(rid, "a1", "Happy to help.")
+        got = await client.until("transcription", speaker="assistant", status="complete")
+    processing = [m for m in got if m.get("status") == "processing"]
+    assert [(m["text"], m["delta"]) for m in processing] == [
+        ("Happy ", "Happy "),
+        ("Happy to help.", "to help."),
+    ]
+
+
+async def test_two_connections_on_one_session_keep_every_turn(env: VoiceEnv) -> None:
+    """The upstream reuses item ids across its sessions: both connections' turns are kept."""
+    for index, words in enumerate(("first", "second")):
+        async with env.client("sess-twice") as client:
+            await client.until("agent_switched")
+            upstream = await env.double.session(index)
+            await upstream.speech_stopped("item_1")
+            await upstream.transcription("item_1", f"{words} question")
+            await upstream.reply("item_2", f"{words} answer")
+            await client.until("transcription", speaker="assistant", status="complete")
+        await env.idle()
+    assert await turns(env, "sess-twice") == [
+        ("user", "first question", "elena", "voice"),
+        ("assistant", "first answer", "elena", "voice"),
+        ("user", "second question", "elena", "voice"),
+        ("assistant", "second answer", "elena", "voice"),
     ]
 
 

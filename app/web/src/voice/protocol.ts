@@ -9,7 +9,8 @@ export type TranscriptStatus = "listening" | "processing" | "complete";
 
 export type ServerMessage =
   | { type: "agent_switched"; agent_id: string }
-  | { type: "transcription"; speaker: Speaker; status: TranscriptStatus; text: string }
+  /** `text` is the whole line so far; `delta` (assistant "processing") is only what it just gained. */
+  | { type: "transcription"; speaker: Speaker; status: TranscriptStatus; text: string; delta?: string }
   | { type: "audio"; data: string; format: string }
   | { type: "stop_playback" }
   | { type: "error"; message: string };
@@ -44,6 +45,7 @@ export function parseServerMessage(raw: unknown): ServerMessage | null {
         speaker: body.speaker as Speaker,
         status: body.status as TranscriptStatus,
         text: typeof body.text === "string" ? body.text : "",
+        ...(typeof body.delta === "string" ? { delta: body.delta } : {}),
       };
     case "audio":
       return typeof body.data === "string"
