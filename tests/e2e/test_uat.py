@@ -202,8 +202,8 @@ def test_uat_multi_turn_conversation(page: Page, service: str, request: pytest.F
         send(page, question, index)
     expect(page.locator(".message.assistant")).to_have_count(3)
     sid = session_id(page)
-    wait_until(lambda: len(episode(service, sid)["turns"]) >= 6, "six turns in the episode")
-    users = [t["content"] for t in episode(service, sid)["turns"] if t["role"] == "user"]
+    wait_until(lambda: len(episode(service, sid)["transcript"]) >= 6, "six turns in the episode")
+    users = [t["content"] for t in episode(service, sid)["transcript"] if t["role"] == "user"]
     assert users == questions
     if doubles is not None:  # the model saw the earlier turns with the last question
         sent = str(doubles.openai.requests[-1].messages)
@@ -223,8 +223,8 @@ def test_uat_memory_persists_across_reload(page: Page, service: str, request: py
     expect(page.locator("#chat-panel .agent")).to_have_count(2)
     assert session_id(page) == sid
     send(page, "What is my project called?", 0)
-    wait_until(lambda: len(episode(service, sid)["turns"]) >= 4, "both exchanges in one episode")
-    contents = [t["content"] for t in episode(service, sid)["turns"]]
+    wait_until(lambda: len(episode(service, sid)["transcript"]) >= 4, "both exchanges in one episode")
+    contents = [t["content"] for t in episode(service, sid)["transcript"]]
     assert "Remember: my project is called Bluebird." in contents
     assert "What is my project called?" in contents
     if doubles is not None:
@@ -261,7 +261,7 @@ def test_uat_a_stored_fact_reaches_the_next_system_prompt(
     assert doubles is not None
     fact = "The Orion launch date is 14 May."
     stored = httpx.post(
-        f"{service}/api/v1/memory/facts", json={"text": fact}, headers=api_headers(), timeout=10
+        f"{service}/api/v1/memory/facts", json={"content": fact}, headers=api_headers(), timeout=10
     )
     assert stored.status_code == 201, stored.text
     open_chat(page)
