@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 import wave
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -83,6 +83,16 @@ class Doubles:
     loop: LoopThread
     openai: OpenAIDouble
     voicelive: VoiceLiveDouble
+
+
+def wait_until(condition: Callable[[], bool], what: str, timeout: float = 15.0) -> None:
+    """Poll `condition()` until true (bounded); for state outside the page, e.g. the episode API."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
 
 
 def free_port() -> int:

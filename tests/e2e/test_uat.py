@@ -15,8 +15,6 @@ the real one), so they skip there.
 from __future__ import annotations
 
 import base64
-import time
-from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -26,7 +24,7 @@ from playwright.sync_api import Page, expect
 from tests.doubles.openai_server import Step
 from tests.doubles.voicelive_server import DoubleSession
 from tests.e2e.conftest import api_headers, api_url, shot
-from tests.e2e.harness import DEPLOYED_BASE_URL, DOUBLE_ONLY, Doubles, tone_pcm24k
+from tests.e2e.harness import DEPLOYED_BASE_URL, DOUBLE_ONLY, Doubles, tone_pcm24k, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.uat]
 
@@ -40,15 +38,6 @@ def local_doubles(request: pytest.FixtureRequest) -> Doubles | None:
         return None
     doubles: Doubles = request.getfixturevalue("doubles")
     return doubles
-
-
-def wait_until(condition: Callable[[], bool], what: str, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def episode(service: str, session_id: str) -> dict[str, Any]:

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import base64
 import re
-import time
-from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -21,7 +19,7 @@ from playwright.sync_api import Page, expect
 from tests.doubles.openai_server import Step
 from tests.doubles.voicelive_server import DoubleSession
 from tests.e2e.conftest import shot
-from tests.e2e.harness import Doubles, dominant_rate, tone_pcm24k
+from tests.e2e.harness import Doubles, dominant_rate, tone_pcm24k, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -32,16 +30,6 @@ def session_id(page: Page) -> str:
     value = page.evaluate("sessionStorage.getItem('engram_session_id')")
     assert isinstance(value, str) and value
     return value
-
-
-def wait_until(condition: Callable[[], bool], what: str, timeout: float = 15.0) -> None:
-    """Poll `condition()` until true (bounded); for state outside the page, e.g. the episode API."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.mark.voice
