@@ -5,12 +5,23 @@
 import { authHeaders, type Auth } from "./auth";
 import { SseParser, interpretChatEvent, type ChatMetadata } from "./sse";
 import { apiUrl } from "./urls";
+import { rejectedMessage, tryAgainIn } from "./wording";
 
 export interface Agent {
   id: string;
   name: string;
   title: string;
   accent: string;
+  /** What the agent knows about (the catalogue's `expertise`), for the empty state. */
+  expertise: string[];
+}
+
+/** One stored turn of the session's episode (chat and voice, in order). */
+export interface EpisodeTurn {
+  role: "user" | "assistant";
+  content: string;
+  agentId: string;
+  channel: "chat" | "voice";
 }
 
 export class ApiError extends Error {
@@ -41,17 +52,19 @@ export function friendlyError(status: number, detail: string, area: Area, retryA
       return `${what} was not found on this server.`;
     case 413:
     case 422:
-      return detail ? `The message was not accepted: ${detail}` : "The message was not accepted.";
+      return rejectedMessage(detail);
     case 429:
-      return retryAfter ? `Too many requests. Try again in ${retryAfter} seconds.` : "Too many requests. Try again shortly.";
+      return `Too many requests. ${retryAfter ? tryAgainIn(retryAfter) : "Wait a moment and try again."}`;
     case 503:
-      return area === "chat" ? "Chat is not configured on this server." : `${what} is not available on this server right now.`;
+      return area === "chat"
+        ? "Chat is not available on this server right now. Try again later, or ask your administrator."
+        : `${what} is not available on this server right now. Try again later.`;
     case 504:
       return "The AI service took too long to answer. Try again.";
     case 502:
       return "The AI service had a problem answering. Try again.";
     default:
-      return status >= 500 ? "The Engram service had a problem. Try again." : `${what} failed (${detail || status}).`;
+      return status >= 500 ? "The Engram service had a problem. Try again." : `${what} did not work. Try again; if it keeps failing, reload the page.`;
   }
 }
 
@@ -98,6 +111,7 @@ export function parseAgents(body: unknown): Agent[] {
       name: typeof item.name === "string" ? item.name : (item.id as string),
       title: typeof item.title === "string" ? item.title : "",
       accent: pickAccent(item),
+      expertise: Array.isArray(item.expertise) ? item.expertise.filter((e): e is string => typeof e === "string") : [],
     }));
 }
 
@@ -124,6 +138,18 @@ export class Api {
     const response = await this.fetch("/api/v1/agents", { headers: await this.headers() }, "agents");
     if (!response.ok) throw await toApiError(response, "agents");
     return parseAgents(await response.json());
+  }
+
+  /**
+   * The stored turns of a session (to show the conversation again after a reload or a sign-in
+   * redirect). An unknown session (404) is a new one: no turns.
+   */
+  async episode(sessionId: string, signal?: AbortSignal): Promise<EpisodeTurn[]> {
+    const path = `/api/v1/memory/episodes/${encodeURIComponent(sessionId)}`;
+    const response = await this.fetch(path, { headers: await this.headers(), signal }, "memory");
+    if (response.status === 404) return [];
+    if (!response.ok) throw await toApiError(response, "memory");
+    return parseEpisode(await response.json());
   }
 
   /**
@@ -158,6 +184,23 @@ export class Api {
     if (meta.content) onDelta(meta.content);
     return meta;
   }
+}
+
+export function parseEpisode(body: unknown): EpisodeTurn[] {
+  const transcript = (body as { transcript?: unknown } | null)?.transcript;
+  if (!Array.isArray(transcript)) return [];
+  return transcript
+    .filter((t): t is Record<string, unknown> => !!t && typeof t === "object")
+    .filter((t) => (t.role === "user" || t.role === "assistant") && typeof t.content === "string")
+    .map((t) => {
+      const meta = (t.metadata ?? {}) as Record<string, unknown>;
+      return {
+        role: t.role as "user" | "assistant",
+        content: t.content as string,
+        agentId: typeof meta.agent_id === "string" ? meta.agent_id : "",
+        channel: meta.channel === "voice" ? "voice" : "chat",
+      };
+    });
 }
 
 /** FastAPI's own 404 for a route that does not exist (an unknown agent or session has its own detail). */

@@ -5,11 +5,18 @@
 import { apiBase, wsBase } from "./urls";
 
 export type AuthMode = "poc" | "dev" | "entra";
+/**
+ * Dictation in the chat box. "browser" uses the Web Speech API, which in Chrome and Edge sends the
+ * audio to the browser vendor's cloud speech service (a third party for the customer's data), so it
+ * is off unless a build opts in; regulated stacks keep it off.
+ */
+export type DictationPolicy = "off" | "browser";
 
 export interface AppConfig {
   apiBase: string;
   wsBase: string;
   authMode: AuthMode;
+  dictation: DictationPolicy;
   entra: { clientId: string; tenantId: string; apiScope: string };
 }
 
@@ -20,6 +27,13 @@ export interface RawEnv {
   VITE_ENTRA_CLIENT_ID?: string;
   VITE_ENTRA_TENANT_ID?: string;
   VITE_API_SCOPE?: string;
+  VITE_DICTATION?: string;
+}
+
+export function parseDictation(value: string | undefined): DictationPolicy {
+  const policy = (value ?? "").trim().toLowerCase() || "off";
+  if (policy === "off" || policy === "browser") return policy;
+  throw new Error(`VITE_DICTATION must be off or browser, got "${policy}"`);
 }
 
 export function parseAuthMode(value: string | undefined): AuthMode {
@@ -49,6 +63,7 @@ export function loadConfig(env: RawEnv, location: { protocol: string; host: stri
     apiBase: apiBase(env.VITE_API_URL),
     wsBase: wsBase(env.VITE_WS_URL, env.VITE_API_URL, location),
     authMode,
+    dictation: parseDictation(env.VITE_DICTATION),
     entra,
   };
 }

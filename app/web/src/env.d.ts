@@ -7,4 +7,5 @@ interface ImportMetaEnv {
   readonly VITE_ENTRA_CLIENT_ID?: string;
   readonly VITE_ENTRA_TENANT_ID?: string;
   readonly VITE_API_SCOPE?: string;
+  readonly VITE_DICTATION?: string;
 }

@@ -1,16 +1,26 @@
 /**
  * Engram UI entry: reads the build-time config, signs in (per VITE_AUTH_MODE), loads the agents and
- * routes between the chat panel (/) and the voice panel (/voice). Both panels stay mounted, so a
- * voice conversation keeps going while the user reads the chat, and both use the tab's session id.
+ * routes between the chat panel (/) and the voice panel (/voice). Both panels stay mounted and share
+ * the tab's session id, so a voice conversation keeps going while the user reads the chat (the live
+ * indicator in the header says so on every page) and its turns appear in the chat history.
+ * A reload (or a sign-in redirect) redraws the stored conversation; a change of account starts a
+ * clean screen and a new session.
  */
 import "./styles.css";
 import { Api, ApiError } from "./api";
-import { createAuth } from "./auth";
+import { MicCapture } from "./audio/capture";
+import { PcmPlayer } from "./audio/player";
+import { createAuth, websocketProtocols } from "./auth";
 import { loadConfig } from "./config";
-import { resetSessionId, sessionId } from "./session";
+import { resetSessionId, sessionId, setSessionId } from "./session";
+import { voiceSocketUrl } from "./urls";
+import { VoiceController } from "./voice/controller";
 import { AgentStore } from "./ui/agents";
-import { chatPanel } from "./ui/chat";
+import { Announcer } from "./ui/announcer";
+import { chatPanel, DRAFT_KEY } from "./ui/chat";
+import { isCoarsePointer, keyPolicy } from "./ui/device";
 import { h } from "./ui/dom";
+import { liveIndicator } from "./ui/live";
 import { renderSignIn } from "./ui/signin";
 import { voicePanel } from "./ui/voice";
 
@@ -32,40 +42,77 @@ async function boot(): Promise<void> {
   const auth = await createAuth(config);
   const api = new Api(config.apiBase, auth);
   const agents = new AgentStore();
-  const currentSession = (): string => sessionId(window.sessionStorage);
+  const announcer = new Announcer();
+  const storage = window.sessionStorage;
+  const currentSession = (): string => sessionId(storage);
   document.body.dataset.sessionId = currentSession();
 
   const loadAgents = async (): Promise<void> => {
     try {
       agents.set({ agents: await api.agents(), error: "" });
     } catch (failure) {
-      agents.set({ agents: [], error: failure instanceof ApiError ? failure.message : "The agent list could not be loaded." });
+      agents.set({
+        agents: [],
+        error: failure instanceof ApiError ? failure.message : "The agent list could not be loaded. Reload the page to try again.",
+      });
     }
   };
 
-  const voice = voicePanel({ auth, agents, wsBase: config.wsBase, sessionId: currentSession });
+  const controller = new VoiceController({
+    agents,
+    url: (agentId) => voiceSocketUrl(config.wsBase, currentSession(), agentId ?? undefined),
+    protocols: async () => websocketProtocols(await auth.token()),
+    mic: new MicCapture(),
+    speaker: (onChange) => new PcmPlayer(onChange),
+  });
+  const voice = voicePanel({ controller, agents });
+
+  const startSession = (): string => {
+    const previous = currentSession();
+    document.body.dataset.sessionId = resetSessionId(storage);
+    void controller.reset();
+    return previous;
+  };
   const chat = chatPanel({
     api,
     agents,
+    announcer,
+    keys: keyPolicy(isCoarsePointer()),
+    dictation: config.dictation,
+    storage,
     sessionId: currentSession,
     newSession: () => {
-      document.body.dataset.sessionId = resetSessionId(window.sessionStorage);
-      void voice.restart();
+      const previous = startSession();
+      return () => {
+        setSessionId(storage, previous);
+        document.body.dataset.sessionId = previous;
+      };
     },
   });
+  controller.subscribe((event) => {
+    if (event.kind === "line") chat.voiceLine(event.line);
+    else if (event.kind === "removed") chat.removeVoiceLine(event.id);
+    else if (event.kind === "phase" && voice.element.hidden && (event.phase === "reconnecting" || event.phase === "off")) {
+      announcer.say(event.text); // off the voice page, say what happened to the conversation
+    }
+  });
+
   const notFound = h(
     "section",
     { class: "panel", id: "not-found", "aria-labelledby": "nf-title" },
     h("h1", { id: "nf-title", tabindex: "-1" }, "Page not found"),
     h("p", {}, "Go to ", h("a", { href: "/" }, "Chat"), " or ", h("a", { href: "/voice" }, "Voice"), "."),
   );
-  main.replaceChildren(chat, voice.element, notFound);
+  main.replaceChildren(chat.element, voice.element, notFound);
+  document.querySelector(".app-header")?.after(liveIndicator(controller));
+  document.body.append(announcer.element);
 
   const show = (path: string, moveFocus: boolean): void => {
     const route = ROUTES[path.replace(/\/+$/, "") || "/"];
-    chat.hidden = route?.panel !== "chat";
+    chat.element.hidden = route?.panel !== "chat";
     voice.element.hidden = route?.panel !== "voice";
     notFound.hidden = route !== undefined;
+    document.body.dataset.panel = route?.panel ?? "none";
     document.title = `${route?.title ?? "Not found"} · Engram`;
     for (const link of document.querySelectorAll<HTMLAnchorElement>("nav a[data-route]")) {
       const current = ROUTES[link.dataset.route ?? ""]?.panel === route?.panel;
@@ -87,9 +134,30 @@ async function boot(): Promise<void> {
   });
   window.addEventListener("popstate", () => show(window.location.pathname, true));
 
-  renderSignIn(document.getElementById("signin") as HTMLElement, auth, () => void loadAgents());
+  /** The stored conversation of this tab's session, drawn again (after a reload or a redirect). */
+  const restore = async (): Promise<void> => {
+    if (auth.mode !== "poc" && !auth.account()) return;
+    try {
+      chat.restore(await api.episode(currentSession()));
+    } catch {
+      // Nothing to redraw (no memory permission, or the service is down): the chat still works.
+    }
+  };
+
+  renderSignIn(document.getElementById("signin") as HTMLElement, auth, {
+    leaving: () => {
+      // A shared machine: nothing of this conversation may reach the next person.
+      chat.clear();
+      startSession();
+      storage.removeItem(DRAFT_KEY);
+      const box = document.getElementById("chat-input") as HTMLTextAreaElement | null;
+      if (box) box.value = "";
+    },
+    changed: () => void loadAgents(),
+  });
   show(window.location.pathname, false);
   await loadAgents();
+  await restore();
   document.body.dataset.ready = "true";
 }
 

@@ -65,8 +65,43 @@ function tableCells(line: string): string[] {
     .map((cell) => cell.trim());
 }
 
+/**
+ * Heading levels an answer may use, mapped onto the page's outline: the answer's highest heading
+ * becomes `topLevel` and each deeper level used becomes the next one, so no level is skipped
+ * (an answer using only ## and #### gets h3 and h4 under the page's h2).
+ */
+export function headingLevels(source: string, topLevel: number): Map<number, number> {
+  const used = new Set<number>();
+  let fence = "";
+  for (const line of source.replace(/\r\n?/g, "\n").split("\n")) {
+    const marker = FENCE.exec(line)?.[1];
+    if (fence) {
+      if (line.trim().startsWith(fence)) fence = "";
+      continue;
+    }
+    if (marker) {
+      fence = marker;
+      continue;
+    }
+    const heading = HEADING.exec(QUOTE.exec(line)?.[1] ?? line);
+    if (heading) used.add((heading[1] ?? "#").length);
+  }
+  const levels = new Map<number, number>();
+  [...used].sort((a, b) => a - b).forEach((level, rank) => levels.set(level, Math.min(topLevel + rank, 6)));
+  return levels;
+}
+
+export interface MarkdownOptions {
+  /** The level an answer's highest heading gets (the page's own headings sit above it). */
+  topLevel?: number;
+}
+
 /** Markdown -> HTML string that is safe to assign to innerHTML. */
-export function renderMarkdown(source: string): string {
+export function renderMarkdown(source: string, options: MarkdownOptions = {}): string {
+  return renderBlocks(source, headingLevels(source, options.topLevel ?? 3));
+}
+
+function renderBlocks(source: string, levels: Map<number, number>): string {
   const lines = source.replace(/\r\n?/g, "\n").split("\n");
   const out: string[] = [];
   let i = 0;
@@ -89,13 +124,13 @@ export function renderMarkdown(source: string): string {
       while (i < lines.length && !at(i).trim().startsWith(marker)) body.push(at(i++));
       i++; // the closing fence (or the end of the text)
       const lang = fence[2] ? ` class="language-${escapeHtml(fence[2])}"` : "";
-      out.push(`<pre><code${lang}>${escapeHtml(body.join("\n"))}</code></pre>`);
+      // Focusable, so a keyboard user can scroll a long line sideways.
+      out.push(`<pre tabindex="0"><code${lang}>${escapeHtml(body.join("\n"))}</code></pre>`);
       continue;
     }
     const heading = HEADING.exec(line);
     if (heading) {
-      // Answers sit under the page's own headings: markdown # becomes h3.
-      const level = Math.min((heading[1] ?? "#").length + 2, 6);
+      const level = levels.get((heading[1] ?? "#").length) ?? 6;
       out.push(`<h${level}>${renderInline(heading[2] ?? "")}</h${level}>`);
       i++;
       continue;
@@ -108,7 +143,7 @@ export function renderMarkdown(source: string): string {
     if (QUOTE.test(line)) {
       const body: string[] = [];
       while (i < lines.length && QUOTE.test(at(i))) body.push(QUOTE.exec(at(i++))?.[1] ?? "");
-      out.push(`<blockquote>${renderMarkdown(body.join("\n"))}</blockquote>`);
+      out.push(`<blockquote>${renderBlocks(body.join("\n"), levels)}</blockquote>`);
       continue;
     }
     if (BULLET.test(line) || ORDERED.test(line)) {

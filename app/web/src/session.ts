@@ -25,3 +25,8 @@ export function resetSessionId(storage: Pick<Storage, "setItem">): string {
   storage.setItem(SESSION_KEY, created);
   return created;
 }
+
+/** Go back to an earlier session of this tab (undo of "New conversation"). */
+export function setSessionId(storage: Pick<Storage, "setItem">, id: string): void {
+  if (ACCEPTABLE.test(id)) storage.setItem(SESSION_KEY, id);
+}

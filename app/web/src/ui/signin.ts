@@ -1,8 +1,19 @@
-/** The header's sign-in area: nothing in POC, a dev-token field in development, MSAL in Entra. */
+/**
+ * The header's sign-in area: nothing in POC, a dev-token field in development, MSAL in Entra.
+ * A change of account (sign-in, sign-out) calls `changed` after it and `leaving` before a sign-out,
+ * so the screen is cleaned and a new session begins before the next person can see anything.
+ */
 import { DEV_TOKEN_PATTERN, type Auth } from "../auth";
 import { h } from "./dom";
 
-export function renderSignIn(container: HTMLElement, auth: Auth, onChange: () => void): void {
+export interface SignInHooks {
+  /** Before signing out (Entra leaves the page: the session must be dropped first). */
+  leaving(): void;
+  /** After an account change that stays on the page. */
+  changed(): void;
+}
+
+export function renderSignIn(container: HTMLElement, auth: Auth, hooks: SignInHooks): void {
   container.replaceChildren();
   if (auth.mode === "poc") {
     container.append(h("span", { class: "muted" }, "Proof of concept: no sign-in"));
@@ -11,7 +22,14 @@ export function renderSignIn(container: HTMLElement, auth: Auth, onChange: () =>
   const who = auth.account();
   if (who) {
     const out = h("button", { type: "button", class: "secondary" }, "Sign out");
-    out.addEventListener("click", () => void auth.signOut().then(() => (renderSignIn(container, auth, onChange), onChange())));
+    out.addEventListener("click", () => {
+      hooks.leaving();
+      void auth.signOut().then(() => {
+        renderSignIn(container, auth, hooks);
+        hooks.changed();
+        container.querySelector<HTMLElement>("input, button")?.focus();
+      });
+    });
     container.append(h("span", { "data-testid": "account" }, `Signed in as ${who}`), out);
     return;
   }
@@ -43,8 +61,9 @@ export function renderSignIn(container: HTMLElement, auth: Auth, onChange: () =>
     event.preventDefault();
     auth.signIn(input.value).then(
       () => {
-        renderSignIn(container, auth, onChange);
-        onChange();
+        hooks.leaving(); // whatever was on screen belonged to nobody signed in: start clean
+        renderSignIn(container, auth, hooks);
+        hooks.changed();
       },
       (failure: Error) => {
         error.textContent = failure.message;

@@ -1,66 +1,53 @@
 /**
- * Voice panel (/voice): a live conversation over the voice websocket. The microphone streams 40 ms
- * PCM16 frames; answers play through the jitter buffer and stop the moment the user speaks over
- * them (barge-in); both sides' transcripts appear live in an aria-live log.
+ * Voice panel (/voice): starts and ends the conversation, shows its phase (listening, hearing you,
+ * thinking, speaking, reconnecting) and the live transcript. All the work is in VoiceController;
+ * this only renders its events, so other modules (a consent prompt, a recording indicator) can add
+ * themselves through `controller.gates` and `controller.subscribe` and the `extras` slot here.
  */
-import { websocketProtocols, type Auth } from "../auth";
-import { MicCapture } from "../audio/capture";
-import { bytesToBase64, pcm16ToBytes } from "../audio/pcm";
-import { PcmPlayer } from "../audio/player";
-import { VoiceConnection, type ConnectionState } from "../voice/connection";
-import { isBargeIn, type ServerMessage } from "../voice/protocol";
-import { Transcript } from "../voice/transcript";
-import { voiceSocketUrl } from "../urls";
+import type { VoiceController, VoiceLine, VoicePhase } from "../voice/controller";
 import type { AgentStore } from "./agents";
 import { agentPicker } from "./agents";
 import { h } from "./dom";
 
 export interface VoicePanelDeps {
-  auth: Auth;
+  controller: VoiceController;
   agents: AgentStore;
-  wsBase: string;
-  sessionId: () => string;
 }
-
-const STATE_TEXT: Record<ConnectionState, string> = {
-  idle: "Not connected.",
-  connecting: "Connecting…",
-  open: "Connected. Speak when you are ready.",
-  reconnecting: "Reconnecting…",
-  closed: "Not connected.",
-};
 
 export interface VoicePanel {
   element: HTMLElement;
-  /** The session id changed: a running conversation moves to the new one. */
-  restart(): Promise<void>;
+  /** Where another module puts its own voice-page UI (above the controls). */
+  extras: HTMLElement;
 }
 
-export function voicePanel({ auth, agents, wsBase, sessionId }: VoicePanelDeps): VoicePanel {
-  const status = h("p", { id: "voice-status", class: "status", role: "status" }, STATE_TEXT.idle);
-  const active = h("p", { id: "voice-agent", class: "active-agent", "aria-live": "polite" });
+/** The connection states the `data-state` attribute reports (kept for tests and styling). */
+function stateOf(phase: VoicePhase): string {
+  if (phase === "off") return "closed";
+  if (phase === "starting" || phase === "connecting") return "connecting";
+  if (phase === "reconnecting") return "reconnecting";
+  return "open";
+}
+
+export function voicePanel({ controller, agents }: VoicePanelDeps): VoicePanel {
+  const status = h("p", { id: "voice-status", class: "status", role: "status", "data-state": "closed", "data-phase": "off" }, "Not connected.");
+  const active = h("p", { id: "voice-agent", class: "active-agent" });
   const error = h("p", { id: "voice-error", class: "error", role: "alert" });
   const start = h("button", { type: "button", id: "voice-start" }, "Start conversation");
+  const mute = h("button", { type: "button", id: "voice-mute", class: "secondary", hidden: true }, "Mute");
   const cancel = h("button", { type: "button", id: "voice-cancel", class: "secondary", disabled: true }, "Stop the answer");
-  const transcriptLog = h("div", { id: "voice-transcript", class: "log transcript", role: "log", "aria-live": "polite", "aria-label": "Live transcript" });
-  const audioStats = h("p", { id: "voice-audio", class: "muted", "data-received-ms": "0", "data-played-ms": "0" });
-
-  const transcript = new Transcript();
+  const transcriptLog = h("div", {
+    id: "voice-transcript",
+    class: "log transcript",
+    role: "log",
+    // Not live: the answer is heard, and a line rewritten per word would be read out per word.
+    "aria-live": "off",
+    "aria-labelledby": "voice-transcript-title",
+    tabindex: "0",
+  });
+  // Playback counters for tests and support (never shown: no diagnostics for users).
+  const audioStats = h("div", { id: "voice-audio", hidden: true, "data-received-ms": "0", "data-played-ms": "0", "data-playing": "false" });
+  const extras = h("div", { class: "voice-extras" });
   const lineElements = new Map<number, HTMLElement>();
-  const mic = new MicCapture();
-  let running = false;
-  let micOn = false;
-
-  const updateAudio = (): void => {
-    audioStats.dataset.receivedMs = String(Math.round(player.receivedMs));
-    audioStats.dataset.playedMs = String(Math.round(player.playedMs));
-    audioStats.dataset.playing = String(player.playing);
-    audioStats.textContent = player.receivedMs
-      ? `Answer audio: ${(player.receivedMs / 1000).toFixed(1)} s received, ${(player.playedMs / 1000).toFixed(1)} s played${player.playing ? " (playing)" : ""}.`
-      : "";
-    cancel.disabled = !running;
-  };
-  const player = new PcmPlayer(updateAudio);
 
   const showActive = (): void => {
     const agent = agents.agent;
@@ -69,162 +56,92 @@ export function voicePanel({ auth, agents, wsBase, sessionId }: VoicePanelDeps):
   };
   agents.subscribe(showActive);
 
-  const renderLine = (id: number): void => {
-    const line = transcript.lines.find((l) => l.id === id);
-    if (!line) return;
-    let element = lineElements.get(id);
+  const renderLine = (line: VoiceLine): void => {
+    let element = lineElements.get(line.id);
     if (!element) {
-      const who = line.speaker === "user" ? "You" : agents.name(agents.current);
-      element = h("p", { class: `line ${line.speaker}`, "data-speaker": line.speaker }, h("span", { class: "speaker" }, `${who}: `), h("span", { class: "text" }));
-      lineElements.set(id, element);
+      const who = line.speaker === "user" ? "You" : agents.name(line.agentId);
+      element = h("p", { class: `line ${line.speaker}`, "data-speaker": line.speaker }, h("span", { class: "speaker" }, `${who}: `), h("span", { class: "text" }), h("span", { class: "mark" }));
+      lineElements.set(line.id, element);
       transcriptLog.append(element);
     }
     const text = element.querySelector(".text");
-    if (text) text.textContent = line.text || (line.speaker === "user" ? "(listening…)" : "…");
+    if (text) text.textContent = line.text || (line.final ? "" : line.speaker === "user" ? "(listening…)" : "…");
+    const mark = element.querySelector(".mark");
+    if (mark) mark.textContent = line.interrupted ? (line.text ? " — interrupted" : "(interrupted before it was said)") : "";
     element.dataset.final = String(line.final);
+    if (line.interrupted) element.dataset.interrupted = "true";
     transcriptLog.scrollTop = transcriptLog.scrollHeight;
   };
 
-  const onMessage = (message: ServerMessage): void => {
-    switch (message.type) {
-      case "agent_switched":
-        agents.set({ current: message.agent_id });
-        connection.agentId = message.agent_id;
+  const renderPhase = (phase: VoicePhase, text: string): void => {
+    status.textContent = text;
+    status.dataset.phase = phase;
+    status.dataset.state = stateOf(phase);
+    const live = phase !== "off";
+    start.textContent = live ? "End conversation" : "Start conversation";
+    mute.hidden = !live || phase === "starting";
+    cancel.disabled = !live;
+    if (phase === "reconnecting") error.textContent = "";
+  };
+
+  controller.subscribe((event) => {
+    switch (event.kind) {
+      case "phase":
+        renderPhase(event.phase, event.text);
         break;
-      case "transcription": {
-        if (isBargeIn(message)) {
-          player.stop();
-          const interrupted = transcript.open("assistant");
-          transcript.interrupt("assistant");
-          if (interrupted) renderLine(interrupted.id);
-        }
-        renderLine(transcript.apply(message.speaker, message.status, message.text).id);
+      case "line":
+        renderLine(event.line);
         break;
-      }
-      case "stop_playback": {
-        player.stop();
-        const interrupted = transcript.open("assistant");
-        transcript.interrupt("assistant");
-        if (interrupted) renderLine(interrupted.id);
-        break;
-      }
-      case "audio":
-        if (message.format === "audio/pcm16") player.enqueue(message.data);
+      case "removed":
+        lineElements.get(event.id)?.remove();
+        lineElements.delete(event.id);
         break;
       case "error":
-        error.textContent = message.message;
+        error.textContent = event.text;
         break;
+      case "muted":
+        mute.textContent = event.muted ? "Unmute" : "Mute";
+        break;
+      case "audio": {
+        const audio = controller.audio;
+        audioStats.dataset.receivedMs = String(Math.round(audio.receivedMs));
+        audioStats.dataset.playedMs = String(Math.round(audio.playedMs));
+        audioStats.dataset.playing = String(audio.playing);
+        break;
+      }
     }
-  };
+  });
 
-  const connection = new VoiceConnection(
-    (agentId) => voiceSocketUrl(wsBase, sessionId(), agentId ?? undefined),
-    async () => websocketProtocols(await auth.token()),
-    {
-      state: (state, detail) => {
-        status.textContent = detail ?? STATE_TEXT[state];
-        status.dataset.state = state;
-        if (state === "open") {
-          error.textContent = "";
-          void startMic();
-        }
-        if (state === "closed" && running) void stopAll(detail);
-      },
-      message: onMessage,
-    },
-  );
-
-  const startMic = async (): Promise<void> => {
-    if (micOn) return;
-    micOn = true;
-    try {
-      await mic.start((frame) => {
-        connection.send({ type: "audio", data: bytesToBase64(pcm16ToBytes(frame)) });
-      });
-    } catch (failure) {
-      micOn = false;
-      const name = (failure as Error).name;
-      error.textContent =
-        name === "NotAllowedError"
-          ? "Voice needs permission to use the microphone."
-          : name === "NotFoundError"
-            ? "No microphone was found."
-            : "The microphone could not be started.";
-      await stopAll();
-    }
-  };
-
-  const stopAll = async (detail?: string): Promise<void> => {
-    running = false;
-    start.textContent = "Start conversation";
-    start.setAttribute("aria-pressed", "false");
-    connection.close();
-    if (detail) status.textContent = detail;
-    micOn = false;
-    for (const id of transcript.end()) {
-      lineElements.get(id)?.remove();
-      lineElements.delete(id);
-    }
-    for (const line of transcript.lines) lineElements.get(line.id)?.setAttribute("data-final", "true");
-    await mic.stop();
-    player.stop();
-    updateAudio();
-  };
-
-  start.setAttribute("aria-pressed", "false");
   start.addEventListener("click", () => {
-    if (running) {
-      void stopAll();
+    if (controller.live) {
+      void controller.end();
       return;
     }
-    running = true;
     error.textContent = "";
-    start.textContent = "End conversation";
-    start.setAttribute("aria-pressed", "true");
-    connection.agentId = agents.current;
-    updateAudio();
-    // Audio output is created inside the click, so autoplay rules let the answer play.
-    void player.ready().then(() => connection.connect());
+    void controller.start();
   });
-
-  cancel.addEventListener("click", () => {
-    connection.send({ type: "cancel" });
-    player.stop();
-    const open = transcript.open("assistant");
-    transcript.interrupt("assistant");
-    if (open) renderLine(open.id);
-  });
+  mute.addEventListener("click", () => controller.setMuted(!controller.muted));
+  cancel.addEventListener("click", () => controller.cancelAnswer());
 
   const picker = agentPicker(agents, "Agent", (id) => {
     agents.set({ current: id });
-    if (running) connection.selectAgent(id);
+    controller.selectAgent(id);
   });
 
   const element = h(
     "section",
-    { class: "panel", id: "voice-panel", "aria-labelledby": "voice-title" },
+    { class: "panel voice", id: "voice-panel", "aria-labelledby": "voice-title" },
     h("div", { class: "panel-head" }, h("h1", { id: "voice-title", tabindex: "-1" }, "Voice")),
     picker,
     active,
-    h("div", { class: "actions" }, start, cancel),
+    extras,
+    h("div", { class: "actions voice-actions" }, start, mute, cancel),
     status,
     error,
-    h("h2", { class: "subhead" }, "Transcript"),
+    h("h2", { class: "subhead", id: "voice-transcript-title" }, "Transcript"),
     transcriptLog,
     audioStats,
   );
   showActive();
-
-  return {
-    element,
-    async restart() {
-      transcript.lines.length = 0;
-      lineElements.clear();
-      transcriptLog.replaceChildren();
-      if (running) {
-        await stopAll();
-        start.click();
-      }
-    },
-  };
+  return { element, extras };
 }

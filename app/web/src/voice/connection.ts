@@ -1,8 +1,10 @@
 /**
  * The voice websocket with reconnection: exponential backoff with jitter while the user wants to be
- * connected (dropped, at capacity, upstream failed), none after a refusal or a normal end (see the
- * close codes below) or a user stop. Every (re)connect names the chosen agent in the URL, so a
- * dropped socket does not silently change agents.
+ * connected (dropped, refused before accept (1006), at capacity, upstream failed), none after a
+ * refusal or a normal end (see the close codes below) or a user stop. Every (re)connect uses the same
+ * session id and names the chosen agent in the URL, so a dropped socket resumes the same conversation
+ * and does not silently change agents. Retries are bounded: after MAX_ATTEMPTS drops without a stable
+ * connection in between, the connection closes for good and says so.
  */
 import { parseServerMessage, type ClientMessage, type ServerMessage } from "./protocol";
 
@@ -13,6 +15,8 @@ export const POLICY_VIOLATION = 1008; // authentication, permission, origin or o
 export const INTERNAL = 1011; // not configured, or a server fault
 export const ERASED = 4410; // the user's data was erased: the session is over, never reconnect to it
 export const MAX_ATTEMPTS = 8;
+/** A socket that stays open this long counts as recovered: the attempt counter starts again. */
+export const STABLE_MS = 5_000;
 /** WebSocket.readyState values (named here so the module loads where WebSocket is absent). */
 const OPEN = 1;
 
@@ -23,9 +27,42 @@ export function backoffDelay(attempt: number, random: () => number = Math.random
 }
 
 type SocketFactory = (url: string, protocols: string[]) => WebSocket;
+type TimerId = ReturnType<typeof setTimeout>;
+
+/**
+ * How the connection waits. The default calls the global functions as plain functions: storing
+ * `setTimeout` and calling it as `this.x(...)` throws "Illegal invocation" in Chromium.
+ */
+export interface Timers {
+  set(fn: () => void, ms: number): TimerId;
+  clear(id: TimerId): void;
+}
+
+export const realTimers: Timers = {
+  set: (fn, ms) => setTimeout(fn, ms),
+  clear: (id) => clearTimeout(id),
+};
+
+export interface ConnectionOptions {
+  createSocket?: SocketFactory;
+  timers?: Timers;
+  /** The first retry waits about this long (then doubling, capped at 10 s). */
+  baseDelayMs?: number;
+  maxAttempts?: number;
+  stableMs?: number;
+}
+
+/** Why the state changed, for the UI to put into words (see voice/wording.ts). */
+export type StateInfo =
+  | { why: "refused"; server: string }
+  | { why: "ended"; server: string }
+  | { why: "gave-up" }
+  | { why: "sign-in" }
+  | { why: "cannot-connect" }
+  | { why: "retrying"; attempt: number; inMs: number };
 
 export interface ConnectionEvents {
-  state(state: ConnectionState, detail?: string): void;
+  state(state: ConnectionState, info?: StateInfo): void;
   message(message: ServerMessage): void;
 }
 
@@ -33,18 +70,29 @@ export class VoiceConnection {
   private socket: WebSocket | null = null;
   private wanted = false;
   private attempt = 0;
-  private timer: ReturnType<typeof setTimeout> | null = null;
+  private retryTimer: TimerId | null = null;
+  private stableTimer: TimerId | null = null;
   /** The last error the server sent on this socket (it explains the close that follows). */
   private lastError = "";
   agentId: string | null = null;
+  private readonly createSocket: SocketFactory;
+  private readonly timers: Timers;
+  private readonly baseDelayMs: number;
+  private readonly maxAttempts: number;
+  private readonly stableMs: number;
 
   constructor(
     private readonly url: (agentId: string | null) => string,
     private readonly protocols: () => Promise<string[]>,
     private readonly events: ConnectionEvents,
-    private readonly createSocket: SocketFactory = (url, protocols) => new WebSocket(url, protocols),
-    private readonly schedule: (fn: () => void, ms: number) => ReturnType<typeof setTimeout> = setTimeout,
-  ) {}
+    options: ConnectionOptions = {},
+  ) {
+    this.createSocket = options.createSocket ?? ((url, protocols) => new WebSocket(url, protocols));
+    this.timers = options.timers ?? realTimers;
+    this.baseDelayMs = options.baseDelayMs ?? 500;
+    this.maxAttempts = options.maxAttempts ?? MAX_ATTEMPTS;
+    this.stableMs = options.stableMs ?? STABLE_MS;
+  }
 
   get isOpen(): boolean {
     return this.socket?.readyState === OPEN;
@@ -69,12 +117,18 @@ export class VoiceConnection {
 
   close(): void {
     this.wanted = false;
-    if (this.timer !== null) clearTimeout(this.timer);
-    this.timer = null;
+    this.clearTimers();
     const socket = this.socket;
     this.socket = null;
     if (socket && socket.readyState <= OPEN) socket.close(1000, "user stopped");
     this.events.state("closed");
+  }
+
+  private clearTimers(): void {
+    if (this.retryTimer !== null) this.timers.clear(this.retryTimer);
+    if (this.stableTimer !== null) this.timers.clear(this.stableTimer);
+    this.retryTimer = null;
+    this.stableTimer = null;
   }
 
   private async open(state: ConnectionState): Promise<void> {
@@ -84,16 +138,28 @@ export class VoiceConnection {
       protocols = await this.protocols();
     } catch {
       this.wanted = false;
-      this.events.state("closed", "Sign in again to use voice.");
+      this.events.state("closed", { why: "sign-in" });
       return;
     }
     if (!this.wanted) return;
     this.lastError = "";
-    const socket = this.createSocket(this.url(this.agentId), protocols);
+    let socket: WebSocket;
+    try {
+      socket = this.createSocket(this.url(this.agentId), protocols);
+    } catch {
+      this.wanted = false;
+      this.events.state("closed", { why: "cannot-connect" });
+      return;
+    }
     this.socket = socket;
     socket.onopen = () => {
       if (this.socket !== socket) return;
-      this.attempt = 0;
+      // Only a connection that stays up resets the retry budget: a server that accepts and then
+      // drops at once (its upstream is down) must not be retried for ever.
+      this.stableTimer = this.timers.set(() => {
+        this.stableTimer = null;
+        this.attempt = 0;
+      }, this.stableMs);
       this.events.state("open");
     };
     socket.onmessage = (event: MessageEvent) => {
@@ -105,6 +171,8 @@ export class VoiceConnection {
     socket.onclose = (event: CloseEvent) => {
       if (this.socket !== socket) return;
       this.socket = null;
+      if (this.stableTimer !== null) this.timers.clear(this.stableTimer);
+      this.stableTimer = null;
       this.closed(event.code, event.reason);
     };
   }
@@ -114,23 +182,23 @@ export class VoiceConnection {
     const explanation = this.lastError || reason;
     if (code === POLICY_VIOLATION) {
       this.wanted = false;
-      this.events.state("closed", explanation ? `The voice service refused the connection: ${explanation}` : "Sign in again to use voice.");
+      this.events.state("closed", { why: "refused", server: explanation });
       return;
     }
     if (code === NORMAL || code === ERASED || (code === INTERNAL && /not configured/i.test(explanation))) {
       this.wanted = false;
-      this.events.state("closed", explanation ? `Voice ended: ${explanation}` : "The voice conversation ended.");
+      this.events.state("closed", { why: "ended", server: explanation });
       return;
     }
-    if (this.attempt >= MAX_ATTEMPTS) {
+    if (this.attempt >= this.maxAttempts) {
       this.wanted = false;
-      this.events.state("closed", "The voice connection keeps dropping. Try again later.");
+      this.events.state("closed", { why: "gave-up" });
       return;
     }
-    const delay = backoffDelay(this.attempt++);
-    this.events.state("reconnecting", `Connection lost. Reconnecting in ${Math.ceil(delay / 1000)} s…`);
-    this.timer = this.schedule(() => {
-      this.timer = null;
+    const delay = backoffDelay(this.attempt++, Math.random, this.baseDelayMs);
+    this.events.state("reconnecting", { why: "retrying", attempt: this.attempt, inMs: delay });
+    this.retryTimer = this.timers.set(() => {
+      this.retryTimer = null;
       if (this.wanted) void this.open("reconnecting");
     }, delay);
   }
