@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { Api, ApiError, errorDetail, friendlyError, parseAgents, readChatStream } from "../src/api";
+import { Api, ApiError, errorDetail, friendlyError, parseAgents, parseEpisode, readChatStream } from "../src/api";
 import { DevTokenAuth } from "../src/auth";
 
 function stream(parts: string[]): ReadableStream<Uint8Array> {
@@ -21,13 +21,26 @@ afterEach(() => vi.unstubAllGlobals());
 
 describe("errors in plain words", () => {
   it("says what happened, never a bare status", () => {
-    expect(friendlyError(503, "chat is not configured: set AZURE_AI_ENDPOINT", "chat")).toBe("Chat is not configured on this server.");
+    expect(friendlyError(503, "chat is not configured: set AZURE_AI_ENDPOINT", "chat")).toBe(
+      "Chat is not available on this server right now. Try again later, or ask your administrator.",
+    );
     expect(friendlyError(429, "", "chat", 7)).toBe("Too many requests. Try again in 7 seconds.");
+    expect(friendlyError(429, "", "chat", 1)).toBe("Too many requests. Try again in 1 second.");
+    expect(friendlyError(429, "", "chat")).toBe("Too many requests. Wait a moment and try again.");
     expect(friendlyError(504, "", "chat")).toMatch(/took too long/);
     expect(friendlyError(404, "unknown agent 'zed'", "chat")).toBe("That agent does not exist.");
     expect(friendlyError(401, "", "agents")).toMatch(/sign in/i);
     expect(friendlyError(0, "", "chat")).toMatch(/Cannot reach/);
     expect(friendlyError(404, "no such session", "chat")).toMatch(/another account/);
+  });
+
+  it("maps raw server strings to what to do next, never showing setting names", () => {
+    const tooLong = friendlyError(422, "content is longer than 16000 characters (CHAT_MAX_CONTENT_CHARS)", "chat");
+    expect(tooLong).toBe("Your message is too long. Shorten it to at most 16,000 characters and send it again.");
+    expect(friendlyError(422, "String should have at least 1 character", "chat")).toBe("Type a message before sending.");
+    expect(friendlyError(422, "Input should be a valid string", "chat")).toBe("The message was not accepted. Check it and send it again.");
+    expect(friendlyError(418, "teapot internals", "agents")).not.toMatch(/teapot|418/);
+    for (const status of [422, 418, 503]) expect(friendlyError(status, "set CHAT_MAX_CONTENT_CHARS", "chat")).not.toMatch(/CHAT_|AZURE_/);
   });
 
   it("reads FastAPI details, including validation lists", () => {
@@ -40,15 +53,39 @@ describe("errors in plain words", () => {
 describe("agents", () => {
   it("reads a list or an {agents} object and keeps only safe colours", () => {
     const agents = parseAgents([
-      { id: "elena", name: "Elena", title: "Business Analyst", accent_color: "#7c3aed" },
+      { id: "elena", name: "Elena", title: "Business Analyst", accent_color: "#7c3aed", expertise: ["requirements", 3] },
       { id: "marcus", name: "Marcus", title: "Project Manager", accent_color: "red;background:url(x)" },
       { name: "no id" },
     ]);
     expect(agents).toEqual([
-      { id: "elena", name: "Elena", title: "Business Analyst", accent: "#7c3aed" },
-      { id: "marcus", name: "Marcus", title: "Project Manager", accent: "#4a5568" },
+      { id: "elena", name: "Elena", title: "Business Analyst", accent: "#7c3aed", expertise: ["requirements"] },
+      { id: "marcus", name: "Marcus", title: "Project Manager", accent: "#4a5568", expertise: [] },
     ]);
-    expect(parseAgents({ agents: [{ id: "x" }] })).toEqual([{ id: "x", name: "x", title: "", accent: "#4a5568" }]);
+    expect(parseAgents({ agents: [{ id: "x" }] })).toEqual([{ id: "x", name: "x", title: "", accent: "#4a5568", expertise: [] }]);
+  });
+});
+
+describe("episode", () => {
+  it("reads the stored transcript with its channel and agent, skipping malformed turns", () => {
+    const turns = parseEpisode({
+      transcript: [
+        { role: "user", content: "Hi", metadata: { agent_id: "elena", channel: "chat" } },
+        { role: "assistant", content: "Hello", metadata: { agent_id: "elena", channel: "voice" } },
+        { role: "system", content: "x", metadata: {} },
+        { role: "user" },
+      ],
+    });
+    expect(turns).toEqual([
+      { role: "user", content: "Hi", agentId: "elena", channel: "chat" },
+      { role: "assistant", content: "Hello", agentId: "elena", channel: "voice" },
+    ]);
+    expect(parseEpisode(null)).toEqual([]);
+  });
+
+  it("an unknown session is an empty conversation, not an error", async () => {
+    vi.stubGlobal("fetch", async () => new Response(JSON.stringify({ detail: "no such episode" }), { status: 404 }));
+    const api = new Api("", new DevTokenAuth(memoryStorage()));
+    expect(await api.episode("s-1")).toEqual([]);
   });
 });
 
@@ -95,7 +132,7 @@ describe("Api.chat", () => {
     const api = new Api("", new DevTokenAuth(memoryStorage()));
     await expect(api.chat({ content: "x", agent_id: "zed", session_id: "s" }, () => undefined)).rejects.toThrow("That agent does not exist.");
     vi.stubGlobal("fetch", async () => new Response(JSON.stringify({ detail: "set AZURE_AI_ENDPOINT" }), { status: 503 }));
-    await expect(api.chat({ content: "x", agent_id: "elena", session_id: "s" }, () => undefined)).rejects.toThrow("Chat is not configured on this server.");
+    await expect(api.chat({ content: "x", agent_id: "elena", session_id: "s" }, () => undefined)).rejects.toThrow("Chat is not available on this server right now.");
   });
 
   it("rejects a malformed dev token before sending it", async () => {

@@ -74,8 +74,17 @@ describe("markdown rendering", () => {
 
   it("renders fenced code literally, with its language", () => {
     expect(renderMarkdown("```python\nif a < b and *x*:\n    pass\n```")).toBe(
-      '<pre><code class="language-python">if a &lt; b and *x*:\n    pass</code></pre>',
+      '<pre tabindex="0"><code class="language-python">if a &lt; b and *x*:\n    pass</code></pre>',
     );
+  });
+
+  it("maps heading levels onto the page's outline without skipping one", () => {
+    // ## and #### only: h3 then h4 (never h3 then h5), under the page's h1 and the log's h2.
+    expect(renderMarkdown("## Goals\n\n#### Detail\n\n## Risks")).toBe("<h3>Goals</h3>\n<h4>Detail</h4>\n<h3>Risks</h3>");
+    expect(renderMarkdown("### Only", { topLevel: 2 })).toBe("<h2>Only</h2>");
+    // A "#" inside a code block is not a heading; levels never pass h6.
+    expect(renderMarkdown("```\n# comment\n```\n\n#### Real")).toContain("<h3>Real</h3>");
+    expect(renderMarkdown("# a\n## b\n### c\n#### d\n##### e")).toContain("<h6>d</h6>");
   });
 
   it("renders a simple table", () => {

@@ -1,5 +1,5 @@
-import { describe, expect, it } from "vitest";
-import { MAX_ATTEMPTS, VoiceConnection, backoffDelay, type ConnectionState } from "../src/voice/connection";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { MAX_ATTEMPTS, VoiceConnection, backoffDelay, type ConnectionState, type StateInfo } from "../src/voice/connection";
 import { isBargeIn, parseServerMessage } from "../src/voice/protocol";
 import { Transcript } from "../src/voice/transcript";
 import { websocketProtocols } from "../src/auth";
@@ -82,10 +82,11 @@ describe("Transcript", () => {
   it("starts a new assistant line after an interruption", () => {
     const t = new Transcript();
     t.apply("assistant", "processing", "Long answer");
-    t.interrupt("assistant");
+    t.interrupt();
+    t.apply("user", "complete", "Go on.");
     t.apply("assistant", "processing", "New answer");
-    expect(t.lines.map((l) => l.text)).toEqual(["Long answer", "New answer"]);
-    expect(t.lines[0]?.final).toBe(true);
+    expect(t.lines.map((l) => l.text)).toEqual(["Long answer", "Go on.", "New answer"]);
+    expect(t.lines[0]).toMatchObject({ final: true, interrupted: true });
   });
 
   it("drops empty placeholders and closes partial lines when the conversation ends", () => {
@@ -93,7 +94,7 @@ describe("Transcript", () => {
     t.apply("user", "complete", "Wait.");
     t.apply("assistant", "processing", "Half an ans");
     const listening = t.apply("user", "listening", "");
-    expect(t.end()).toEqual([listening.id]);
+    expect(t.end()).toEqual([listening!.id]);
     expect(t.lines.map(({ speaker, text, final }) => [speaker, text, final])).toEqual([
       ["user", "Wait.", true],
       ["assistant", "Half an ans", true],
@@ -132,20 +133,26 @@ class FakeSocket {
 
 function harness(token: string | null = "dev_alice_analyst") {
   FakeSocket.created = [];
-  const states: [ConnectionState, string | undefined][] = [];
+  const states: [ConnectionState, StateInfo | undefined][] = [];
   const messages: unknown[] = [];
-  const timers: { fn: () => void; ms: number }[] = [];
+  const timers: { fn: () => void; ms: number; cleared: boolean }[] = [];
   const connection = new VoiceConnection(
     (agent) => `ws://127.0.0.1:1/api/v1/voice/voicelive/s1${agent ? `?agent=${agent}` : ""}`,
     async () => websocketProtocols(token),
     { state: (s, d) => states.push([s, d]), message: (m) => messages.push(m) },
-    (url, protocols) => new FakeSocket(url, protocols) as unknown as WebSocket,
-    (fn, ms) => {
-      timers.push({ fn, ms });
-      return 0 as unknown as ReturnType<typeof setTimeout>;
+    {
+      createSocket: (url, protocols) => new FakeSocket(url, protocols) as unknown as WebSocket,
+      timers: {
+        set: (fn, ms) => (timers.push({ fn, ms, cleared: false }) - 1) as unknown as ReturnType<typeof setTimeout>,
+        clear: (id) => {
+          const timer = timers[id as unknown as number];
+          if (timer) timer.cleared = true;
+        },
+      },
     },
   );
-  return { connection, states, messages, timers };
+  const retries = () => timers.filter((t) => t.ms !== 5000);
+  return { connection, states, messages, timers, retries };
 }
 
 describe("VoiceConnection", () => {
@@ -170,8 +177,9 @@ describe("VoiceConnection", () => {
 
     first.drop(1006);
     expect(states.at(-1)?.[0]).toBe("reconnecting");
-    expect(timers).toHaveLength(1);
-    timers[0]!.fn();
+    const retry = timers.filter((t) => t.ms !== 5000);
+    expect(retry).toHaveLength(1);
+    retry[0]!.fn();
     await Promise.resolve();
     await Promise.resolve();
     const second = FakeSocket.created[1]!;
@@ -185,7 +193,7 @@ describe("VoiceConnection", () => {
     await connection.connect();
     FakeSocket.created[0]!.drop(1008, "authentication required");
     expect(timers).toHaveLength(0);
-    expect(states.at(-1)).toEqual(["closed", "The voice service refused the connection: authentication required"]);
+    expect(states.at(-1)).toEqual(["closed", { why: "refused", server: "authentication required" }]);
   });
 
   it("does not retry a normal end or an unconfigured server, and says why", async () => {
@@ -195,8 +203,8 @@ describe("VoiceConnection", () => {
     socket.open();
     socket.onmessage?.({ data: '{"type":"error","message":"voice is not configured: set AZURE_VOICELIVE_ENDPOINT"}' });
     socket.drop(1011, "voice is not configured");
-    expect(timers).toHaveLength(0);
-    expect(states.at(-1)).toEqual(["closed", "Voice ended: voice is not configured: set AZURE_VOICELIVE_ENDPOINT"]);
+    expect(timers.filter((t) => t.ms !== 5000)).toHaveLength(0);
+    expect(states.at(-1)).toEqual(["closed", { why: "ended", server: "voice is not configured: set AZURE_VOICELIVE_ENDPOINT" }]);
 
     const again = harness();
     await again.connection.connect();
@@ -220,15 +228,44 @@ describe("VoiceConnection", () => {
   });
 
   it("gives up after MAX_ATTEMPTS drops in a row", async () => {
-    const { connection, states, timers } = harness();
+    const { connection, states, retries } = harness();
     await connection.connect();
     for (let i = 0; i <= MAX_ATTEMPTS; i++) {
       FakeSocket.created.at(-1)!.drop(1011);
-      timers.at(-1)?.fn();
+      retries().at(-1)?.fn();
       await Promise.resolve();
       await Promise.resolve();
     }
-    expect(states.at(-1)).toEqual(["closed", "The voice connection keeps dropping. Try again later."]);
+    expect(states.at(-1)).toEqual(["closed", { why: "gave-up" }]);
+  });
+
+  it("keeps counting when each socket opens and drops at once (upstream down), so it still gives up", async () => {
+    const { connection, states, retries, timers } = harness();
+    await connection.connect();
+    for (let i = 0; i <= MAX_ATTEMPTS; i++) {
+      const socket = FakeSocket.created.at(-1)!;
+      socket.open(); // accepted, then the service's upstream fails
+      socket.drop(1014);
+      retries().at(-1)?.fn();
+      await Promise.resolve();
+      await Promise.resolve();
+    }
+    expect(states.at(-1)).toEqual(["closed", { why: "gave-up" }]);
+    // The "stable" timers were cancelled on each drop: none of them reset the budget.
+    expect(timers.filter((t) => t.ms === 5000).every((t) => t.cleared)).toBe(true);
+  });
+
+  it("a connection that stays up resets the retry budget", async () => {
+    const { connection, states, retries, timers } = harness();
+    await connection.connect();
+    FakeSocket.created[0]!.drop(1014);
+    retries().at(-1)!.fn();
+    await Promise.resolve();
+    await Promise.resolve();
+    FakeSocket.created[1]!.open();
+    timers.filter((t) => t.ms === 5000).at(-1)!.fn(); // stayed up
+    FakeSocket.created[1]!.drop(1014);
+    expect(states.at(-1)).toEqual(["reconnecting", expect.objectContaining({ why: "retrying", attempt: 1 })]);
   });
 
   it("sends nothing while not open, and nothing after a user stop", async () => {
@@ -238,6 +275,88 @@ describe("VoiceConnection", () => {
     connection.close();
     FakeSocket.created[0]!.drop(1006);
     expect(timers).toHaveLength(0);
+  });
+
+  it("a user stop during the backoff cancels the pending retry", async () => {
+    const { connection, retries } = harness();
+    await connection.connect();
+    FakeSocket.created[0]!.drop(1006);
+    connection.close();
+    expect(retries()[0]!.cleared).toBe(true);
+  });
+});
+
+/**
+ * With the real timer functions. Browsers throw "Illegal invocation" when setTimeout is called with
+ * a `this` other than the window (storing it on an object and calling it as a method); Node does not,
+ * so the global is replaced by one that checks its receiver the way Chromium does.
+ */
+describe("VoiceConnection with real timers", () => {
+  const nativeSetTimeout = globalThis.setTimeout;
+  const nativeClearTimeout = globalThis.clearTimeout;
+
+  afterEach(() => {
+    vi.unstubAllGlobals();
+  });
+
+  function browserLikeTimers(): void {
+    vi.stubGlobal("setTimeout", function (this: unknown, fn: () => void, ms: number) {
+      if (this !== undefined && this !== globalThis) throw new TypeError("Illegal invocation");
+      return nativeSetTimeout(fn, ms);
+    });
+    vi.stubGlobal("clearTimeout", function (this: unknown, id: ReturnType<typeof setTimeout>) {
+      if (this !== undefined && this !== globalThis) throw new TypeError("Illegal invocation");
+      nativeClearTimeout(id);
+    });
+  }
+
+  it("the browser-like stub does throw for a method call (the old bug)", () => {
+    browserLikeTimers();
+    const holder = { schedule: globalThis.setTimeout };
+    expect(() => holder.schedule(() => undefined, 1)).toThrow("Illegal invocation");
+  });
+
+  it("reconnects by itself after a drop and after a refusal before accept (1006), same session URL", async () => {
+    browserLikeTimers();
+    FakeSocket.created = [];
+    const states: ConnectionState[] = [];
+    const connection = new VoiceConnection(
+      () => "ws://127.0.0.1:1/api/v1/voice/voicelive/same-session",
+      async () => ["engram.v1"],
+      { state: (s) => states.push(s), message: () => undefined },
+      { createSocket: (url, protocols) => new FakeSocket(url, protocols) as unknown as WebSocket, baseDelayMs: 5, stableMs: 20 },
+    );
+    await connection.connect();
+    FakeSocket.created[0]!.open();
+    FakeSocket.created[0]!.drop(1014); // the service lost VoiceLive
+    await vi.waitFor(() => expect(FakeSocket.created).toHaveLength(2), { timeout: 2000, interval: 5 });
+    FakeSocket.created[1]!.drop(1006); // refused before accept while the service restarts
+    await vi.waitFor(() => expect(FakeSocket.created).toHaveLength(3), { timeout: 2000, interval: 5 });
+    FakeSocket.created[2]!.open();
+    expect(states.at(-1)).toBe("open");
+    expect(new Set(FakeSocket.created.map((s) => s.url))).toEqual(new Set(["ws://127.0.0.1:1/api/v1/voice/voicelive/same-session"]));
+    connection.close();
+  });
+
+  it("gives up within its bound and stops retrying", async () => {
+    browserLikeTimers();
+    FakeSocket.created = [];
+    const states: [ConnectionState, StateInfo | undefined][] = [];
+    const connection = new VoiceConnection(
+      () => "ws://127.0.0.1:1/x",
+      async () => ["engram.v1"],
+      { state: (s, i) => states.push([s, i]), message: () => undefined },
+      { createSocket: (url, protocols) => new FakeSocket(url, protocols) as unknown as WebSocket, baseDelayMs: 2, maxAttempts: 3 },
+    );
+    await connection.connect();
+    for (let i = 0; i <= 3; i++) {
+      const before = FakeSocket.created.length;
+      FakeSocket.created.at(-1)!.drop(1006);
+      if (i < 3) await vi.waitFor(() => expect(FakeSocket.created.length).toBe(before + 1), { timeout: 2000, interval: 2 });
+    }
+    expect(states.at(-1)).toEqual(["closed", { why: "gave-up" }]);
+    await new Promise((resolve) => nativeSetTimeout(resolve, 50));
+    expect(FakeSocket.created).toHaveLength(4);
   });
 });
 
