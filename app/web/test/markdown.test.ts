@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { escapeHtml, renderInline, renderMarkdown } from "../src/markdown";
 
 /** Every tag the renderer may emit; anything else in the output is a failure. */
-const ALLOWED = new Set(["p", "br", "h3", "h4", "h5", "h6", "ul", "ol", "li", "blockquote", "pre", "code", "strong", "em", "del", "a", "hr", "table", "thead", "tbody", "tr", "th", "td"]);
+const ALLOWED = new Set(["p", "br", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "li", "blockquote", "pre", "code", "strong", "em", "del", "a", "hr", "table", "thead", "tbody", "tr", "th", "td"]);
 
 function tags(html: string): string[] {
   return [...html.matchAll(/<\/?([a-zA-Z0-9]+)/g)].map((m) => (m[1] ?? "").toLowerCase());
@@ -34,7 +34,7 @@ describe("markdown sanitising", () => {
   it.each(ATTACKS)("never emits markup from the text: %s", (attack) => {
     const html = renderMarkdown(attack);
     for (const tag of tags(html)) expect(ALLOWED.has(tag), `tag <${tag}> in ${html}`).toBe(true);
-    for (const attr of attributes(html)) expect(["href", "target", "rel", "class", "start", "scope"]).toContain(attr);
+    for (const attr of attributes(html)) expect(["href", "target", "rel", "class", "start", "scope", "tabindex"]).toContain(attr);
     expect(html).not.toMatch(/href="(?!https?:|mailto:)/i);
   });
 
