@@ -139,5 +139,7 @@ def test_accessibility_basics(dev_page: Page) -> None:
     )
     assert unnamed == []
     assert page.locator("#chat-log").get_attribute("role") == "log"
-    assert page.locator("#voice-transcript").get_attribute("aria-live") == "polite"
+    assert page.locator("#chat-log").get_attribute("aria-live") == "off"
+    assert page.locator("#voice-transcript").get_attribute("aria-live") == "off"
+    assert page.locator("#announcer").get_attribute("role") == "status"
     assert page.locator("html").get_attribute("lang") == "en"

@@ -201,9 +201,8 @@ def test_uat_multi_turn_conversation(page: Page, service: str, request: pytest.F
 
 @pytest.mark.chat
 def test_uat_memory_persists_across_reload(page: Page, service: str, request: pytest.FixtureRequest) -> None:
-    """The tab keeps its session across a reload, and the conversation continues from memory. (The UI
-    does not redraw earlier messages after a reload: memory is checked where it lives, the episode
-    and what the model is sent.)"""
+    """The tab keeps its session across a reload, the earlier messages are drawn again from the
+    episode, and the conversation continues from memory."""
     doubles = local_doubles(request)
     open_chat(page)
     sid = session_id(page)
@@ -211,7 +210,9 @@ def test_uat_memory_persists_across_reload(page: Page, service: str, request: py
     page.reload()
     expect(page.locator("#chat-panel .agent")).to_have_count(2)
     assert session_id(page) == sid
-    send(page, "What is my project called?", 0)
+    expect(page.locator(".message.user .body").first).to_have_text("Remember: my project is called Bluebird.")
+    expect(page.locator(".message.assistant").first).to_have_attribute("data-restored", "true")
+    send(page, "What is my project called?", 1)
     wait_until(lambda: len(episode(service, sid)["transcript"]) >= 4, "both exchanges in one episode")
     contents = [t["content"] for t in episode(service, sid)["transcript"]]
     assert "Remember: my project is called Bluebird." in contents

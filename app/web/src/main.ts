@@ -104,7 +104,7 @@ async function boot(): Promise<void> {
     h("p", {}, "Go to ", h("a", { href: "/" }, "Chat"), " or ", h("a", { href: "/voice" }, "Voice"), "."),
   );
   main.replaceChildren(chat.element, voice.element, notFound);
-  document.querySelector(".app-header")?.after(liveIndicator(controller));
+  document.querySelector(".app-header")?.append(liveIndicator(controller)); // in the banner landmark
   document.body.append(announcer.element);
 
   const show = (path: string, moveFocus: boolean): void => {
