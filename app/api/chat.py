@@ -6,6 +6,8 @@ from it, its Zep thread) is deleted and the deletion audited.
 Stream events: `delta` (`{"content": "..."}`) as the model produces text, then `done` with the
 same metadata as the JSON reply; a failure after the stream started ends it with `error`
 (`{"status": 504, "detail": "..."}`). Failures before the first byte are plain HTTP errors.
+A client that disconnects mid-stream (the UI's Stop) stops the model call; nothing of that exchange
+is stored, so the episode never holds a half answer.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing
 from datetime import datetime
 from typing import Annotated
 
@@ -169,13 +172,15 @@ def _event(name: str, data: object) -> str:
     return f"event: {name}\ndata: {json.dumps(data, default=str)}\n\n"
 
 
-async def _sse(events: AsyncIterator[str | ChatReply]) -> AsyncIterator[str]:
+async def _sse(events: AsyncGenerator[str | ChatReply]) -> AsyncIterator[str]:
+    # aclosing: when the client goes away the chain down to the model's stream is closed at once.
     try:
-        async for item in events:
-            if isinstance(item, ChatReply):
-                yield _event("done", ChatResponse.of(item).model_dump(mode="json"))
-            else:
-                yield _event("delta", {"content": item})
+        async with aclosing(events) as stream:
+            async for item in stream:
+                if isinstance(item, ChatReply):
+                    yield _event("done", ChatResponse.of(item).model_dump(mode="json"))
+                else:
+                    yield _event("delta", {"content": item})
     except GatewayError as exc:
         yield _event("error", {"status": exc.status, "detail": exc.message})
     except SessionNotFound:

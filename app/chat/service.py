@@ -2,14 +2,17 @@
 
 The turn pair (question and answer) is written to SQL only after the model answered, in one
 transaction, so a failed call leaves no half exchange behind and a retry does not duplicate the
-question. The Zep mirror gets the same pair through `MirrorQueue` and never delays the reply.
+question. A streamed reply the client stops (the UI's Stop, a closed tab) ends the same way: the
+upstream call is closed and nothing of the exchange is stored (metric outcome "cancelled").
+The Zep mirror gets the same pair through `MirrorQueue` and never delays the reply.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -88,7 +91,7 @@ class ChatService:
 
     async def open_stream(
         self, identity: Identity, content: str, agent_id: str, session_id: str | None
-    ) -> tuple[Agent, str, AsyncIterator[str | ChatReply]]:
+    ) -> tuple[Agent, str, AsyncGenerator[str | ChatReply]]:
         """Start a streamed reply. Errors before the first delta raise here (real HTTP statuses);
         the iterator yields text deltas and finally the `ChatReply` (after memory is written)."""
         started, received = time.perf_counter(), datetime.now(UTC)
@@ -100,7 +103,7 @@ class ChatService:
             metrics.chat_latency((time.perf_counter() - started) * 1000, agent.id, _outcome(exc, agent.id))
             raise
 
-        async def events() -> AsyncIterator[str | ChatReply]:
+        async def events() -> AsyncGenerator[str | ChatReply]:
             parts: list[str] = []
             tokens: int | None = None
             outcome = "error"
@@ -115,7 +118,12 @@ class ChatService:
             except GatewayError as exc:
                 outcome = _outcome(exc, agent.id)
                 raise
+            except (asyncio.CancelledError, GeneratorExit):
+                outcome = "cancelled"  # the client stopped reading: close upstream, store nothing
+                raise
             finally:
+                if isinstance(upstream, AsyncGenerator):
+                    await upstream.aclose()  # the model's HTTP stream ends now, not when collected
                 metrics.chat_latency((time.perf_counter() - started) * 1000, agent.id, outcome)
             answer = "".join(parts)
             message_id, at = await self._remember(identity, agent, session_id, content, answer, received)

@@ -67,6 +67,8 @@ class OpenAIDouble:
         self.models = models
         self.flavour = flavour
         self.requests: list[Recorded] = []
+        #: Streams the caller closed before the last chunk (e.g. the service stopping a call).
+        self.streams_aborted = 0
         self._steps: deque[Step] = deque()
         app = web.Application()
         app.router.add_post(f"{self.prefix}/chat/completions", self._completions)
@@ -207,13 +209,19 @@ class OpenAIDouble:
                     "usage": usage,
                 }
             )
-        for n, event in enumerate(events):
-            if step.fail_after_chunks is not None and n >= step.fail_after_chunks:
-                request.transport.close()  # type: ignore[union-attr]
-                return response
-            await response.write(f"data: {json.dumps(event)}\n\n".encode())
-            if step.chunk_delay_s:
-                await asyncio.sleep(step.chunk_delay_s)
-        await response.write(b"data: [DONE]\n\n")
-        await response.write_eof()
+        try:
+            for n, event in enumerate(events):
+                if step.fail_after_chunks is not None and n >= step.fail_after_chunks:
+                    request.transport.close()  # type: ignore[union-attr]
+                    return response
+                await response.write(f"data: {json.dumps(event)}\n\n".encode())
+                if step.chunk_delay_s:
+                    await asyncio.sleep(step.chunk_delay_s)
+                    if request.transport is None or request.transport.is_closing():
+                        raise ConnectionResetError("the caller closed the stream")
+            await response.write(b"data: [DONE]\n\n")
+            await response.write_eof()
+        except (ConnectionResetError, asyncio.CancelledError):
+            self.streams_aborted += 1
+            raise
         return response

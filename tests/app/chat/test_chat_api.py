@@ -1,7 +1,8 @@
 """`POST /api/v1/chat` and `/chat/stream` through the real `openai` SDK to a local gateway double.
 
 Covers: multi-turn history, agent switching, streaming, 429 + Retry-After, timeout, 5xx, validation,
-ownership, persistence on SQLite and PostgreSQL, credentials (api-key header; bearer tokens).
+ownership, persistence on SQLite and PostgreSQL, credentials (api-key header; bearer tokens), and a
+stream the client stops (under uvicorn: the model call ends and nothing is stored).
 """
 
 from __future__ import annotations
@@ -9,11 +10,15 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
 import pytest
 from pydantic import SecretStr
 
+from app.db.migrate import upgrade
+from app.main import create_app
 from app.settings import Settings
 from tests.app.chat.helpers import auth, running, sse_events
+from tests.app.voice.harness import eventually, served
 from tests.conftest import make_settings
 from tests.doubles.openai_server import OpenAIDouble, Step
 
@@ -297,3 +302,31 @@ async def test_ownership_holds_for_streams_and_after_erasure(tmp_path: Path, gat
     assert reopened.status_code == 200 and alice_back.status_code == 404
     assert len(gateway.requests) == 2  # refused callers never reach the model
     assert all("alice's secret" not in m["content"] for m in gateway.requests[1].messages)
+
+
+async def test_a_stopped_stream_stops_the_model_call_and_stores_nothing(
+    tmp_path: Path, gateway: OpenAIDouble
+) -> None:
+    """The UI's Stop closes the request mid-answer: the service closes its call to the model and
+    keeps no half exchange (neither the question nor the partial answer)."""
+    gateway.script(Step(reply="word " * 40, chunk_delay_s=0.05))
+    app = create_app(chat_settings(tmp_path, gateway))
+    await upgrade(app.state.engine)
+    async with served(app) as port, httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+        body = {"content": "a long question", "session_id": "stopped-1"}
+        async with client.stream("POST", "/api/v1/chat/stream", json=body) as response:
+            assert response.status_code == 200
+            async for line in response.aiter_lines():
+                if line.startswith("event: delta"):
+                    break  # one word arrived: the user presses Stop
+        await eventually(lambda: gateway.streams_aborted == 1)
+        episode = await client.get("/api/v1/memory/episodes/stopped-1")
+        assert episode.status_code == 404, episode.text  # nothing stored
+        # The session still works: the next message is answered and stored as a whole exchange.
+        gateway.script(Step(reply="A short answer."))
+        again = await client.post(
+            "/api/v1/chat", json={"content": "short, please", "session_id": "stopped-1"}
+        )
+        assert again.status_code == 200
+        turns = (await client.get("/api/v1/memory/episodes/stopped-1")).json()["transcript"]
+    assert [t["content"] for t in turns] == ["short, please", "A short answer."]
