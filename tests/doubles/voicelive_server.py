@@ -282,10 +282,12 @@ class VoiceLiveDouble:
         return f"http://127.0.0.1:{self.port}"
 
     async def __aenter__(self) -> VoiceLiveDouble:
+        # A double stopped and started again keeps its port, so the service finds it where it was
+        # (tests of a VoiceLive outage: `__aexit__`, then `__aenter__`).
         self._server = await serve(
             self._handle,
             "127.0.0.1",
-            0,
+            self.port,
             process_request=self._check_request,
             max_size=2**22,
             compression=None,
