@@ -218,7 +218,8 @@ class OpenAIDouble:
                 if step.chunk_delay_s:
                     await asyncio.sleep(step.chunk_delay_s)
                     if request.transport is None or request.transport.is_closing():
-                        raise ConnectionResetError("the caller closed the stream")
+                        self.streams_aborted += 1  # the caller closed the stream: stop writing
+                        return response
             await response.write(b"data: [DONE]\n\n")
             await response.write_eof()
         except (ConnectionResetError, asyncio.CancelledError):
