@@ -143,3 +143,45 @@ def test_accessibility_basics(dev_page: Page) -> None:
     assert page.locator("#voice-transcript").get_attribute("aria-live") == "off"
     assert page.locator("#announcer").get_attribute("role") == "status"
     assert page.locator("html").get_attribute("lang") == "en"
+
+
+@pytest.mark.chat
+@pytest.mark.voice
+def test_shared_machine_sign_out_leaves_a_clean_screen(dev_page: Page, doubles: Doubles) -> None:
+    """Alice signs out with voice live and a conversation on screen; Bob signs in on the same tab:
+    nothing of Alice's stays, voice is off, and Bob's first message is his own new session."""
+    page = dev_page
+    page.goto("/")
+    expect(page.locator("#chat-panel .agent")).to_have_count(2)
+    page.get_by_label("Dev token").fill(TOKEN)
+    page.get_by_role("button", name="Use token").click()
+    expect(page.get_by_test_id("account")).to_have_text("Signed in as alice (analyst)")
+    page.get_by_role("textbox", name="Message").fill("Alice's private note")
+    page.get_by_role("textbox", name="Message").press("Enter")
+    expect(page.locator(".message.assistant").first).to_have_attribute("data-done", "true")
+    page.get_by_role("textbox", name="Message").fill("an unsent draft")
+    alice_session = page.evaluate("sessionStorage.getItem('engram_session_id')")
+    page.get_by_role("link", name="Voice").click()
+    before = len(doubles.voicelive.sessions)
+    page.get_by_role("button", name="Start conversation").click()
+    expect(page.locator("#voice-status")).to_have_attribute("data-state", "open")
+    doubles.loop.run(doubles.voicelive.session(before))
+
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_label("Dev token")).to_be_visible()
+    expect(page.locator("#voice-live")).to_be_hidden()  # the microphone went off with the account
+    expect(page.locator("#voice-status")).to_have_attribute("data-state", "closed")
+    page.get_by_role("link", name="Chat").click()
+    expect(page.locator("#chat-log .message")).to_have_count(0)
+    expect(page.get_by_role("textbox", name="Message")).to_have_value("")
+    assert "Alice" not in page.locator("main").inner_text()
+    assert page.evaluate("sessionStorage.getItem('engram_session_id')") != alice_session
+
+    page.get_by_label("Dev token").fill("dev_bob_analyst")
+    page.get_by_role("button", name="Use token").click()
+    expect(page.get_by_test_id("account")).to_have_text("Signed in as bob (analyst)")
+    page.get_by_role("textbox", name="Message").fill("Bob's first message")
+    page.get_by_role("textbox", name="Message").press("Enter")
+    expect(page.locator(".message.assistant").first).to_have_attribute("data-done", "true")
+    expect(page.locator("#chat-error")).to_be_empty()
+    shot(page, "dev-auth-shared-machine")
