@@ -205,6 +205,19 @@ describe("VoiceController transcripts after Stop and talk-over", () => {
     expect(lines(events)).toEqual([{ speaker: "assistant", text: "A long", interrupted: true }]);
   });
 
+  it("a reset (sign-out, New conversation) emits nothing of the old conversation again", async () => {
+    const { controller, events, socket, mic } = await live();
+    socket().open();
+    socket().server({ type: "transcription", speaker: "user", status: "processing", text: "half a private sen" });
+    const before = events.length;
+    await controller.reset();
+    const after = events.slice(before);
+    expect(after.filter((e) => e.kind === "line")).toEqual([]);
+    expect(after.filter((e) => e.kind === "removed")).toHaveLength(1);
+    expect(controller.transcript.lines).toEqual([]);
+    expect(mic.running).toBe(false);
+  });
+
   it("cuts at a word boundary", () => {
     expect(heardPart("alpha beta gamma delta", 0.5)).toBe("alpha beta");
     expect(heardPart("alpha beta", 1)).toBe("alpha beta");

@@ -194,10 +194,12 @@ export class VoiceController {
 
   /** A new session (New conversation, sign-in or sign-out): the transcript goes, voice ends. */
   async reset(): Promise<void> {
-    await this.end();
-    for (const line of this.transcript.lines) this.emit({ kind: "removed", id: line.id });
+    // Nothing of the old conversation may be emitted again (it would land in the new one's chat).
+    const lines = [...this.transcript.lines];
     this.transcript.clear();
     this.lineAgents.clear();
+    for (const line of lines) this.emit({ kind: "removed", id: line.id });
+    await this.end();
   }
 
   private async stopAll(reason?: string): Promise<void> {
