@@ -343,3 +343,29 @@ def test_escape_stops_an_answer_from_the_keyboard(page: Page, doubles: Doubles) 
     tab_to(page, "#chat-log")  # the conversation scrolls, so it takes focus too
     page.keyboard.press("Escape")
     expect(page.locator(".message.assistant").last).to_have_attribute("data-stopped", "true")
+
+
+@pytest.mark.chat
+def test_a_streamed_answer_is_announced_once(page: Page, doubles: Doubles) -> None:
+    """Screen readers hear "Elena is answering", then the answer once: not one announcement per token
+    (the log itself is not live; the one polite announcer speaks for it)."""
+    page.goto("/")
+    expect(page.locator("#chat-panel .agent")).to_have_count(2)
+    page.evaluate(
+        """() => {
+            window.__said = [];
+            const announcer = document.getElementById("announcer");
+            new MutationObserver(() => {
+                if (announcer.textContent) window.__said.push(announcer.textContent);
+            }).observe(announcer, {childList: true, characterData: true, subtree: true});
+        }"""
+    )
+    answer = " ".join(f"word{i}" for i in range(23))
+    doubles.openai.script(Step(reply=answer, chunk_delay_s=0.02))
+    page.get_by_role("textbox", name="Message").fill("Twenty-three words, please.")
+    page.get_by_role("textbox", name="Message").press("Enter")
+    expect(page.locator(".message.assistant").last).to_have_attribute("data-done", "true")
+    expect(page.locator("#announcer")).to_contain_text("word22")
+    said: list[str] = page.evaluate("window.__said")
+    assert said == ["Sent. Elena is answering.", f"Elena: {answer}"], said
+    assert page.locator("#chat-log").get_attribute("aria-live") == "off"

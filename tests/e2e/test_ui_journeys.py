@@ -64,12 +64,14 @@ def test_voice_resumes_by_itself_after_the_service_comes_back(
     expect(status).to_have_attribute("data-state", "reconnecting")
     expect(status).to_contain_text("Reconnecting in")
     expect(page.locator("#voice-live")).to_be_visible()
+    expect(page.locator("#announcer")).to_contain_text("Connection lost")
     shot(page, "voice-reconnecting")
     restarted = len(doubles.voicelive.sessions)
     doubles.loop.run(doubles.voicelive.__aenter__())
 
     # It comes back by itself, on the same session, and the microphone streams again.
     expect(status).to_have_attribute("data-state", "open", timeout=RESUME_TIMEOUT_MS)
+    expect(page.locator("#announcer")).to_have_text("Reconnected. Listening.")
     second = doubles.loop.run(doubles.voicelive.session(restarted), timeout=30)
     doubles.loop.run(second.wait_for("input_audio_buffer.append", count=3))
     assert len(sockets) >= 2 and all(url.split("?")[0].endswith(f"/{sid}") for url in sockets), sockets

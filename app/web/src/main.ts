@@ -65,7 +65,7 @@ async function boot(): Promise<void> {
     mic: new MicCapture(),
     speaker: (onChange) => new PcmPlayer(onChange),
   });
-  const voice = voicePanel({ controller, agents });
+  const voice = voicePanel({ controller, agents, announcer });
 
   const startSession = (): string => {
     const previous = currentSession();
@@ -92,9 +92,6 @@ async function boot(): Promise<void> {
   controller.subscribe((event) => {
     if (event.kind === "line") chat.voiceLine(event.line);
     else if (event.kind === "removed") chat.removeVoiceLine(event.id);
-    else if (event.kind === "phase" && voice.element.hidden && (event.phase === "reconnecting" || event.phase === "off")) {
-      announcer.say(event.text); // off the voice page, say what happened to the conversation
-    }
   });
 
   const notFound = h(

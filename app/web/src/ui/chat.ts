@@ -166,7 +166,8 @@ export function chatPanel(deps: ChatPanelDeps): ChatPanel {
     const sent = userMessage(content);
     append(sent);
     if (text === undefined) input.value = "";
-    storage.removeItem(DRAFT_KEY);
+    // Kept until the exchange ends: a sign-in redirect while fetching a token must not lose it.
+    storage.setItem(DRAFT_KEY, content);
     const reply = assistantMessage(agentId);
     reply.root.setAttribute("aria-busy", "true");
     const pending = h("p", { class: "pending" }, `${agentName} is thinking…`);
@@ -197,6 +198,7 @@ export function chatPanel(deps: ChatPanelDeps): ChatPanel {
       if (meta.agent_name) reply.who.textContent = meta.agent_name;
       if (meta.tokens_used !== undefined) reply.root.dataset.tokens = String(meta.tokens_used);
       reply.root.dataset.done = "true";
+      storage.removeItem(DRAFT_KEY);
       announcer.say(`${reply.who.textContent}: ${reply.body.textContent ?? ""}`);
     } catch (failure) {
       if (abort.signal.aborted) {
@@ -206,6 +208,7 @@ export function chatPanel(deps: ChatPanelDeps): ChatPanel {
         reply.meta.textContent = "Stopped. This exchange was not saved; send it again to get a full answer.";
         reply.root.dataset.stopped = "true";
         sent.dataset.stopped = "true";
+        storage.removeItem(DRAFT_KEY);
         announcer.say("Stopped.");
       } else {
         reply.root.remove();

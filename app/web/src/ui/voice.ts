@@ -5,6 +5,7 @@
  * themselves through `controller.gates` and `controller.subscribe` and the `extras` slot here.
  */
 import type { VoiceController, VoiceLine, VoicePhase } from "../voice/controller";
+import type { Announcer } from "./announcer";
 import type { AgentStore } from "./agents";
 import { agentPicker } from "./agents";
 import { h } from "./dom";
@@ -12,6 +13,7 @@ import { h } from "./dom";
 export interface VoicePanelDeps {
   controller: VoiceController;
   agents: AgentStore;
+  announcer: Announcer;
 }
 
 export interface VoicePanel {
@@ -28,8 +30,13 @@ function stateOf(phase: VoicePhase): string {
   return "open";
 }
 
-export function voicePanel({ controller, agents }: VoicePanelDeps): VoicePanel {
-  const status = h("p", { id: "voice-status", class: "status", role: "status", "data-state": "closed", "data-phase": "off" }, "Not connected.");
+/** Phases worth saying out loud: the conversation's state, not each turn's. */
+const ANNOUNCED = new Set<VoicePhase>(["off", "reconnecting"]);
+
+export function voicePanel({ controller, agents, announcer }: VoicePanelDeps): VoicePanel {
+  // Not a live region: "hearing you / thinking / speaking" change every turn and would talk over the
+  // conversation. What a listener needs (connected, reconnecting, ended and why) goes to the announcer.
+  const status = h("p", { id: "voice-status", class: "status", "data-state": "closed", "data-phase": "off" }, "Not connected.");
   const active = h("p", { id: "voice-agent", class: "active-agent" });
   const error = h("p", { id: "voice-error", class: "error", role: "alert" });
   const start = h("button", { type: "button", id: "voice-start" }, "Start conversation");
@@ -73,7 +80,13 @@ export function voicePanel({ controller, agents }: VoicePanelDeps): VoicePanel {
     transcriptLog.scrollTop = transcriptLog.scrollHeight;
   };
 
+  let previous: VoicePhase = "off";
   const renderPhase = (phase: VoicePhase, text: string): void => {
+    if (ANNOUNCED.has(phase) && phase !== previous) announcer.say(text);
+    else if (phase === "listening" && (previous === "connecting" || previous === "reconnecting")) {
+      announcer.say(previous === "reconnecting" ? "Reconnected. Listening." : "Connected. Listening. Speak when you are ready.");
+    }
+    previous = phase;
     status.textContent = text;
     status.dataset.phase = phase;
     status.dataset.state = stateOf(phase);
