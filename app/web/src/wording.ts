@@ -58,7 +58,7 @@ export function voiceClosedText(info: StateInfo | undefined): string {
     case "cannot-connect":
       return "Voice cannot connect from this page. Reload the page and try again.";
     case "retrying":
-      return `Connection lost. Reconnecting in ${count(Math.max(1, Math.ceil(info.inMs / 1000)), "second")}… (the microphone is paused)`;
+      return `Connection lost. Reconnecting in ${count(Math.max(1, Math.ceil(info.inMs / 1000)), "second")}… Nothing you say is sent until then.`;
     default:
       return "Not connected.";
   }
