@@ -30,8 +30,8 @@ from components.identity import (
     KEY_VAULT_SECRETS_USER,
     OPENAI_USER,
     SPEECH_USER,
-    ConditionalAccessArgs,
     USER_SCOPE,
+    ConditionalAccessArgs,
     EntraApplication,
     EntraApplicationArgs,
     Grant,
@@ -495,7 +495,7 @@ def secret_expiry(rotated_on: date | None, secrets: Mapping[str, object]) -> dic
 
 
 def _spa_redirect_uris(site: StaticSite | None, extra: Sequence[str]) -> pulumi.Output[list[str]] | None:
-    """The UI's origins, default and custom (MSAL returns there), plus extra redirect URIs from the profile."""
+    """The UI's origins, default and custom (MSAL returns there), plus the profile's extra redirect URIs."""
     if site is None:
         return pulumi.Output.from_input(list(extra)) if extra else None
     return site.origins.apply(lambda origins: list(dict.fromkeys([*origins, *extra])))

@@ -29,6 +29,8 @@ from policies.rules.azure.model_lifecycle import Family
 ServiceEnvironment = Literal["development", "test", "uat", "production"]
 DataClassification = Literal["public", "internal", "confidential", "restricted"]
 Access = Literal["Enabled", "Disabled"]
+#: A DNS host name, or one whose first label is a customer placeholder (`<CUSTOMER_UI_HOST>.contoso.com`).
+_HOSTNAME = r"^(<CUSTOMER_[A-Z_]+>|[a-z0-9]([a-z0-9-]*[a-z0-9])?)(\.[a-z0-9-]+)+$"
 
 #: Config sections under the `engram:` namespace, each parsed into one field of the profile.
 SECTIONS = (
@@ -407,9 +409,7 @@ class StaticSiteSection(_Section):
     sku: Literal["Free", "Standard"] = "Free"
     public_network_access: Access = "Enabled"
     location: str = "eastus2"  # Static Web Apps run in a few regions only
-    custom_domains: tuple[
-        Annotated[str, Field(pattern=r"^(<CUSTOMER_[A-Z_]+>|[a-z0-9]([a-z0-9-]*[a-z0-9])?)(\.[a-z0-9-]+)+$")], ...
-    ] = Field(
+    custom_domains: tuple[Annotated[str, Field(pattern=_HOSTNAME)], ...] = Field(
         default=(),
         description="Custom host names of the UI: their https origins join CORS and the MSAL redirect URIs.",
     )

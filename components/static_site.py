@@ -98,5 +98,10 @@ class StaticSite(pulumi.ComponentResource):
         self.origins = self.origin.apply(lambda origin: [origin, *custom])
         self.site_name = site.name
         self.register_outputs(
-            {"hostname": self.hostname, "origin": self.origin, "origins": self.origins, "site_name": self.site_name}
+            {
+                "hostname": self.hostname,
+                "origin": self.origin,
+                "origins": self.origins,
+                "site_name": self.site_name,
+            }
         )

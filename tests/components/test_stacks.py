@@ -577,7 +577,10 @@ def test_entra_app_is_usable_by_service_principals_and_msal(stack: str) -> None:
     # It asks for the API's scope, and the API pre-authorizes it for exactly that scope (no consent prompt).
     scope_id = scopes[0]["id"]
     assert ui.inputs["requiredResourceAccesses"] == [
-        {"resourceAppId": application.outputs["clientId"], "resourceAccesses": [{"id": scope_id, "type": "Scope"}]}
+        {
+            "resourceAppId": application.outputs["clientId"],
+            "resourceAccesses": [{"id": scope_id, "type": "Scope"}],
+        }
     ]
     pre = plan.one("azuread:index/applicationPreAuthorized:ApplicationPreAuthorized")
     assert pre.inputs["applicationId"] == application.id

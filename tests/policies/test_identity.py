@@ -76,7 +76,9 @@ def test_policy_for_all_apps_or_authentication_strength_passes() -> None:
 def test_policy_on_the_ui_client_alone_is_violation() -> None:
     """CA is evaluated for the resource a token is for: a policy on the UI's public client misses the API."""
     api, kv = _stack(None)
-    ui = resource(AAD_APP, {"displayName": "Engram UI", "signInAudience": "AzureADMyOrg"}, name="ui", stack="prod")
+    ui = resource(
+        AAD_APP, {"displayName": "Engram UI", "signInAudience": "AzureADMyOrg"}, name="ui", stack="prod"
+    )
     on_ui = resource(
         CONDITIONAL_ACCESS, conditional_access_policy(), name="ca-mfa", stack="prod",
         property_dependencies={"conditions": (ui.urn,)},

@@ -26,9 +26,9 @@ from tests.app.security.conftest import (
     KID,
     OTHER_TENANT,
     TENANT,
-    entra_user_claims,
     V1_ISSUER,
     TokenFactory,
+    entra_user_claims,
     public_jwk,
 )
 from tests.conftest import make_settings
@@ -314,7 +314,9 @@ async def test_entra_v2_user_token_outside_production_needs_no_acrs(
     assert identity.roles == {Role.USER}
 
 
-@pytest.mark.parametrize("claims", [{"acrs": ["c1"]}, {"acrs": ["c2", "c1"]}, {"acrs": ["c1"], "xms_cc": ["cp1"]}])
+@pytest.mark.parametrize(
+    "claims", [{"acrs": ["c1"]}, {"acrs": ["c2", "c1"]}, {"acrs": ["c1"], "xms_cc": ["cp1"]}]
+)
 async def test_production_with_mfa_proof(
     jwks: JwksServer, make_token: TokenFactory, claims: dict[str, Any]
 ) -> None:
