@@ -139,9 +139,18 @@ def init(
     typer.echo(f"  engram check --stack {customer}{config_dir}")
     typer.echo(f"  engram preview --stack {customer}{config_dir}")
     typer.echo(f"  pulumi up --stack {customer} --policy-pack policies")
-    typer.echo("\nUI build variables (the API host is assigned by Azure at deployment):")
-    for name, value in ui_build_variables(customer).items():
-        typer.echo(f"  export {name}={value}")
+    if auth == "entra" and config.document["config"]["engram:auth"].get("mfaRequired"):
+        typer.echo("\nProduction MFA (once per tenant, as a Conditional Access Administrator):")
+        typer.echo(f"  engram tenant auth-context --stack {customer}{config_dir}")
+    typer.echo("\nUI build (the hosts and client ids are assigned at deployment), then deploy it:")
+    for name, value in ui_build_variables(customer, "entra" if auth == "entra" else "poc").items():
+        typer.echo(f'  export {name}="{value}"')
+    typer.echo("  (cd app/web && npm ci && npm run build)")
+    site = f"$(pulumi stack output --stack {customer} staticSiteName)"
+    typer.echo(f'  token=$(az staticwebapp secrets list --name "{site}" --query properties.apiKey -o tsv)')
+    typer.echo(
+        '  npx @azure/static-web-apps-cli deploy app/web/dist --deployment-token "$token" --env production'
+    )
     typer.echo(
         f'\nThen validate: engram verify --api-base "$(pulumi stack output --stack {customer} apiUrl)"'
     )
