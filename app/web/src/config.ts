@@ -10,7 +10,8 @@ export interface AppConfig {
   apiBase: string;
   wsBase: string;
   authMode: AuthMode;
-  entra: { clientId: string; tenantId: string; apiScope: string };
+  /** `authority`: the sign-in authority; Entra's public cloud for the tenant unless VITE_ENTRA_AUTHORITY. */
+  entra: { clientId: string; tenantId: string; apiScope: string; authority: string };
 }
 
 export interface RawEnv {
@@ -20,6 +21,13 @@ export interface RawEnv {
   VITE_ENTRA_CLIENT_ID?: string;
   VITE_ENTRA_TENANT_ID?: string;
   VITE_API_SCOPE?: string;
+  VITE_ENTRA_AUTHORITY?: string;
+}
+
+/** Entra's public cloud; a sovereign cloud (or the local OpenID provider of the sign-in test) sets its own. */
+export function entraAuthority(env: RawEnv): string {
+  const custom = (env.VITE_ENTRA_AUTHORITY ?? "").trim().replace(/\/+$/, "");
+  return custom || `https://login.microsoftonline.com/${(env.VITE_ENTRA_TENANT_ID ?? "").trim()}`;
 }
 
 export function parseAuthMode(value: string | undefined): AuthMode {
@@ -34,6 +42,7 @@ export function loadConfig(env: RawEnv, location: { protocol: string; host: stri
     clientId: (env.VITE_ENTRA_CLIENT_ID ?? "").trim(),
     tenantId: (env.VITE_ENTRA_TENANT_ID ?? "").trim(),
     apiScope: (env.VITE_API_SCOPE ?? "").trim(),
+    authority: entraAuthority(env),
   };
   if (authMode === "entra") {
     const missing = Object.entries({
