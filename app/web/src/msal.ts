@@ -117,6 +117,7 @@ export class EntraAuth implements Auth {
 
   async signOut(): Promise<void> {
     const account = this.activeAccount();
-    await this.msal.logoutRedirect(account ? { account } : undefined);
+    // id_token_hint: OpenID RP-Initiated Logout honours post_logout_redirect_uri only with it (Entra too).
+    await this.msal.logoutRedirect(account ? { account, idTokenHint: account.idToken } : undefined);
   }
 }

@@ -6,9 +6,11 @@
 // access tokens are RS256 JWTs for the API (`aud` = the API's client id) with `oid`, `tid`, `roles`, `scp`,
 // `ver: "2.0"`, `azp`, `xms_cc` when the client declared capabilities, and `acrs` once the authorization
 // asked for the MFA context in a claims request. The UI's client is pre-authorized (no consent page).
-// Unlike Entra: a dev login form stands in for the sign-in page (any password; no real MFA), and a claims
-// request with only an `access_token` member (Entra's extension; OpenID Connect Core defines `id_token`
-// and `userinfo` only, which is all oidc-provider accepts) gets an empty `id_token` member added here.
+// Unlike Entra: a dev login form stands in for the sign-in page (any password; no real MFA); authorize
+// requests get `prompt=consent` (oidc-provider grants offline_access only then; Entra always does), so
+// its consent page shows once per authorization; and a claims request with only an `access_token`
+// member (Entra's extension; OpenID Connect Core defines `id_token` and `userinfo`, all oidc-provider
+// accepts) gets an empty `id_token` member (MSAL.js 5 sends one anyway).
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import https from "node:https";
@@ -97,7 +99,11 @@ const configuration = {
   },
   extraTokenClaims: async (ctx, token) => {
     if (token.kind !== "AccessToken") return undefined;
-    const { acrs, capabilities } = requested(token.claims);
+    // oidc-provider keeps the claims request on the code and refresh token, not on a resource server's
+    // access token: read it from what the token endpoint is redeeming.
+    const { entities } = ctx.oidc;
+    const source = entities.AuthorizationCode || entities.RotatedRefreshToken || entities.RefreshToken;
+    const { acrs, capabilities } = requested(token.claims || (source && source.claims));
     const claims = {
       oid: oidOf(token.accountId),
       tid: TENANT,
@@ -118,13 +124,18 @@ server.listen(Number(process.env.OIDC_PORT || "0"), "127.0.0.1", () => {
   const issuer = `https://127.0.0.1:${port}${PREFIX}`;
   const provider = new Provider(issuer, configuration);
   provider.on("grant.success", (ctx) => log({ event: "grant", grant_type: ctx.oidc.params.grant_type }));
-  provider.on("authorization.accepted", (ctx) => log({ event: "authorize", claims: ctx.oidc.params.claims ?? null, prompt: ctx.oidc.params.prompt ?? null }));
   provider.on("end_session.success", () => log({ event: "end_session" }));
   provider.on("server_error", (ctx, error) => log({ event: "server_error", error: String(error) }));
   const callback = provider.callback();
   server.on("request", (req, res) => {
     const url = new URL(req.url, issuer);
     if (url.pathname === `/${TENANT}/discovery/v2.0/keys`) url.pathname = `${PREFIX}/jwks`; // Entra's key path
+    if (url.pathname === `${PREFIX}/auth`) {
+      log({ event: "authorize", claims: url.searchParams.get("claims") });
+      // oidc-provider keeps offline_access (the refresh token's scope) only with prompt=consent
+      // (OpenID Connect Core 11); Entra grants it without. So its consent page shows once per sign-in.
+      if (!url.searchParams.has("prompt")) url.searchParams.set("prompt", "consent");
+    }
     if (url.pathname === `${PREFIX}/auth` && url.searchParams.has("claims")) {
       try {
         const claims = JSON.parse(url.searchParams.get("claims"));
