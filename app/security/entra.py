@@ -7,7 +7,7 @@ worker thread under an asyncio lock, so the event loop never waits on the networ
 requests shares one fetch. Every PyJWT error maps to one fixed client message; logs carry the error
 class and at most `kid`, never the token.
 
-MFA in production (docs/security.md, "MFA with Entra tokens"): v2.0 access tokens carry no `amr`, so
+MFA in production (docs/sign-in.md): v2.0 access tokens carry no `amr`, so
 the proof is the Conditional Access authentication context (`acrs` holding MFA_AUTH_CONTEXT_ID, `c1`),
 which Entra adds only once the CA policy bound to that context (MFA) is satisfied. A token without it
 gets a 401 claims challenge (`error="insufficient_claims"`); the UI (MSAL with the `CP1` capability)
@@ -88,6 +88,14 @@ def challenge_header(auth_context_id: str, authorize_url: str) -> str:
         f'Bearer realm="", authorization_uri="{authorize_url}", error="insufficient_claims", '
         f'claims="{claims_challenge(auth_context_id)}"'
     )
+
+
+def is_delegated(claims: dict[str, object]) -> bool:
+    """A user's token (it carries the delegated `scp`); an app-only token (a service principal's,
+    client credentials) has `roles` and no `scp`. MFA is a property of a user's sign-in: workload
+    identities cannot perform it, so the MFA rule applies to user tokens only (access-token claims
+    reference: `scp` is present only in delegated tokens; `idtyp` is an optional claim)."""
+    return "scp" in claims or claims.get("idtyp") == "user"
 
 
 def proves_mfa(claims: dict[str, object], auth_context_id: str) -> bool:
@@ -201,7 +209,7 @@ class EntraValidator:
         claims = self._decode(token, key, kid)
         if claims.get("tid") != self.tenant_id:
             raise AuthError("the token was issued by another tenant or authority", "wrong_tenant")
-        if self.require_mfa and not proves_mfa(claims, self.auth_context_id):
+        if self.require_mfa and is_delegated(claims) and not proves_mfa(claims, self.auth_context_id):
             raise AuthError(
                 "this environment requires multi-factor authentication; sign in again with the claims "
                 "challenge",

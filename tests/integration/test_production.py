@@ -48,6 +48,7 @@ def token(key: rsa.RSAPrivateKey, **claims: Any) -> str:
         "nbf": now,
         "exp": now + 3600,
         "roles": ["engram.user"],
+        "scp": "access_as_user",
         "ver": "2.0",
         **claims,
     }

@@ -103,6 +103,7 @@ def make_token(trusted_key: rsa.RSAPrivateKey) -> TokenFactory:
             "nbf": now,
             "exp": now + 3600,
             "roles": ["engram.user"],
+            "scp": "access_as_user",  # delegated: a user's token (None makes it app-only)
             "ver": "2.0",
         }
         payload.update(claims)

@@ -307,6 +307,19 @@ async def test_entra_v2_user_token_without_acrs_is_challenged_then_with_acrs_acc
     assert identity.claims["ver"] == "2.0" and "amr" not in identity.claims
 
 
+async def test_app_only_tokens_are_not_asked_for_mfa_in_production(
+    jwks: JwksServer, make_token: TokenFactory
+) -> None:
+    """A service principal (client credentials: `roles`, no `scp`) cannot do MFA; its app role decides."""
+    v = validator(jwks, require_mfa=True)
+    app_only = make_token(roles=["engram.user"], scp=None, azp="dddddddd-0000-0000-0000-00000000000d")
+    identity = await v(app_only)
+    assert identity.roles == {Role.USER}
+    # a user token that claims to be an app token still needs the context
+    with_idtyp = make_token(**entra_user_claims(), idtyp="app")
+    assert (await rejected(v, with_idtyp)).reason == "mfa_required"
+
+
 async def test_entra_v2_user_token_outside_production_needs_no_acrs(
     jwks: JwksServer, make_token: TokenFactory
 ) -> None:
