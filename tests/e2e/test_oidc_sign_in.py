@@ -45,7 +45,7 @@ from app.security.entra import EntraValidator
 from app.security.identity import Identity
 from tests.conftest import make_settings
 from tests.e2e.conftest import open_page, require, shot
-from tests.e2e.harness import REPO, Doubles, free_port, wait_http
+from tests.e2e.harness import REPO, VOICELIVE_KEY, Doubles, free_port, wait_http
 
 pytestmark = pytest.mark.e2e
 
@@ -217,6 +217,8 @@ def site(doubles: Doubles, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         cors_origins=[ui],
         azure_ai_endpoint=doubles.openai.base_url,
         azure_ai_key="test-gateway-key",
+        azure_voicelive_endpoint=doubles.voicelive.endpoint,
+        azure_voicelive_key=VOICELIVE_KEY,
     )
     # In a thread of its own: Playwright's sync API keeps an event loop running on this one.
     migrate = threading.Thread(target=upgrade_sync, args=(settings,))
@@ -320,6 +322,16 @@ def test_sign_in_mfa_step_up_renewal_and_sign_out(oidc_page: Page, site: Site) -
     assert renewed and renewed[-1]["acrs"] == ["c1"] and renewed[-1]["jti"] != claims["jti"]
     assert page.url.startswith(site.ui)
 
+    # The voice socket's token (in its subprotocol: no challenge can reach the UI there) asks for the
+    # claims the API last requested, so it carries the MFA context too.
+    before = len(accepted(site))
+    page.get_by_role("link", name="Voice").click()
+    page.get_by_role("button", name="Start conversation").click()
+    expect(page.locator("#voice-status")).to_have_attribute("data-state", "open")
+    assert accepted(site)[before:][-1]["acrs"] == ["c1"]
+    page.get_by_role("button", name="End conversation").click()
+    page.get_by_role("link", name="Chat").click()
+
     # Sign out: the provider ends its session, MSAL forgets the tokens, the API refuses the anonymous call.
     page.get_by_role("button", name="Sign out").click()
     page.wait_for_url(f"{provider.issuer}/**")
@@ -327,7 +339,7 @@ def test_sign_in_mfa_step_up_renewal_and_sign_out(oidc_page: Page, site: Site) -
     provider.next("end_session")
     page.wait_for_url(f"{site.ui}/**")
     expect(page.get_by_role("button", name="Sign in")).to_be_visible()
-    left = page.evaluate("Object.keys(sessionStorage).filter((k) => /token/i.test(k))")
+    left = page.evaluate("Object.keys(sessionStorage).filter((k) => /token|claims/i.test(k))")
     assert left == [], left
     send(page, "Hello after signing out")
     expect(page.locator("#chat-panel")).to_contain_text("sign in")

@@ -34,6 +34,9 @@ export function msalAuthority(authority: string): { knownAuthorities: string[]; 
     : { knownAuthorities: [host], protocolMode: ProtocolMode.OIDC };
 }
 
+/** The claims the API last asked for, kept for this tab so the voice socket's token carries them too. */
+export const CLAIMS_KEY = "engram_claims_request";
+
 export class EntraAuth implements Auth {
   readonly mode = "entra" as const;
 
@@ -72,10 +75,16 @@ export class EntraAuth implements Auth {
     return this.msal.getActiveAccount();
   }
 
+  /** The scope, plus the API's last claims request (MFA context) once it made one. */
+  private request(account: AccountInfo, claims?: string) {
+    const asked = claims ?? window.sessionStorage.getItem(CLAIMS_KEY) ?? undefined;
+    return { scopes: [this.settings.apiScope], account, ...(asked ? { claims: asked } : {}) };
+  }
+
   async token(): Promise<string | null> {
     const account = this.activeAccount();
     if (!account) return null;
-    const request = { scopes: [this.settings.apiScope], account };
+    const request = this.request(account);
     try {
       return (await this.msal.acquireTokenSilent(request)).accessToken;
     } catch (error) {
@@ -90,7 +99,8 @@ export class EntraAuth implements Auth {
   async stepUp(claims: string, interactive = false): Promise<string | null> {
     const account = this.activeAccount();
     if (!account) return null;
-    const request = { scopes: [this.settings.apiScope], account, claims };
+    window.sessionStorage.setItem(CLAIMS_KEY, claims); // every later token asks for it (silently)
+    const request = this.request(account, claims);
     if (!interactive) {
       try {
         return (await this.msal.acquireTokenSilent(request)).accessToken;
@@ -116,6 +126,7 @@ export class EntraAuth implements Auth {
   }
 
   async signOut(): Promise<void> {
+    window.sessionStorage.removeItem(CLAIMS_KEY);
     const account = this.activeAccount();
     // id_token_hint: OpenID RP-Initiated Logout honours post_logout_redirect_uri only with it (Entra too).
     await this.msal.logoutRedirect(account ? { account, idTokenHint: account.idToken } : undefined);
