@@ -742,3 +742,24 @@ def test_static_web_app_sku(plan: OfflinePlan) -> None:
         return
     expected = "Standard" if plan.stack in ("uat", "prod") else "Free"
     assert sites[0].inputs["sku"] == {"name": expected, "tier": expected}
+
+
+@pytest.mark.parametrize(("ui_client", "expected"), [(None, "api-client"), ("ui-client", "ui-client")])
+def test_an_existing_registration_still_gives_the_ui_its_build_variables(
+    ui_client: str | None, expected: str
+) -> None:
+    """A customer's own app registration (createAppRegistration: false): no azuread resources, and the
+    UI signs in with its own client id if given, else with the API's (one registration for both)."""
+    auth = dict(read_stack_config("uat")["engram:auth"])
+    ids = {
+        "api-client": "0a0b0c0d-1111-2222-3333-444455556666",
+        "ui-client": "9a9b9c9d-1111-2222-3333-444455556666",
+    }
+    auth.update(createAppRegistration=False, clientId=ids["api-client"], identifierUri="api://contoso-engram")
+    if ui_client:
+        auth["uiClientId"] = ids[ui_client]
+    plan = run_program("uat", config_overrides={"engram:auth": auth})
+    assert plan.of_type("azuread:index/application:Application") == []
+    assert plan.outputs["VITE_ENTRA_CLIENT_ID"] == ids[expected]
+    assert plan.outputs["VITE_API_SCOPE"] == "api://contoso-engram/access_as_user"
+    assert plan.outputs["VITE_AUTH_MODE"] == "entra" and plan.outputs["apiClientId"] == ids["api-client"]
