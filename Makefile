@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: run test lint typecheck pytest check preview bench clean policy-docs web webtest chromium load checkov checkov-venv litellm-venv
+.PHONY: run test lint typecheck pytest check preview bench clean policy-docs web webtest chromium oidc load checkov checkov-venv litellm-venv
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,17 @@ $(WEB_STAMP): $(WEB)/package-lock.json
 ## web: build the UI that `engram serve` serves at / (and Static Web Apps hosts)
 web: $(WEB_STAMP)
 	cd $(WEB) && npm run build
+
+# Tests only: the OpenID provider the UI's sign-in test runs (tests/e2e/oidc, pinned in its own lock file).
+OIDC := tests/e2e/oidc
+OIDC_STAMP := $(OIDC)/node_modules/.installed-$(shell cat $(OIDC)/package-lock.json | cksum | cut -d' ' -f1)
+
+$(OIDC_STAMP): $(OIDC)/package-lock.json
+	cd $(OIDC) && npm ci --no-audit --no-fund
+	touch $(OIDC_STAMP)
+
+## oidc: install the local OpenID provider (oidc-provider) of tests/e2e/test_oidc_sign_in.py
+oidc: $(OIDC_STAMP)
 
 ## webtest: the UI's unit tests (vitest)
 webtest: $(WEB_STAMP)
@@ -82,7 +93,7 @@ run: $(STAMP) web
 
 ## test: install everything and run lint, type checks, the UI's unit tests and the whole test suite
 ## (including the browser end-to-end tests in headless Chromium)
-test: $(STAMP) lint typecheck webtest web chromium pytest
+test: $(STAMP) lint typecheck webtest web chromium oidc pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

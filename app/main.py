@@ -77,7 +77,8 @@ def create_app(settings: Settings) -> FastAPI:
         allow_credentials="*" not in settings.cors_origins,
         allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
         allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
-        expose_headers=["X-Request-ID", "Retry-After"],
+        # WWW-Authenticate: the UI reads the MFA claims challenge from a cross-origin 401.
+        expose_headers=["X-Request-ID", "Retry-After", "WWW-Authenticate"],
     )
     app.add_middleware(RequestIdMiddleware)
     app.state.telemetry = configure_telemetry(settings, app, engine)

@@ -7,11 +7,19 @@ to developers' own Entra identities instead (SOP: "Managed Identity: local").
 
 `EntraApplication` creates, through pulumi-azuread, the API's `azuread:index/application:Application`
 (app roles engram.user / engram.analyst / engram.admin, assignable to service principals where the
-profile says so; identifier URI; the delegated `access_as_user` scope MSAL asks for), the UI's SPA
-redirect URIs (`azuread:index/applicationRedirectUris:ApplicationRedirectUris`),
-its `azuread:index/servicePrincipal:ServicePrincipal`, and where the profile asks for it the SOP 6.3
+profile says so; identifier URI; the delegated `access_as_user` scope MSAL asks for) and its
+`azuread:index/servicePrincipal:ServicePrincipal`; the UI's own public client (a second Application
+with the SPA redirect URIs, `azuread:index/applicationRedirectUris:ApplicationRedirectUris`, asking for
+the API's scope) pre-authorized on the API (`azuread:index/applicationPreAuthorized:ApplicationPreAuthorized`,
+so users get no consent prompt); and where the profile asks for it the SOP 6.3
 `azuread:index/conditionalAccessPolicy:ConditionalAccessPolicy` (MFA + compliant device, 8-hour
 sign-in frequency) with an optional `azuread:index/namedLocation:NamedLocation` geo restriction.
+
+Why two registrations: the API registration is a resource only (no redirect URI: nothing can sign a user
+in "as" the API), the UI is a public client that holds no secret; the token the UI gets is for the API
+(`aud` = the API's client id), so the API validates one audience whatever the client. The prod MFA proof
+(the `c1` authentication context and its Conditional Access policy) has no pulumi-azuread resource:
+`engram tenant auth-context` creates it through Microsoft Graph (app/ops/auth_context.py).
 """
 
 from __future__ import annotations
@@ -182,8 +190,13 @@ class EntraApplicationArgs:
     spa_redirect_uris: pulumi.Input[Sequence[str]] | None = None
 
 
+#: Stable id of the `access_as_user` scope (Entra keys consent and pre-authorization by it).
+USER_SCOPE_ID = str(uuid.uuid5(APP_ROLE_NAMESPACE, USER_SCOPE))
+
+
 class EntraApplication(pulumi.ComponentResource):
     client_id: pulumi.Output[str]  # AZURE_AD_CLIENT_ID: the audience the API validates
+    ui_client_id: pulumi.Output[str]  # VITE_ENTRA_CLIENT_ID: the UI's public client
     user_scope: str  # VITE_API_SCOPE
     conditional_access_policy_id: pulumi.Output[str] | None
 
@@ -200,7 +213,7 @@ class EntraApplication(pulumi.ComponentResource):
                 "requested_access_token_version": 2,
                 "oauth2_permission_scopes": [
                     {
-                        "id": str(uuid.uuid5(APP_ROLE_NAMESPACE, USER_SCOPE)),
+                        "id": USER_SCOPE_ID,
                         "value": USER_SCOPE,
                         "type": "User",
                         "enabled": True,
@@ -223,17 +236,36 @@ class EntraApplication(pulumi.ComponentResource):
                 }
                 for value, description in APP_ROLES
             ],
-            # The SPA redirect URIs are their own resource (they need the UI's origin, known later).
+            opts=child,
+        )
+        ui = azuread.Application(
+            f"{name}-ui",
+            display_name=f"{args.display_name} UI",
+            sign_in_audience="AzureADMyOrg",
+            required_resource_accesses=[
+                {
+                    "resource_app_id": application.client_id,
+                    "resource_accesses": [{"id": USER_SCOPE_ID, "type": "Scope"}],
+                }
+            ],
+            # The SPA redirect URIs are their own resource (the UI's origin is known once the site exists).
             opts=pulumi.ResourceOptions(parent=self, ignore_changes=["singlePageApplication"]),
         )
         if args.spa_redirect_uris is not None:
             azuread.ApplicationRedirectUris(
                 f"{name}-spa",
-                application_id=application.id,
+                application_id=ui.id,
                 type="SPA",
                 redirect_uris=args.spa_redirect_uris,
                 opts=child,
             )
+        azuread.ApplicationPreAuthorized(
+            f"{name}-ui-preauthorized",
+            application_id=application.id,
+            authorized_client_id=ui.client_id,
+            permission_ids=[USER_SCOPE_ID],
+            opts=child,
+        )
         azuread.ServicePrincipal(
             f"{name}-sp",
             client_id=application.client_id,
@@ -287,5 +319,8 @@ class EntraApplication(pulumi.ComponentResource):
                     opts=child,
                 )
         self.client_id = application.client_id
+        self.ui_client_id = ui.client_id
         self.user_scope = f"{args.identifier_uri}/{USER_SCOPE}"
-        self.register_outputs({"client_id": self.client_id, "user_scope": self.user_scope})
+        self.register_outputs(
+            {"client_id": self.client_id, "ui_client_id": self.ui_client_id, "user_scope": self.user_scope}
+        )

@@ -30,6 +30,7 @@ from components.identity import (
     KEY_VAULT_SECRETS_USER,
     OPENAI_USER,
     SPEECH_USER,
+    USER_SCOPE,
     ConditionalAccessArgs,
     EntraApplication,
     EntraApplicationArgs,
@@ -85,6 +86,8 @@ class EngramPlatform(pulumi.ComponentResource):
     ai_endpoint: pulumi.Output[str]
     app_client_id: pulumi.Output[str] | None
     api_scope: str | None  # the delegated scope the UI asks for (VITE_API_SCOPE), with an app registration
+    ui_client_id: pulumi.Output[str] | None  # the client the UI signs in with (VITE_ENTRA_CLIENT_ID)
+    static_site_name: pulumi.Output[str] | None  # the pipeline deploys the UI build there
     registry_login_server: pulumi.Output[str] | None  # where the deploy pipeline pushes or imports
 
     def __init__(
@@ -324,6 +327,7 @@ class EngramPlatform(pulumi.ComponentResource):
                     public_network_access=p.static_site.public_network_access,
                     private_link=placement,
                     dns=dns,
+                    custom_domains=p.static_site.custom_domains,
                 ),
                 opts=child,
             )
@@ -362,7 +366,7 @@ class EngramPlatform(pulumi.ComponentResource):
         self.api_url = self.ws_url = self.ui_hostname = self.container_app_name = None
         if p.hosted:
             assert site is not None
-            cors = site.origin.apply(lambda origin: [origin, *p.hosting.extra_cors_origins])
+            cors = site.origins.apply(lambda origins: [*origins, *p.hosting.extra_cors_origins])
             assert workload.identity_id is not None and workload.client_id is not None
             env, secret_env = service_environment(
                 p,
@@ -421,7 +425,11 @@ class EngramPlatform(pulumi.ComponentResource):
         self.key_vault_uri = vault.vault_uri
         self.ai_endpoint = ai.endpoint
         self.app_client_id = app_client_id
-        self.api_scope = entra.user_scope if entra is not None else None
+        self.api_scope = entra.user_scope if entra is not None else _existing_scope(p)
+        self.ui_client_id = entra.ui_client_id if entra is not None else None
+        if entra is None and p.auth.model == "entra" and (p.auth.ui_client_id or p.auth.client_id):
+            self.ui_client_id = pulumi.Output.from_input(str(p.auth.ui_client_id or p.auth.client_id))
+        self.static_site_name = site.site_name if site is not None else None
         self.registry_login_server = registry.login_server if registry is not None else None
         self.register_outputs(
             {
@@ -487,10 +495,21 @@ def secret_expiry(rotated_on: date | None, secrets: Mapping[str, object]) -> dic
 
 
 def _spa_redirect_uris(site: StaticSite | None, extra: Sequence[str]) -> pulumi.Output[list[str]] | None:
-    """The UI's origin (MSAL returns there) plus any extra redirect URIs from the profile."""
+    """The UI's origins, default and custom (MSAL returns there), plus the profile's extra redirect URIs."""
     if site is None:
         return pulumi.Output.from_input(list(extra)) if extra else None
-    return site.origin.apply(lambda origin: [origin, *extra])
+    return site.origins.apply(lambda origins: list(dict.fromkeys([*origins, *extra])))
+
+
+def _existing_scope(p: EnvironmentProfile) -> str | None:
+    """VITE_API_SCOPE for a customer's existing API registration (its identifier URI, else api://<id>)."""
+    if p.auth.model != "entra" or not p.auth.client_id:
+        return None
+    return f"{p.auth.identifier_uri or f'api://{p.auth.client_id}'}/{USER_SCOPE}"
+
+
+#: VITE_AUTH_MODE per auth model (the UI's names; `dev-token` is the UI's `dev`).
+UI_AUTH_MODES = {"poc": "poc", "dev-token": "dev", "entra": "entra"}
 
 
 def _model_slots(p: EnvironmentProfile) -> list[tuple[ModelDeployment, Family]]:

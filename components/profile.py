@@ -29,6 +29,8 @@ from policies.rules.azure.model_lifecycle import Family
 ServiceEnvironment = Literal["development", "test", "uat", "production"]
 DataClassification = Literal["public", "internal", "confidential", "restricted"]
 Access = Literal["Enabled", "Disabled"]
+#: A DNS host name, or one whose first label is a customer placeholder (`<CUSTOMER_UI_HOST>.contoso.com`).
+_HOSTNAME = r"^(<CUSTOMER_[A-Z_]+>|[a-z0-9]([a-z0-9-]*[a-z0-9])?)(\.[a-z0-9-]+)+$"
 
 #: Config sections under the `engram:` namespace, each parsed into one field of the profile.
 SECTIONS = (
@@ -133,7 +135,12 @@ class AuthSection(_Section):
     )
     spa_redirect_uris: tuple[str, ...] = Field(
         default=(),
-        description="Extra MSAL redirect URIs for the UI (the Static Web App's origin is always added).",
+        description="Extra MSAL redirect URIs for the UI (the Static Web App's origins are always added).",
+    )
+    ui_client_id: str | None = Field(
+        default=None,
+        description="With an existing registration (createAppRegistration: false): the UI's client id "
+        "(VITE_ENTRA_CLIENT_ID); unset, the UI signs in with clientId itself.",
     )
 
     @model_validator(mode="after")
@@ -402,6 +409,10 @@ class StaticSiteSection(_Section):
     sku: Literal["Free", "Standard"] = "Free"
     public_network_access: Access = "Enabled"
     location: str = "eastus2"  # Static Web Apps run in a few regions only
+    custom_domains: tuple[Annotated[str, Field(pattern=_HOSTNAME)], ...] = Field(
+        default=(),
+        description="Custom host names of the UI: their https origins join CORS and the MSAL redirect URIs.",
+    )
 
 
 class MemorySection(_Section):

@@ -8,7 +8,7 @@ is the CORS origin of the API; the stack exports the build variables the UI need
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -28,6 +28,9 @@ class StaticSiteArgs:
     public_network_access: Literal["Enabled", "Disabled"] = "Enabled"
     private_link: PrivateLinkPlacement | None = None
     dns: DnsLinks | None = None  # private-link stacks: where the UI's partition zone is published
+    # Custom host names the site is also served on (bound by the operator once their CNAME exists:
+    # `az staticwebapp hostname set`); their origins join the default one (CORS, MSAL redirect URIs).
+    custom_domains: Sequence[str] = ()
 
     def __post_init__(self) -> None:
         if self.private_link is not None and self.sku != "Standard":
@@ -48,6 +51,8 @@ def partition_zone(hostname: str) -> str:
 class StaticSite(pulumi.ComponentResource):
     hostname: pulumi.Output[str]
     origin: pulumi.Output[str]  # https://<hostname>: the API's CORS origin
+    origins: pulumi.Output[list[str]]  # the default origin, then one per custom domain
+    site_name: pulumi.Output[str]  # `az staticwebapp secrets list --name`: the pipeline's deployment token
 
     def __init__(self, name: str, args: StaticSiteArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("engram:web:StaticSite", name, None, opts)
@@ -89,4 +94,14 @@ class StaticSite(pulumi.ComponentResource):
             )
         self.hostname = site.default_hostname
         self.origin = pulumi.Output.concat("https://", site.default_hostname)
-        self.register_outputs({"hostname": self.hostname, "origin": self.origin})
+        custom = [f"https://{host.lower().rstrip('.')}" for host in args.custom_domains]
+        self.origins = self.origin.apply(lambda origin: [origin, *custom])
+        self.site_name = site.name
+        self.register_outputs(
+            {
+                "hostname": self.hostname,
+                "origin": self.origin,
+                "origins": self.origins,
+                "site_name": self.site_name,
+            }
+        )

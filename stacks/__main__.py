@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pulumi
 
-from components.platform import EngramPlatform, PlatformSecrets
+from components.platform import UI_AUTH_MODES, EngramPlatform, PlatformSecrets
 from components.profile import SECTIONS, load_profile
 
 
@@ -40,13 +40,20 @@ def main() -> None:
         pulumi.export("apiUrl", platform.api_url)
         pulumi.export("wsUrl", platform.ws_url)
         pulumi.export("uiHostname", platform.ui_hostname)
-        # The UI build variables (SOP 1.1): `VITE_API_URL=... VITE_WS_URL=... npm run build`.
+        # The UI build variables (SOP 1.1): the deploy pipeline exports every `VITE_*` output, then
+        # `npm run build` (app/web/src/config.ts reads them).
         pulumi.export("VITE_API_URL", platform.api_url)
         pulumi.export("VITE_WS_URL", platform.ws_url)
+        pulumi.export("VITE_AUTH_MODE", UI_AUTH_MODES[profile.auth.model])
+    if platform.static_site_name is not None:
+        pulumi.export("staticSiteName", platform.static_site_name)
     if platform.app_client_id is not None:
         pulumi.export("apiClientId", platform.app_client_id)
     if platform.api_scope is not None:
         pulumi.export("VITE_API_SCOPE", platform.api_scope)
+    if platform.ui_client_id is not None:
+        pulumi.export("VITE_ENTRA_CLIENT_ID", platform.ui_client_id)
+        pulumi.export("VITE_ENTRA_TENANT_ID", profile.auth.tenant_id)
     if platform.registry_login_server is not None:
         # The deploy pipeline builds (or, for a private registry, imports) the image here; its absence
         # tells the pipeline this is the stack's first deployment (the app runs the bootstrap image).

@@ -143,10 +143,14 @@ def test_deploy_signs_in_with_oidc_and_stores_no_secret() -> None:
     assert secrets <= {"PULUMI_ACCESS_TOKEN"}, f"unexpected secrets: {secrets}"
 
 
-def test_deploy_offers_the_five_environments_and_gates_production() -> None:
+def test_deploy_offers_the_hosted_environments_and_gates_production() -> None:
     document = load(ROOT / ".github/workflows/deploy.yml")
     choice = document["on"]["workflow_dispatch"]["inputs"]["environment"]
-    assert choice["options"] == ["staging", "dev", "test", "uat", "production"]
+    # dev is local-first (no container app, registry or Static Web App): nothing to deploy or verify.
+    assert choice["options"] == ["staging", "test", "uat", "production"]
+    dev = yaml.safe_load((ROOT / "stacks/Pulumi.dev.yaml").read_text())["config"]["engram:hosting"]
+    assert dev["mode"] == "local"  # the reason; a hosted dev stack would belong back in the list
+    assert "No `dev` choice" in (ROOT / ".github/workflows/deploy.yml").read_text()
     for env in choice["options"]:
         stack = "prod" if env == "production" else env
         assert (ROOT / "stacks" / f"Pulumi.{stack}.yaml").exists(), f"no stack config for {env}"
@@ -205,3 +209,96 @@ def test_e2e_runs_the_chosen_suite_by_marker() -> None:
     assert "E2E_BASE_URL" in text and "E2E_TOKEN" in text
     markers = (ROOT / "pyproject.toml").read_text()
     assert all(f'"{name}: ' in markers for name in ("chat", "voice", "uat", "e2e"))
+
+
+# --- the UI ships with every deployment, built from the stack's own outputs -------------------------------
+
+DEPLOY_UI = "./.github/actions/deploy-ui"
+
+
+def _job_steps(job: str) -> list[dict[str, Any]]:
+    return list(load(ROOT / ".github/workflows/deploy.yml")["jobs"][job]["steps"])
+
+
+def _index(found: list[dict[str, Any]], predicate: Any, what: str) -> int:
+    indexes = [i for i, step in enumerate(found) if predicate(step)]
+    assert indexes, f"no step {what}"
+    return indexes[0]
+
+
+def _runs(text: str) -> Any:
+    return lambda step: text in step.get("run", "")
+
+
+@pytest.mark.parametrize("job", ["deploy", "deploy-production"])
+def test_the_ui_is_built_and_uploaded_after_the_infrastructure_and_before_the_last_verify(job: str) -> None:
+    found = _job_steps(job)
+    ui = _index(found, lambda step: step.get("uses") == DEPLOY_UI, "deploying the UI")
+    last_up = max(i for i, step in enumerate(found) if "pulumi up" in step.get("run", ""))
+    assert ui > last_up, "the UI needs the stack's outputs of this deployment"
+    verifies = [i for i, step in enumerate(found) if "engram verify" in step.get("run", "")]
+    if job == "deploy":
+        assert ui < verifies[-1], "the smoke test runs against what was just deployed, UI included"
+    else:
+        # prod: the UI follows the API only once the new revision has held under watch
+        assert ui > _index(found, _runs("ingress traffic set"), "shifting traffic")
+        assert ui > verifies[-1]
+    assert found[ui]["with"]["stack"] in ("${{ env.STACK }}", "prod")
+
+
+def test_the_ui_action_builds_with_every_vite_output_and_uploads_with_the_sites_token() -> None:
+    action = load(ROOT / ".github/actions/deploy-ui/action.yml")
+    found = list(action["runs"]["steps"])
+    outputs = _index(found, _runs("pulumi stack output"), "reading the stack outputs")
+    assert 'startswith("VITE_")' in found[outputs]["run"] and "GITHUB_ENV" in found[outputs]["run"]
+    build = _index(found, _runs("npm run build"), "building the UI")
+    assert found[build]["working-directory"] == "app/web" and "npm ci" in found[build]["run"]
+    token = _index(found, _runs("az staticwebapp secrets list"), "reading the deployment token")
+    assert "staticSiteName" in found[token]["run"] and "::add-mask::" in found[token]["run"]
+    upload = _index(
+        found, lambda step: step.get("uses", "").startswith("Azure/static-web-apps-deploy@"), "upload"
+    )
+    assert outputs < build < upload and token < upload
+    settings = found[upload]["with"]
+    assert settings["action"] == "upload" and settings["skip_app_build"] is True
+    assert settings["app_location"] == "app/web/dist"
+    assert settings["azure_static_web_apps_api_token"] == "${{ env.SWA_DEPLOYMENT_TOKEN }}"
+
+
+def test_every_variable_the_ui_reads_is_a_stack_output() -> None:
+    """config.ts reads VITE_* at build time; an Entra stack must output each, or the UI builds in POC mode."""
+    from tests.components.conftest import plan_for
+
+    config_ts = (ROOT / "app/web/src/config.ts").read_text()
+    # Optional, with safe defaults when unset: VITE_ENTRA_AUTHORITY (Entra's public cloud for the tenant)
+    # and VITE_DICTATION (off; issue 22).
+    optional = {"VITE_ENTRA_AUTHORITY", "VITE_DICTATION"}
+    read = set(re.findall(r"\b(VITE_[A-Z_]+)\?:", config_ts)) - optional
+    assert read >= {"VITE_AUTH_MODE", "VITE_ENTRA_CLIENT_ID", "VITE_ENTRA_TENANT_ID", "VITE_API_SCOPE"}
+    for stack in ("test", "uat", "prod"):
+        missing = read - set(plan_for(stack).outputs)
+        assert not missing, f"{stack} does not output {missing}"
+    assert plan_for("uat").outputs["VITE_AUTH_MODE"] == "entra"
+    assert "staticSiteName" in plan_for("uat").outputs
+
+
+def test_production_takes_the_app_name_from_the_stack_after_a_first_deployment() -> None:
+    found = _job_steps("deploy-production")
+    first = _index(found, _runs("registryLoginServer >/dev/null"), "creating a new stack")
+    assert "pulumi up" in found[first]["run"] and "stack select --create prod" in found[first]["run"]
+    names = _index(found, _runs("containerAppName"), "reading the app name")
+    assert "resourceGroupName" in found[names]["run"] and "ENGRAM_CONTAINER_APP=" in found[names]["run"]
+    users = [i for i, step in enumerate(found) if "$ENGRAM_CONTAINER_APP" in step.get("run", "")]
+    assert users and first < names < min(users), "the blue-green steps read the app only once it exists"
+    text = (ROOT / ".github/workflows/deploy.yml").read_text()
+    assert "CONTAINER_APP_NAME" not in text and "AZURE_RESOURCE_GROUP" not in text
+    blue = _index(found, _runs("latestReadyRevisionName"), "recording blue")
+    assert 'tag="$IMAGE_TAG"' in found[blue]["run"], "a first deployment's blue is the bootstrap image"
+
+
+@pytest.mark.parametrize("job", ["deploy", "deploy-production"])
+def test_the_smoke_test_token_is_for_the_stacks_own_api(job: str) -> None:
+    found = _job_steps(job)
+    token = _index(found, _runs("az account get-access-token"), "getting the smoke-test token")
+    assert "VITE_API_SCOPE" in found[token]["run"] and "vars." not in found[token]["run"]
+    assert token < _index(found, _runs("engram verify"), "verifying")

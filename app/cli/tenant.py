@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -9,6 +11,13 @@ from typing import Any
 import typer
 import yaml  # type: ignore[import-untyped,unused-ignore]
 
+from app.ops.auth_context import (
+    GRAPH_SCOPE,
+    GRAPH_URL,
+    AuthContextError,
+    ensure_auth_context,
+    plan_from_stack,
+)
 from app.ops.tenant import (
     DEFAULT_TEMPLATE,
     TenantInputError,
@@ -130,9 +139,81 @@ def init(
     typer.echo(f"  engram check --stack {customer}{config_dir}")
     typer.echo(f"  engram preview --stack {customer}{config_dir}")
     typer.echo(f"  pulumi up --stack {customer} --policy-pack policies")
-    typer.echo("\nUI build variables (the API host is assigned by Azure at deployment):")
-    for name, value in ui_build_variables(customer).items():
-        typer.echo(f"  export {name}={value}")
+    if auth == "entra" and config.document["config"]["engram:auth"].get("mfaRequired"):
+        typer.echo("\nProduction MFA (once per tenant, as a Conditional Access Administrator):")
+        typer.echo(f"  engram tenant auth-context --stack {customer}{config_dir}")
+    typer.echo("\nUI build (the hosts and client ids are assigned at deployment), then deploy it:")
+    for name, value in ui_build_variables(customer, "entra" if auth == "entra" else "poc").items():
+        typer.echo(f'  export {name}="{value}"')
+    typer.echo("  (cd app/web && npm ci && npm run build)")
+    site = f"$(pulumi stack output --stack {customer} staticSiteName)"
+    typer.echo(f'  token=$(az staticwebapp secrets list --name "{site}" --query properties.apiKey -o tsv)')
+    typer.echo(
+        '  npx @azure/static-web-apps-cli deploy app/web/dist --deployment-token "$token" --env production'
+    )
     typer.echo(
         f'\nThen validate: engram verify --api-base "$(pulumi stack output --stack {customer} apiUrl)"'
     )
+
+
+@app.command("auth-context")
+def auth_context(
+    stack: str = typer.Option(..., help="The stack whose engram:auth section names the groups and context."),
+    config_dir: Path | None = typer.Option(None, help="Where Pulumi.<stack>.yaml lives (default stacks/)."),
+    context_id: str | None = typer.Option(
+        None, help="Override the context id (default mfaAuthContextId, c1)."
+    ),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the Graph requests; change nothing."),
+    graph_url: str = typer.Option(GRAPH_URL, hidden=True, help="Microsoft Graph base URL (tests)."),
+) -> None:
+    """Create the prod MFA proof: the authentication context and a Conditional Access policy for it.
+
+    Run once per tenant, signed in (`az login`) as a Conditional Access Administrator. The API demands
+    the context in `acrs` in production; without this, every production sign-in ends in a challenge.
+    """
+    path = (config_dir or _REPO_STACKS) / f"Pulumi.{stack}.yaml"
+    if not path.is_file():
+        typer.echo(f"no stack config at {path}; pass --config-dir", err=True)
+        raise typer.Exit(code=2)
+    plan = plan_from_stack((yaml.safe_load(path.read_text()) or {}).get("config", {}), context_id=context_id)
+    problems = plan.problems()
+    if problems:
+        typer.echo(
+            "cannot create the authentication context:\n" + "\n".join(f"  - {p}" for p in problems), err=True
+        )
+        raise typer.Exit(code=2)
+    if dry_run:
+        base = graph_url.rstrip("/")
+        typer.echo(
+            f"PATCH {base}/identity/conditionalAccess/authenticationContextClassReferences/{plan.context_id}"
+        )
+        typer.echo(json.dumps(plan.context_body(), indent=2))
+        typer.echo(
+            f"POST (or PATCH the policy named {plan.policy_name!r}) "
+            f"{base}/identity/conditionalAccess/policies"
+        )
+        typer.echo(json.dumps(plan.policy_body(), indent=2))
+        return
+    try:
+        token = graph_token()
+        result = asyncio.run(ensure_auth_context(plan, token=token, base_url=graph_url))
+    except AuthContextError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(code=1) from None
+    verb = "created" if result.policy_created else "updated"
+    typer.echo(
+        f"authentication context {result.context_id} ready; "
+        f"Conditional Access policy {verb} ({result.policy_id})"
+    )
+
+
+def graph_token() -> str:
+    """A Microsoft Graph token for whoever is signed in (`az login`, or the pipeline's federated identity)."""
+    from azure.identity import DefaultAzureCredential
+
+    try:
+        return DefaultAzureCredential().get_token(GRAPH_SCOPE).token
+    except Exception as exc:  # noqa: BLE001 - azure-identity raises several types; all mean "not signed in"
+        raise AuthContextError(
+            f"no Azure sign-in for Microsoft Graph ({type(exc).__name__}): run `az login`"
+        ) from None

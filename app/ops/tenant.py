@@ -269,9 +269,11 @@ def build_tenant_config(inputs: TenantInputs, stacks_dir: Path) -> TenantConfig:
         gateway["publisherEmail"] = inputs.publisher_email
         gateway["publisherName"] = inputs.publisher_name or stack
 
-    hosting = config["engram:hosting"]
     if inputs.ui_hostnames:
-        hosting["extraCorsOrigins"] = [f"https://{h.lower().rstrip('.')}" for h in inputs.ui_hostnames]
+        # One place: the site's custom domains feed both the API's CORS origins and the UI's MSAL
+        # redirect URIs (components/platform.py).
+        site = config.setdefault("engram:staticSite", {})
+        site["customDomains"] = [h.lower().rstrip(".") for h in inputs.ui_hostnames]
 
     memory: dict[str, Any] = {"zep": inputs.zep}
     if inputs.zep_url:
@@ -357,9 +359,15 @@ def write_tenant_config(config: TenantConfig, out_dir: Path, *, force: bool = Fa
     return path
 
 
-def ui_build_variables(stack: str) -> dict[str, str]:
-    """How to get the UI build variables once the stack is up (the API host is Azure-assigned)."""
-    return {
-        "VITE_API_URL": f"$(pulumi stack output --stack {stack} VITE_API_URL)",
-        "VITE_WS_URL": f"$(pulumi stack output --stack {stack} VITE_WS_URL)",
-    }
+#: The UI build variables every hosted stack outputs, and those only Entra stacks add.
+UI_BUILD_OUTPUTS = ("VITE_AUTH_MODE", "VITE_API_URL", "VITE_WS_URL")
+UI_ENTRA_OUTPUTS = ("VITE_ENTRA_CLIENT_ID", "VITE_ENTRA_TENANT_ID", "VITE_API_SCOPE")
+
+
+def ui_build_variables(stack: str, auth: AuthChoice = "poc") -> dict[str, str]:
+    """How to get the UI build variables once the stack is up (hosts and client ids are assigned then).
+
+    The same stack outputs the deploy pipeline builds the UI with (.github/workflows/deploy.yml).
+    """
+    names = UI_BUILD_OUTPUTS + (UI_ENTRA_OUTPUTS if auth == "entra" else ())
+    return {name: f"$(pulumi stack output --stack {stack} {name})" for name in names}

@@ -6,6 +6,12 @@ stream of forged kids cannot turn us into a JWKS-fetching amplifier. The blockin
 worker thread under an asyncio lock, so the event loop never waits on the network and a burst of
 requests shares one fetch. Every PyJWT error maps to one fixed client message; logs carry the error
 class and at most `kid`, never the token.
+
+MFA in production (docs/sign-in.md): v2.0 access tokens carry no `amr`, so
+the proof is the Conditional Access authentication context (`acrs` holding MFA_AUTH_CONTEXT_ID, `c1`),
+which Entra adds only once the CA policy bound to that context (MFA) is satisfied. A token without it
+gets a 401 claims challenge (`error="insufficient_claims"`); the UI (MSAL with the `CP1` capability)
+asks Entra for a token with those claims and retries once.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ import base64
 import json
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 import jwt
 from jwt import PyJWK, PyJWKClient
@@ -68,9 +74,38 @@ def claims_challenge(auth_context_id: str) -> str:
     return base64.b64encode(json.dumps(request, separators=(",", ":")).encode()).decode()
 
 
+def authorize_url_for(tenant_id: str) -> str:
+    return f"https://login.microsoftonline.com/{tenant_id}/oauth2/v2.0/authorize"
+
+
+def challenge_header(auth_context_id: str, authorize_url: str) -> str:
+    """The `WWW-Authenticate` value of a claims challenge (Microsoft's documented format).
+
+    `error="insufficient_claims"` and `claims=` tell MSAL to ask Entra again with that claims request;
+    `authorization_uri` is required by the format, `realm` may be empty.
+    """
+    return (
+        f'Bearer realm="", authorization_uri="{authorize_url}", error="insufficient_claims", '
+        f'claims="{claims_challenge(auth_context_id)}"'
+    )
+
+
+def is_delegated(claims: dict[str, object]) -> bool:
+    """A user's token (it carries the delegated `scp`); an app-only token (a service principal's,
+    client credentials) has `roles` and no `scp`. MFA is a property of a user's sign-in: workload
+    identities cannot perform it, so the MFA rule applies to user tokens only (access-token claims
+    reference: `scp` is present only in delegated tokens; `idtyp` is an optional claim)."""
+    return "scp" in claims or claims.get("idtyp") == "user"
+
+
 def proves_mfa(claims: dict[str, object], auth_context_id: str) -> bool:
-    acrs, amr = claims.get("acrs"), claims.get("amr")
-    return (isinstance(acrs, list) and auth_context_id in acrs) or (isinstance(amr, list) and "mfa" in amr)
+    """True when the token's `acrs` names the authentication context whose CA policy demands MFA.
+
+    Only `acrs` counts: v2.0 access tokens (what the app registration asks for) carry no `amr`, and
+    Entra puts the context in `acrs` only after its Conditional Access policy was satisfied.
+    """
+    acrs = claims.get("acrs")
+    return isinstance(acrs, list) and auth_context_id in acrs
 
 
 def roles_from(claim: object) -> frozenset[Role]:
@@ -136,13 +171,18 @@ class EntraValidator:
         require_mfa: bool = False,
         auth_context_id: str = "c1",
         jwks_url: str | None = None,
+        issuers: Sequence[str] | None = None,
+        authorize_url: str | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """`jwks_url`, `issuers` and `authorize_url` default to the tenant's Entra endpoints; tests point
+        them at a local OpenID provider (the service itself never overrides them)."""
         if not tenant_id or not client_id:
             raise ValueError("EntraValidator needs AZURE_TENANT_ID and AZURE_AD_CLIENT_ID")
         self.tenant_id = tenant_id
         self.audiences = [client_id, f"api://{client_id}"]
-        self.issuers = issuers_for(tenant_id)
+        self.issuers = list(issuers) if issuers else issuers_for(tenant_id)
+        self.authorize_url = authorize_url or authorize_url_for(tenant_id)
         self.require_mfa = require_mfa
         self.auth_context_id = auth_context_id
         self.keys = _KeySet(jwks_url or jwks_url_for(tenant_id), clock)
@@ -169,13 +209,12 @@ class EntraValidator:
         claims = self._decode(token, key, kid)
         if claims.get("tid") != self.tenant_id:
             raise AuthError("the token was issued by another tenant or authority", "wrong_tenant")
-        if self.require_mfa and not proves_mfa(claims, self.auth_context_id):
-            challenge = claims_challenge(self.auth_context_id)
+        if self.require_mfa and is_delegated(claims) and not proves_mfa(claims, self.auth_context_id):
             raise AuthError(
                 "this environment requires multi-factor authentication; sign in again with the claims "
                 "challenge",
                 "mfa_required",
-                www_authenticate=f'Bearer error="insufficient_claims", claims="{challenge}"',
+                www_authenticate=challenge_header(self.auth_context_id, self.authorize_url),
             )
         return Identity(
             user_id=str(claims["oid"]),

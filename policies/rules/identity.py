@@ -39,11 +39,18 @@ def requires_mfa(policy: StackResource) -> bool:
     return "mfa" in [c.lower() for c in controls] or strength not in (None, "")
 
 
+def exposes_api(app: StackResource) -> bool:
+    """A registration users get tokens *for* (identifier URIs): the API, not the UI's public client."""
+    return any(isinstance(uri, str) and uri for uri in items(app.props, "identifierUris"))
+
+
 def covers_app(policy: StackResource, apps: Sequence[StackResource]) -> bool:
-    """All applications, or the stack's app registration (linked through property dependencies,
-    since the client id is unknown at preview). With no registration in the stack (a customer's
-    existing app), any explicitly listed application counts."""
-    app_urns = {a.urn for a in apps}
+    """All applications, or the stack's API registration (linked through property dependencies,
+    since the client id is unknown at preview; a policy on the UI's client alone does not count, as
+    Conditional Access is evaluated for the resource a token is for). With no registration in the stack
+    (a customer's existing app), any explicitly listed application counts."""
+    apis = [a for a in apps if exposes_api(a)] or list(apps)
+    app_urns = {a.urn for a in apis}
     if any(dep.urn in app_urns for dep in policy.property_dependencies.get("conditions", ())):
         return True
     included = items(sub(policy.props, "conditions", "applications"), "includedApplications")
@@ -77,7 +84,7 @@ def check_conditional_access(
 
 def check_app_enforces_mfa(props: Mapping[str, Any], ctx: RuleContext = PROD) -> list[str]:
     expected = ctx.config.get("mfaAuthContextId", DEFAULT_AUTH_CONTEXT_ID)
-    if not expected:  # the customer relies on the `amr` claim alone
+    if not expected:  # the customer opted out of this check
         return []
     value = env_value(props, AUTH_CONTEXT_SETTING)
     if value == expected:
@@ -108,7 +115,10 @@ APP_ENFORCES_MFA = Rule(
     id="SOP-IAM-002",
     name="engram-app-containerapp-enforce-mfa",
     description="Production container apps must demand the configured MFA authentication context.",
-    why="Tokens without the Conditional Access context (acrs) or an MFA amr are refused by the app itself.",
+    why=(
+        "v2.0 access tokens carry no amr: the app proves MFA by the Conditional Access authentication "
+        "context in acrs (created with `engram tenant auth-context`) and refuses tokens without it."
+    ),
     severity=Severity.HIGH,
     enforcement=EnforcementLevel.MANDATORY,
     sop_section="6.3",
@@ -120,8 +130,8 @@ APP_ENFORCES_MFA = Rule(
             "mfaAuthContextId": {
                 "type": "string",
                 "default": DEFAULT_AUTH_CONTEXT_ID,
-                "description": "Conditional Access authentication-context id the app must demand ('' = amr "
-                "only).",
+                "description": "Conditional Access authentication-context id the app must demand ('' skips "
+                "this rule; the service demands c1 by default all the same).",
             }
         }
     ),

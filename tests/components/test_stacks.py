@@ -540,7 +540,7 @@ def test_local_dev_exports_no_container_app() -> None:
 
 
 def test_prod_entra_app_roles_and_conditional_access(prod: OfflinePlan) -> None:
-    application = prod.one("azuread:index/application:Application")
+    application = prod.one("azuread:index/application:Application", "entra-app")
     roles = {r["value"] for r in application.inputs["appRoles"]}
     assert roles == {"engram.user", "engram.analyst", "engram.admin"}
     assert application.inputs["identifierUris"] == ["api://engram-prod"]
@@ -561,23 +561,66 @@ def test_prod_entra_app_roles_and_conditional_access(prod: OfflinePlan) -> None:
 @pytest.mark.parametrize("stack", ["test", "uat", "prod"])
 def test_entra_app_is_usable_by_service_principals_and_msal(stack: str) -> None:
     plan = plan_for(stack)
-    application = plan.one("azuread:index/application:Application")
+    application = plan.one("azuread:index/application:Application", "entra-app")
     for role in application.inputs["appRoles"]:  # the test tier's clients and the pipeline hold roles
         assert role["allowedMemberTypes"] == ["User", "Application"], role["value"]
     scopes = application.inputs["api"]["oauth2PermissionScopes"]
     assert [s["value"] for s in scopes] == ["access_as_user"] and scopes[0]["type"] == "User"
+    # The UI is its own public client: SPA redirect URIs on it, none on the API registration.
+    ui = plan.one("azuread:index/application:Application", "entra-ui")
     spa = plan.one("azuread:index/applicationRedirectUris:ApplicationRedirectUris")
     site = plan.one("azure-native:web:StaticSite")
     assert spa.inputs["type"] == "SPA"
     assert spa.inputs["redirectUris"] == [f"https://{site.outputs['defaultHostname']}"]
-    assert spa.inputs["applicationId"] == application.id
-    assert plan.outputs["VITE_API_SCOPE"] == f"{application.inputs['identifierUris'][0]}/access_as_user"
+    assert spa.inputs["applicationId"] == ui.id
+    assert "singlePageApplication" not in application.inputs and "web" not in application.inputs
+    # It asks for the API's scope, and the API pre-authorizes it for exactly that scope (no consent prompt).
+    scope_id = scopes[0]["id"]
+    assert ui.inputs["requiredResourceAccesses"] == [
+        {
+            "resourceAppId": application.outputs["clientId"],
+            "resourceAccesses": [{"id": scope_id, "type": "Scope"}],
+        }
+    ]
+    pre = plan.one("azuread:index/applicationPreAuthorized:ApplicationPreAuthorized")
+    assert pre.inputs["applicationId"] == application.id
+    assert pre.inputs["authorizedClientId"] == ui.outputs["clientId"]
+    assert pre.inputs["permissionIds"] == [scope_id]
+    # Everything the UI build needs, from the stack.
+    outputs = plan.outputs
+    assert outputs["VITE_AUTH_MODE"] == "entra"
+    assert outputs["VITE_ENTRA_CLIENT_ID"] == ui.outputs["clientId"] != application.outputs["clientId"]
+    assert outputs["VITE_ENTRA_TENANT_ID"] == read_stack_config(stack)["engram:auth"]["tenantId"]
+    assert outputs["VITE_API_SCOPE"] == f"{application.inputs['identifierUris'][0]}/access_as_user"
+    assert outputs["VITE_API_URL"] == outputs["apiUrl"] and outputs["VITE_WS_URL"] == outputs["wsUrl"]
+    assert outputs["staticSiteName"] == site.outputs["name"]
+
+
+@pytest.mark.parametrize(("stack", "mode"), [("staging", "poc")])
+def test_stacks_without_entra_build_the_ui_in_their_own_mode(stack: str, mode: str) -> None:
+    outputs = plan_for(stack).outputs
+    assert outputs["VITE_AUTH_MODE"] == mode
+    assert not {"VITE_ENTRA_CLIENT_ID", "VITE_ENTRA_TENANT_ID", "VITE_API_SCOPE"} & set(outputs)
+
+
+def test_custom_ui_domains_join_the_redirect_uris_and_cors() -> None:
+    site_config = dict(read_stack_config("uat").get("engram:staticSite", {}))
+    plan = run_program(
+        "uat",
+        config_overrides={"engram:staticSite": {**site_config, "customDomains": ["engram.contoso.example"]}},
+    )
+    site = plan.one("azure-native:web:StaticSite")
+    default = f"https://{site.outputs['defaultHostname']}"
+    spa = plan.one("azuread:index/applicationRedirectUris:ApplicationRedirectUris")
+    assert spa.inputs["redirectUris"] == [default, "https://engram.contoso.example"]
+    cors = json.loads(env_of(plan)["CORS_ORIGINS"]["value"])
+    assert cors[:2] == [default, "https://engram.contoso.example"]
 
 
 def test_app_roles_can_be_kept_to_users() -> None:
     auth = dict(read_stack_config("uat")["engram:auth"])
     plan = run_program("uat", config_overrides={"engram:auth": {**auth, "servicePrincipalRoles": False}})
-    application = plan.one("azuread:index/application:Application")
+    application = plan.one("azuread:index/application:Application", "entra-app")
     assert {tuple(r["allowedMemberTypes"]) for r in application.inputs["appRoles"]} == {("User",)}
 
 
@@ -699,3 +742,24 @@ def test_static_web_app_sku(plan: OfflinePlan) -> None:
         return
     expected = "Standard" if plan.stack in ("uat", "prod") else "Free"
     assert sites[0].inputs["sku"] == {"name": expected, "tier": expected}
+
+
+@pytest.mark.parametrize(("ui_client", "expected"), [(None, "api-client"), ("ui-client", "ui-client")])
+def test_an_existing_registration_still_gives_the_ui_its_build_variables(
+    ui_client: str | None, expected: str
+) -> None:
+    """A customer's own app registration (createAppRegistration: false): no azuread resources, and the
+    UI signs in with its own client id if given, else with the API's (one registration for both)."""
+    auth = dict(read_stack_config("uat")["engram:auth"])
+    ids = {
+        "api-client": "0a0b0c0d-1111-2222-3333-444455556666",
+        "ui-client": "9a9b9c9d-1111-2222-3333-444455556666",
+    }
+    auth.update(createAppRegistration=False, clientId=ids["api-client"], identifierUri="api://contoso-engram")
+    if ui_client:
+        auth["uiClientId"] = ids[ui_client]
+    plan = run_program("uat", config_overrides={"engram:auth": auth})
+    assert plan.of_type("azuread:index/application:Application") == []
+    assert plan.outputs["VITE_ENTRA_CLIENT_ID"] == ids[expected]
+    assert plan.outputs["VITE_API_SCOPE"] == "api://contoso-engram/access_as_user"
+    assert plan.outputs["VITE_AUTH_MODE"] == "entra" and plan.outputs["apiClientId"] == ids["api-client"]

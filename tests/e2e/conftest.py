@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
@@ -94,14 +95,18 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
 
 
 @contextmanager
-def open_page(browser: Browser, base_url: str, name: str) -> Iterator[Page]:
+def open_page(browser: Browser, base_url: str, name: str, **context_options: Any) -> Iterator[Page]:
     """A fresh tab (new sessionStorage, so a new session id); a screenshot is kept when it ends and
-    any uncaught page error or Content-Security-Policy violation fails the test."""
+    any uncaught page error or Content-Security-Policy violation fails the test. `context_options` go
+    to Playwright's new_context (e.g. ignore_https_errors for the local OpenID provider's certificate)."""
     # Against a deployed stack the service principal's token rides on every request (the UI's own
     # sign-in is interactive and a service principal cannot do it).
     headers = {"Authorization": f"Bearer {DEPLOYED_TOKEN}"} if DEPLOYED_TOKEN else None
     context = browser.new_context(
-        base_url=base_url, viewport={"width": 1100, "height": 900}, extra_http_headers=headers
+        base_url=base_url,
+        viewport={"width": 1100, "height": 900},
+        extra_http_headers=headers,
+        **context_options,
     )
     context.set_default_timeout(15_000)
     page = context.new_page()

@@ -73,6 +73,24 @@ def test_policy_for_all_apps_or_authentication_strength_passes() -> None:
     assert run_stack(CA, _stack(policy, linked=False)) == []
 
 
+def test_policy_on_the_ui_client_alone_is_violation() -> None:
+    """CA is evaluated for the resource a token is for: a policy on the UI's public client misses the API."""
+    api, kv = _stack(None)
+    ui = resource(
+        AAD_APP, {"displayName": "Engram UI", "signInAudience": "AzureADMyOrg"}, name="ui", stack="prod"
+    )
+    on_ui = resource(
+        CONDITIONAL_ACCESS, conditional_access_policy(), name="ca-mfa", stack="prod",
+        property_dependencies={"conditions": (ui.urn,)},
+    )  # fmt: skip
+    assert len(run_stack(CA, [api, ui, kv, on_ui])) == 1
+    on_api = resource(
+        CONDITIONAL_ACCESS, conditional_access_policy(), name="ca-mfa", stack="prod",
+        property_dependencies={"conditions": (api.urn,)},
+    )  # fmt: skip
+    assert run_stack(CA, [api, ui, kv, on_api]) == []
+
+
 def test_no_conditional_access_needed_below_prod() -> None:
     assert run_stack(CA, _stack(None, env="uat"), stack="uat") == []
 

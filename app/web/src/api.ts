@@ -2,7 +2,7 @@
  * The HTTP side of the service: agents and chat. Errors become one sentence a user can act on
  * (`friendlyError`), never a status code or a stack trace.
  */
-import { authHeaders, type Auth } from "./auth";
+import { authHeaders, claimsChallenge, type Auth } from "./auth";
 import { SseParser, interpretChatEvent, type ChatMetadata } from "./sse";
 import { apiUrl } from "./urls";
 import { rejectedMessage, tryAgainIn } from "./wording";
@@ -126,6 +126,19 @@ export class Api {
   }
 
   private async fetch(path: string, init: RequestInit, area: Area): Promise<Response> {
+    const response = await this.send(path, init, area);
+    // A claims challenge (prod MFA): get a token with the requested claims, retry once; if the retry is
+    // challenged again, the identity provider must see the user (redirect).
+    const claims = response.status === 401 ? claimsChallenge(response.headers.get("WWW-Authenticate")) : null;
+    if (!claims || !this.auth.stepUp) return response;
+    const token = await this.auth.stepUp(claims);
+    if (!token) return response;
+    const retry = await this.send(path, { ...init, headers: { ...(init.headers as Record<string, string>), ...authHeaders(token) } }, area);
+    if (retry.status === 401 && claimsChallenge(retry.headers.get("WWW-Authenticate"))) await this.auth.stepUp(claims, true);
+    return retry;
+  }
+
+  private async send(path: string, init: RequestInit, area: Area): Promise<Response> {
     try {
       return await fetch(apiUrl(this.base, path), init);
     } catch (error) {

@@ -18,6 +18,31 @@ export interface Auth {
   account(): string;
   signIn(input?: string): Promise<void>;
   signOut(): Promise<void>;
+  /**
+   * Answer the API's claims challenge (prod MFA: the `c1` authentication context): a token carrying
+   * the requested claims, silently when the identity provider can, else by redirect (`interactive`).
+   * Only Entra sign-in has one.
+   */
+  stepUp?(claims: string, interactive?: boolean): Promise<string | null>;
+}
+
+/**
+ * The `claims` of a `WWW-Authenticate: Bearer ... error="insufficient_claims", claims="<base64>"`
+ * challenge, decoded to the JSON MSAL takes; null for any other answer.
+ */
+export function claimsChallenge(header: string | null): string | null {
+  if (!header || !/^\s*bearer\b/i.test(header)) return null;
+  const params = new Map<string, string>();
+  for (const [, name = "", value = ""] of header.matchAll(/([A-Za-z_]+)="([^"]*)"/g)) params.set(name.toLowerCase(), value);
+  const encoded = params.get("claims");
+  if (params.get("error") !== "insufficient_claims" || !encoded) return null;
+  try {
+    const decoded = atob(encoded);
+    JSON.parse(decoded);
+    return decoded;
+  } catch {
+    return null;
+  }
 }
 
 export function authHeaders(token: string | null): Record<string, string> {

@@ -17,7 +17,8 @@ export interface AppConfig {
   wsBase: string;
   authMode: AuthMode;
   dictation: DictationPolicy;
-  entra: { clientId: string; tenantId: string; apiScope: string };
+  /** `authority`: the sign-in authority; Entra's public cloud for the tenant unless VITE_ENTRA_AUTHORITY. */
+  entra: { clientId: string; tenantId: string; apiScope: string; authority: string };
 }
 
 export interface RawEnv {
@@ -28,12 +29,19 @@ export interface RawEnv {
   VITE_ENTRA_TENANT_ID?: string;
   VITE_API_SCOPE?: string;
   VITE_DICTATION?: string;
+  VITE_ENTRA_AUTHORITY?: string;
 }
 
 export function parseDictation(value: string | undefined): DictationPolicy {
   const policy = (value ?? "").trim().toLowerCase() || "off";
   if (policy === "off" || policy === "browser") return policy;
   throw new Error(`VITE_DICTATION must be off or browser, got "${policy}"`);
+}
+
+/** Entra's public cloud; a sovereign cloud (or the local OpenID provider of the sign-in test) sets its own. */
+export function entraAuthority(env: RawEnv): string {
+  const custom = (env.VITE_ENTRA_AUTHORITY ?? "").trim().replace(/\/+$/, "");
+  return custom || `https://login.microsoftonline.com/${(env.VITE_ENTRA_TENANT_ID ?? "").trim()}`;
 }
 
 export function parseAuthMode(value: string | undefined): AuthMode {
@@ -48,6 +56,7 @@ export function loadConfig(env: RawEnv, location: { protocol: string; host: stri
     clientId: (env.VITE_ENTRA_CLIENT_ID ?? "").trim(),
     tenantId: (env.VITE_ENTRA_TENANT_ID ?? "").trim(),
     apiScope: (env.VITE_API_SCOPE ?? "").trim(),
+    authority: entraAuthority(env),
   };
   if (authMode === "entra") {
     const missing = Object.entries({

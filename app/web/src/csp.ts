@@ -5,7 +5,7 @@
  * scripts and styles, the API and voice websocket origins, and Entra ID's sign-in origin for MSAL.
  * `frame-ancestors` cannot be set from a <meta>; X-Frame-Options: DENY covers it on both hosts.
  */
-import { parseAuthMode, type RawEnv } from "./config";
+import { entraAuthority, parseAuthMode, type RawEnv } from "./config";
 import { apiBase, toWebSocketUrl } from "./urls";
 
 /** Where MSAL talks to Entra ID (metadata, tokens) and runs its silent-renewal iframe. */
@@ -26,8 +26,13 @@ export function connectOrigins(env: RawEnv): string[] {
     if (!ws) origins.add(originOf(toWebSocketUrl(api)));
   }
   if (ws) origins.add(originOf(toWebSocketUrl(ws)));
-  if (parseAuthMode(env.VITE_AUTH_MODE) === "entra") origins.add(ENTRA_LOGIN_ORIGIN);
+  if (parseAuthMode(env.VITE_AUTH_MODE) === "entra") origins.add(loginOrigin(env));
   return [...origins];
+}
+
+/** The sign-in authority's origin (Entra's unless VITE_ENTRA_AUTHORITY names another). */
+export function loginOrigin(env: RawEnv): string {
+  return (env.VITE_ENTRA_AUTHORITY ?? "").trim() ? originOf(entraAuthority(env)) : ENTRA_LOGIN_ORIGIN;
 }
 
 export function contentSecurityPolicy(env: RawEnv): string {
@@ -39,7 +44,7 @@ export function contentSecurityPolicy(env: RawEnv): string {
     ["img-src", ["'self'", "data:"]],
     ["media-src", ["'self'", "blob:"]],
     ["connect-src", ["'self'", ...connectOrigins(env)]],
-    ["frame-src", entra ? [ENTRA_LOGIN_ORIGIN] : ["'none'"]],
+    ["frame-src", entra ? [loginOrigin(env)] : ["'none'"]],
     ["worker-src", ["'self'"]],
     ["object-src", ["'none'"]],
     ["base-uri", ["'self'"]],

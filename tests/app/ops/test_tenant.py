@@ -3,6 +3,7 @@ with a message naming the option; no secret ever reaches the file."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -76,7 +77,7 @@ def test_answers_land_in_the_config() -> None:
         "mode": "existing",
         "existingUrl": "https://ai.fabrikam.com/openai/v1",
     }
-    assert config["engram:hosting"]["extraCorsOrigins"] == ["https://chat.contoso.com"]
+    assert config["engram:staticSite"]["customDomains"] == ["chat.contoso.com"]  # CORS + MSAL redirects
     assert config["engram:memory"] == {"zep": True}
     assert config["engram:observability"]["contacts"]["email"] == ["oncall@fabrikam.com"]
 
@@ -196,3 +197,46 @@ def test_cli_refuses_a_voicelive_key_and_names_managed_identity(tmp_path: Path) 
     assert "disableLocalAuth: true" in result.output
     assert "use --voicelive-auth managed-identity" in result.output
     assert not (tmp_path / "Pulumi.contoso.yaml").exists()
+
+
+def test_cli_prints_every_ui_build_variable_an_entra_stack_outputs(tmp_path: Path) -> None:
+    """The customer's UI build reads the same stack outputs the deploy pipeline does (one list)."""
+    from tests.components.conftest import plan_for
+
+    args = ["tenant", "init", "contoso", "--tenant-id", TENANT, "--publisher-email", "p@contoso.com"]
+    result = CliRunner().invoke(
+        cli,
+        [
+            *args,
+            "--auth",
+            "entra",
+            "--oncall-email",
+            "o@contoso.com",
+            "--security-email",
+            "s@contoso.com",
+            "--out",
+            str(tmp_path),
+            "--no-input",
+        ],
+        terminal_width=200,
+    )
+    assert result.exit_code == 0, result.output
+    printed = set(
+        re.findall(r'export (VITE_\w+)="\$\(pulumi stack output --stack contoso (VITE_\w+)\)"', result.output)
+    )
+    assert all(a == b for a, b in printed)
+    outputs = {name for name in plan_for("uat").outputs if name.startswith("VITE_")}
+    assert {a for a, _ in printed} == outputs and len(outputs) == 6
+    assert "staticSiteName" in result.output and "--deployment-token" in result.output
+
+
+def test_custom_ui_hostnames_become_the_sites_custom_domains() -> None:
+    inputs = poc(
+        auth="entra",
+        ui_hostnames=("Chat.Contoso.com.",),
+        oncall_emails=("o@contoso.com",),
+        security_emails=("s@contoso.com",),
+    )
+    config = build_tenant_config(inputs, STACKS).document["config"]
+    assert config["engram:staticSite"]["customDomains"] == ["chat.contoso.com"]
+    assert "extraCorsOrigins" not in config["engram:hosting"]

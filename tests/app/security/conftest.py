@@ -50,6 +50,36 @@ async def jwks(trusted_key: rsa.RSAPrivateKey) -> AsyncIterator[JwksServer]:
 
 TokenFactory = Callable[..., str]
 
+#: The UI's own app registration (the SPA client that asks for the API's `access_as_user` scope).
+SPA_CLIENT = "cccccccc-bbbb-cccc-dddd-eeeeeeeeeeee"
+
+
+def entra_user_claims(*, cp1: bool = True, acrs: list[str] | None = None) -> dict[str, Any]:
+    """The claims of a delegated v2.0 access token as Entra issues it to the UI for the API.
+
+    The claim set of the access-token claims reference (learn.microsoft.com/entra/identity-platform/
+    access-token-claims-reference): no `amr` in v2.0, `azp` the client, `scp` the delegated scope,
+    `roles` the app roles assigned to the user, `xms_cc` when the client declared CP1, `acrs` once a
+    Conditional Access authentication context was satisfied.
+    """
+    claims: dict[str, Any] = {
+        "aio": "AWQAm/8aaaaaa",
+        "azp": SPA_CLIENT,
+        "azpacr": "0",
+        "name": "Alice Example",
+        "preferred_username": "alice@contoso.example",
+        "rh": "0.AAAA",
+        "scp": "access_as_user",
+        "sub": "pairwise-subject-of-alice",
+        "uti": "unique-token-id",
+        "ver": "2.0",
+    }
+    if cp1:
+        claims["xms_cc"] = ["cp1"]
+    if acrs is not None:
+        claims["acrs"] = acrs
+    return claims
+
 
 @pytest.fixture
 def make_token(trusted_key: rsa.RSAPrivateKey) -> TokenFactory:
@@ -73,6 +103,7 @@ def make_token(trusted_key: rsa.RSAPrivateKey) -> TokenFactory:
             "nbf": now,
             "exp": now + 3600,
             "roles": ["engram.user"],
+            "scp": "access_as_user",  # delegated: a user's token (None makes it app-only)
             "ver": "2.0",
         }
         payload.update(claims)

@@ -10,6 +10,7 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 import time
 from typing import Any
 
@@ -27,6 +28,7 @@ from tests.app.security.conftest import (
     TENANT,
     V1_ISSUER,
     TokenFactory,
+    entra_user_claims,
     public_jwk,
 )
 from tests.conftest import make_settings
@@ -282,22 +284,62 @@ async def test_production_without_mfa_gets_a_claims_challenge(
 ) -> None:
     error = await rejected(validator(jwks, require_mfa=True, auth_context_id="c3"), make_token())
     assert error.reason == "mfa_required"
-    assert error.www_authenticate.startswith('Bearer error="insufficient_claims", claims="')
-    challenge = error.www_authenticate.split('claims="')[1].rstrip('"')
+    assert error.www_authenticate.startswith("Bearer ")
+    params = dict(re.findall(r'(\w+)="([^"]*)"', error.www_authenticate))
+    assert params["error"] == "insufficient_claims"
+    assert params["authorization_uri"] == f"https://login.microsoftonline.com/{TENANT}/oauth2/v2.0/authorize"
+    challenge = params["claims"]
     assert json.loads(base64.b64decode(challenge)) == {
         "access_token": {"acrs": {"essential": True, "value": "c3"}}
     }
     assert challenge == claims_challenge("c3")
 
 
-@pytest.mark.parametrize("claims", [{"acrs": ["c1"]}, {"amr": ["pwd", "mfa"]}, {"acrs": ["c2", "c1"]}])
+async def test_entra_v2_user_token_without_acrs_is_challenged_then_with_acrs_accepted(
+    jwks: JwksServer, make_token: TokenFactory
+) -> None:
+    """The real flow: the first token MSAL gets has no `acrs`; after the step-up it holds `c1`."""
+    v = validator(jwks, require_mfa=True)
+    error = await rejected(v, make_token(**entra_user_claims()))
+    assert error.reason == "mfa_required" and 'error="insufficient_claims"' in error.www_authenticate
+    identity = await v(make_token(**entra_user_claims(acrs=["c1"])))
+    assert identity.auth_method == "entra" and identity.claims["scp"] == "access_as_user"
+    assert identity.claims["ver"] == "2.0" and "amr" not in identity.claims
+
+
+async def test_app_only_tokens_are_not_asked_for_mfa_in_production(
+    jwks: JwksServer, make_token: TokenFactory
+) -> None:
+    """A service principal (client credentials: `roles`, no `scp`) cannot do MFA; its app role decides."""
+    v = validator(jwks, require_mfa=True)
+    app_only = make_token(roles=["engram.user"], scp=None, azp="dddddddd-0000-0000-0000-00000000000d")
+    identity = await v(app_only)
+    assert identity.roles == {Role.USER}
+    # a user token that claims to be an app token still needs the context
+    with_idtyp = make_token(**entra_user_claims(), idtyp="app")
+    assert (await rejected(v, with_idtyp)).reason == "mfa_required"
+
+
+async def test_entra_v2_user_token_outside_production_needs_no_acrs(
+    jwks: JwksServer, make_token: TokenFactory
+) -> None:
+    identity = await validator(jwks)(make_token(**entra_user_claims(cp1=False)))
+    assert identity.roles == {Role.USER}
+
+
+@pytest.mark.parametrize(
+    "claims", [{"acrs": ["c1"]}, {"acrs": ["c2", "c1"]}, {"acrs": ["c1"], "xms_cc": ["cp1"]}]
+)
 async def test_production_with_mfa_proof(
     jwks: JwksServer, make_token: TokenFactory, claims: dict[str, Any]
 ) -> None:
     await validator(jwks, require_mfa=True)(make_token(**claims))
 
 
-@pytest.mark.parametrize("claims", [{"acrs": ["c2"]}, {"amr": ["pwd"]}, {"acrs": "c1"}])
+# `amr` is not in v2.0 access tokens; a token that carries one anyway proves nothing here.
+@pytest.mark.parametrize(
+    "claims", [{"acrs": ["c2"]}, {"amr": ["pwd"]}, {"amr": ["pwd", "mfa"]}, {"acrs": "c1"}, {"acrs": []}]
+)
 async def test_production_with_other_context_or_no_mfa(
     jwks: JwksServer, make_token: TokenFactory, claims: dict[str, Any]
 ) -> None:
