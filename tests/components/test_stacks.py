@@ -699,3 +699,32 @@ def test_static_web_app_sku(plan: OfflinePlan) -> None:
         return
     expected = "Standard" if plan.stack in ("uat", "prod") else "Free"
     assert sites[0].inputs["sku"] == {"name": expected, "tier": expected}
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_key_vault_expiry_events_reach_the_action_groups(stack: str) -> None:
+    """SOP 8.3: where alerts are on, SecretNearExpiry and SecretExpired become Azure Monitor alerts."""
+    plan = plan_for(stack)
+    groups = {g.name.rsplit("-ag-", 1)[1]: g.id for g in plan.of_type("azure-native:monitor:ActionGroup")}
+    topics = plan.of_type("azure-native:eventgrid:SystemTopic")
+    subscriptions = plan.of_type("azure-native:eventgrid:SystemTopicEventSubscription")
+    if not groups:  # alerts off (staging, dev): no event path either
+        assert topics == [] and subscriptions == []
+        return
+    (topic,) = topics
+    vault = plan.one("azure-native:keyvault:Vault")
+    assert topic.inputs["source"] == vault.id
+    assert topic.inputs["topicType"] == "Microsoft.KeyVault.vaults"
+    assert topic.inputs["location"] == vault.inputs["location"]
+    routes = {}
+    for sub in subscriptions:
+        assert sub.inputs["systemTopicName"] == topic.outputs["name"]
+        assert sub.inputs["eventDeliverySchema"] == "CloudEventSchemaV1_0"
+        destination = sub.inputs["destination"]
+        assert destination["endpointType"] == "MonitorAlert"
+        (event_type,) = sub.inputs["filter"]["includedEventTypes"]
+        routes[event_type] = (destination["severity"], sorted(destination["actionGroups"]))
+    assert routes == {
+        "Microsoft.KeyVault.SecretNearExpiry": ("Sev2", sorted([groups["email"], groups["security"]])),
+        "Microsoft.KeyVault.SecretExpired": ("Sev1", sorted([groups["pagerduty"], groups["security"]])),
+    }
