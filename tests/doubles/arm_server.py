@@ -2,8 +2,9 @@
 
 Just what `engram rollback` calls through `azure-mgmt-appcontainers`, with ARM's response shapes:
 `GET .../containerApps/{app}`, `GET .../containerApps/{app}/revisions`,
-`POST .../revisions/{rev}/activate`, `POST .../revisions/{rev}/restart` (`engram secrets rotate`) and `PATCH .../containerApps/{app}` (merging
-`properties.configuration.ingress`, answering 200 with the updated app). Requests are recorded, so a test
+`POST .../revisions/{rev}/activate`, `POST .../revisions/{rev}/restart` (`engram secrets rotate`) and
+`PATCH .../containerApps/{app}` (merging `properties.configuration.ingress`, answering 200 with the
+updated app). Requests are recorded, so a test
 can assert what went over the wire. Point the SDK at it with `base_url=double.url`.
 """
 

@@ -1,8 +1,9 @@
 """A local stand-in for the Key Vault secrets REST API (never shipped), over TLS on loopback.
 
 Just what `engram secrets` calls through the real `azure-keyvault-secrets` client:
-`GET /secrets` (current version's properties), `GET /secrets/{name}/versions`, `GET /secrets/{name}[/{version}]`
-(the value), `PUT /secrets/{name}` (a new version) and `PATCH /secrets/{name}/{version}` (attributes).
+`GET /secrets` (current version's properties), `GET /secrets/{name}/versions`,
+`GET /secrets/{name}[/{version}]` (the value), `PUT /secrets/{name}` (a new version) and
+`PATCH /secrets/{name}/{version}` (attributes).
 Shapes and Unix-second timestamps as Key Vault answers them.
 
 The SDK's challenge handshake is played for real: a request without a bearer token (the SDK's first,
@@ -55,7 +56,9 @@ def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(minutes=5))
         .not_valid_after(now + dt.timedelta(hours=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False
+        )
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
     )
@@ -90,7 +93,8 @@ class Recorded:
 
 
 class KeyVaultDouble:
-    """`async with KeyVaultDouble(tmp_path) as kv:` then `SecretClient(kv.url, ..., connection_verify=kv.ca)`."""
+    """`async with KeyVaultDouble(tmp_path) as kv:`, then `SecretClient(kv.url, ..., connection_verify=...)`
+    with `str(kv.ca)`."""
 
     def __init__(self, directory: Path) -> None:
         self.ca, self._key = self_signed_certificate(directory)
@@ -113,7 +117,9 @@ class KeyVaultDouble:
     def url(self) -> str:
         return f"https://127.0.0.1:{self.port}"
 
-    def add(self, name: str, value: str, *, created: float, expires: float | None = None, enabled: bool = True) -> str:
+    def add(
+        self, name: str, value: str, *, created: float, expires: float | None = None, enabled: bool = True
+    ) -> str:
         """Seed a version (as of `created`, Unix seconds); returns its version id."""
         version = FakeVersion(uuid.uuid4().hex, value, int(created), int(created), enabled, None)
         if expires is not None:
@@ -150,7 +156,12 @@ class KeyVaultDouble:
             return _error(400, "BadParameter", "The api-version query parameter is missing.")
         if not authorization:
             return web.json_response(
-                {"error": {"code": "Unauthorized", "message": "AKV10000: Request is missing a Bearer token."}},
+                {
+                    "error": {
+                        "code": "Unauthorized",
+                        "message": "AKV10000: Request is missing a Bearer token.",
+                    }
+                },
                 status=401,
                 headers={"WWW-Authenticate": CHALLENGE},
             )
@@ -197,7 +208,9 @@ class KeyVaultDouble:
             return refused
         name = request.match_info["name"]
         if name not in self.secrets:
-            return _error(404, "SecretNotFound", f"A secret with (name/id) {name} was not found in this key vault.")
+            return _error(
+                404, "SecretNotFound", f"A secret with (name/id) {name} was not found in this key vault."
+            )
         value = [self._properties(name, v) for v in self.secrets[name]]
         return web.json_response({"value": value, "nextLink": None})
 
@@ -208,7 +221,9 @@ class KeyVaultDouble:
         name = request.match_info["name"]
         found = self._find(name, request.match_info.get("version"))
         if found is None:
-            return _error(404, "SecretNotFound", f"A secret with (name/id) {name} was not found in this key vault.")
+            return _error(
+                404, "SecretNotFound", f"A secret with (name/id) {name} was not found in this key vault."
+            )
         return web.json_response({"value": found.value, **self._properties(name, found)})
 
     async def _set(self, request: web.Request) -> web.Response:
@@ -241,7 +256,9 @@ class KeyVaultDouble:
         name = request.match_info["name"]
         found = self._find(name, request.match_info.get("version"))
         if found is None:
-            return _error(404, "SecretNotFound", f"A secret with (name/id) {name} was not found in this key vault.")
+            return _error(
+                404, "SecretNotFound", f"A secret with (name/id) {name} was not found in this key vault."
+            )
         body = self.requests[-1].body or {}
         attributes = body.get("attributes") or {}
         if "enabled" in attributes:
