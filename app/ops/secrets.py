@@ -138,7 +138,7 @@ StepKind = Literal["manual", "set", "restart", "verify", "disable-old"]
 MODES: dict[str, tuple[Mode, ...]] = {
     "azure-ai-key": ("value", "existing"),
     "zep-api-key": ("value", "existing"),
-    "database-url": ("existing", "value"),
+    "database-url": ("existing",),  # pulumi up writes it from engram:postgres-admin-password
     "encryption-key": ("generate", "drop-old-keys", "existing"),
     "audit-pseudonym-key": ("reaffirm", "existing"),  # a new value would re-key every pseudonym
     "appinsights-connection-string": ("reaffirm", "existing"),
@@ -239,11 +239,13 @@ def rotation_plan(secret: str, mode: Mode | None = None, *, stack: str = "<STACK
         *after,
     ]
     if config_key is not None and mode not in ("existing", "reaffirm"):
+        # Copied vault to config without showing it (a generated key is never printed).
         steps.append(
             Step(
                 "manual",
-                f"Keep the stack in step: pulumi config set --secret --stack {stack} engram:{config_key} "
-                "<the new value>, otherwise the next pulumi up writes the old value back.",
+                f"Keep the stack in step, or the next pulumi up writes the old value back: pulumi config set "
+                f'--secret --stack {stack} engram:{config_key} "$(az keyvault secret show --vault-name '
+                f'<VAULT_NAME> --name {secret} --query value -o tsv)".',
             )
         )
     steps.append(
