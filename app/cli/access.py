@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import getpass
 import json
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
@@ -16,7 +17,15 @@ from rich.console import Console
 from rich.table import Table
 
 from app.cli.audit import _on_trail
-from app.security.access_review import AccessReview, ReviewError, parse_period, run_review
+from app.security.access_review import (
+    AccessReview,
+    Assignment,
+    ReviewError,
+    parse_assignments,
+    parse_period,
+    run_review,
+    stack_app_roles,
+)
 
 if TYPE_CHECKING:
     from app.audit.trail import AuditTrail
@@ -64,8 +73,27 @@ def render_review(review: AccessReview, console: Console) -> None:
     for role in review.app_roles:
         roles.add_row(role.value, role.id or "?", role.service_role or "-", role.description)
     console.print(roles)
-    console.print("List the assignments (the deployer, signed in with az login):")
-    console.print(review.az_command, soft_wrap=True, markup=False, highlight=False)
+    if review.assignments is None:
+        console.print(
+            "List the assignments (the deployer, signed in with az login), save the JSON and pass it"
+        )
+        console.print("back with --assignments FILE to match them against the activity above:")
+        console.print(review.az_command, soft_wrap=True, markup=False, highlight=False)
+    else:
+        matched = Table(title="App role assignments in Entra against the activity")
+        for column in ("principal id", "type", "app role", "identity (pseudonym)", "state", "last activity"):
+            matched.add_column(column, no_wrap=True)
+        for m in review.assignments:
+            style = {"never-used": "bold red", "dormant": "yellow", "group": "cyan"}.get(m.state, "green")
+            matched.add_row(
+                m.principal_id,
+                m.principal_type,
+                m.app_role,
+                (m.user_ref or "-")[:16],
+                f"[{style}]{m.state}[/]",
+                m.last_activity.strftime("%Y-%m-%d") if m.last_activity else "-",
+            )
+        console.print(matched)
     for note in review.notes:
         console.print(f"[yellow]note:[/] {note}")
     console.print(f"reviewer (pseudonym): {review.reviewer_ref[:16]}; recorded in the audit trail.")
@@ -88,6 +116,13 @@ def review(
     client_id: str | None = typer.Option(
         None, "--client-id", help="The API app registration's client id (the stack's apiClientId)."
     ),
+    assignments_file: Path | None = typer.Option(
+        None,
+        "--assignments",
+        exists=True,
+        dir_okay=False,
+        help="The Graph answer listing the app role assignments (the az rest command the review prints).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the review as JSON."),
 ) -> None:
     """Every identity in the audit trail with its roles and activity; dormant privileged ones flagged."""
@@ -109,8 +144,19 @@ def review(
                 err=True,
             )
 
+    assignments: list[Assignment] | None = None
+    if assignments_file is not None:
+        try:
+            document = json.loads(assignments_file.read_text(encoding="utf-8"))
+            assignments = parse_assignments(document, stack_app_roles()[0])
+        except (ValueError, OSError, ReviewError) as exc:
+            message = str(exc) if isinstance(exc, ReviewError) else f"not JSON ({type(exc).__name__})"
+            raise typer.BadParameter(message, param_hint="--assignments") from None
+
     async def _review(trail: AuditTrail) -> AccessReview:
-        return await run_review(trail, reviewer=who, period=period, client_id=client_id)
+        return await run_review(
+            trail, reviewer=who, period=period, client_id=client_id, assignments=assignments
+        )
 
     result = _on_trail(_review)
     if as_json:

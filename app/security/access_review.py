@@ -9,8 +9,11 @@ beyond their own memory) with no activity in the period is flagged dormant, the 
 removal.
 
 The trail cannot show who holds a role but never signed in. That is why the review also lists the app
-roles of the stack's Entra app registration and the Graph call that lists their assignments: the
-deployer compares the two lists and removes what nobody can justify.
+roles of the stack's Entra app registration and the Graph call that lists their assignments. Given that
+call's output (`assignments`), the review joins the two: each assignment's principal id (the Entra
+object id, the same id the service pseudonymises) is pseudonymised with the trail's key and matched to
+its activity, so assignments never used, or not used in the period, stand out; groups are marked, since
+their members' use cannot be told apart here.
 
 Running a review appends an `access.review` record (who ran it, the period, the counts) to the trail,
 so the trail itself shows that the monthly review happened.
@@ -19,6 +22,7 @@ so the trail itself shows that the monthly review happened.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -82,6 +86,65 @@ class AppRole:
     service_role: str | None  # the service's role it maps to (app/security/entra.py)
 
 
+AssignmentState = str  # active | dormant | never-used | group
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """One app role assignment as Graph lists it (`appRoleAssignedTo`)."""
+
+    principal_id: str  # the Entra object id (the `oid` the service pseudonymises)
+    principal_type: str  # User | Group | ServicePrincipal
+    app_role: str  # the role value, or the appRoleId when it is not one of the stack's roles
+
+
+@dataclass(frozen=True)
+class AssignmentMatch:
+    principal_id: str
+    principal_type: str
+    app_role: str
+    user_ref: str | None  # its pseudonym; None for a group
+    state: AssignmentState
+    last_activity: datetime | None
+
+
+def parse_assignments(document: object, app_roles: Sequence[AppRole]) -> list[Assignment]:
+    """The Graph answer (`{"value": [...]}` or the bare list) as assignments; a clear error otherwise."""
+    rows = document.get("value") if isinstance(document, dict) else document
+    if not isinstance(rows, list):
+        raise ReviewError('--assignments must hold the Graph answer: {"value": [ ...assignments... ]}')
+    by_id = {role.id: role.value for role in app_roles if role.id}
+    found: list[Assignment] = []
+    for index, row in enumerate(rows):
+        principal = row.get("principalId") if isinstance(row, dict) else None
+        if not isinstance(principal, str) or not principal:
+            raise ReviewError(f"--assignments: entry {index} has no principalId")
+        role_id = str(row.get("appRoleId") or "")
+        found.append(
+            Assignment(principal, str(row.get("principalType") or "User"), by_id.get(role_id, role_id))
+        )
+    return found
+
+
+def _match(
+    assignments: Sequence[Assignment], by_ref: dict[str, ReviewedIdentity], trail: AuditTrail
+) -> list[AssignmentMatch]:
+    matches: list[AssignmentMatch] = []
+    for a in assignments:
+        if a.principal_type == "Group":
+            matches.append(AssignmentMatch(a.principal_id, a.principal_type, a.app_role, None, "group", None))
+            continue
+        ref = trail.user_ref(a.principal_id)
+        seen = by_ref.get(ref)
+        if seen is None:
+            state, last = "never-used", None
+        else:
+            state, last = ("active" if seen.records_in_period else "dormant"), seen.last_activity
+        matches.append(AssignmentMatch(a.principal_id, a.principal_type, a.app_role, ref, state, last))
+    order = {"never-used": 0, "dormant": 1, "group": 2, "active": 3}
+    return sorted(matches, key=lambda m: (order[m.state], m.app_role, m.principal_id))
+
+
 @dataclass(frozen=True)
 class AccessReview:
     reviewer_ref: str
@@ -91,16 +154,22 @@ class AccessReview:
     app_roles: list[AppRole]
     graph_url: str
     notes: list[str] = field(default_factory=list)
+    assignments: list[AssignmentMatch] | None = None  # when the Graph answer was given
 
     @property
     def counts(self) -> dict[str, int]:
-        return {
+        counts = {
             "identities": len(self.identities),
             "admins": sum(Role.ADMIN.value in i.roles for i in self.identities),
             "privileged": sum(i.privileged for i in self.identities),
             "dormant_privileged": sum(i.dormant for i in self.identities),
             "active_in_period": sum(i.records_in_period > 0 for i in self.identities),
         }
+        if self.assignments is not None:
+            counts["assignments"] = len(self.assignments)
+            counts["assignments_never_used"] = sum(m.state == "never-used" for m in self.assignments)
+            counts["assignments_dormant"] = sum(m.state == "dormant" for m in self.assignments)
+        return counts
 
     @property
     def az_command(self) -> str:
@@ -125,6 +194,12 @@ class AccessReview:
                 for i in self.identities
             ],
             "app_roles": [asdict(r) for r in self.app_roles],
+            "assignments": None
+            if self.assignments is None
+            else [
+                {**asdict(m), "last_activity": None if m.last_activity is None else _iso(m.last_activity)}
+                for m in self.assignments
+            ],
             "compare_with_entra": {"graph_url": self.graph_url, "az": self.az_command},
             "notes": list(self.notes),
         }
@@ -171,6 +246,7 @@ async def run_review(
     reviewer: str,
     period: timedelta,
     client_id: str | None = None,
+    assignments: Sequence[Assignment] | None = None,
     now: datetime | None = None,
 ) -> AccessReview:
     """Build the review from the trail and record that it was made (see the module docstring)."""
@@ -197,6 +273,12 @@ async def run_review(
         app_roles=app_roles,
         graph_url=GRAPH_ASSIGNMENTS.format(client_id=client_id or CLIENT_ID_PLACEHOLDER),
         notes=notes,
+        assignments=None
+        if assignments is None
+        # One identity per pseudonym (it may appear in several tenants): its latest activity counts.
+        else _match(
+            assignments, {i.user_ref: i for i in sorted(identities, key=lambda i: i.last_activity)}, trail
+        ),
     )
     await trail.append(
         AuditEvent(

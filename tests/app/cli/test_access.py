@@ -88,3 +88,31 @@ def test_unmigrated_database_exits_2_without_a_trace(tmp_path: Path) -> None:
     result = _access(settings, "review", "--reviewer", "ops")
     assert result.exit_code == 2
     assert "engram db upgrade" in result.output and "Traceback" not in result.output
+
+
+def test_assignments_file_is_matched(settings: Settings, tmp_path: Path) -> None:
+    graph = tmp_path / "assignments.json"
+    graph.write_text(
+        json.dumps(
+            {
+                "value": [
+                    {"principalId": "dormant-admin", "principalType": "User", "appRoleId": "r"},
+                    {"principalId": "someone-else", "principalType": "User", "appRoleId": "r"},
+                ]
+            }
+        )
+    )
+    result = _access(settings, "review", "--reviewer", "ops", "--assignments", str(graph))
+    assert result.exit_code == 0, result.output
+    assert "never-used" in result.stdout and "dormant" in result.stdout
+    as_json = json.loads(
+        _access(settings, "review", "--json", "--reviewer", "ops", "--assignments", str(graph)).stdout
+    )
+    assert [a["state"] for a in as_json["assignments"]] == ["never-used", "dormant"]
+
+
+def test_assignments_file_not_json_exits_2(settings: Settings, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text("not json")
+    result = _access(settings, "review", "--reviewer", "ops", "--assignments", str(bad))
+    assert result.exit_code == 2 and "--assignments" in result.output

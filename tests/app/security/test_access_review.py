@@ -18,6 +18,7 @@ from app.security.access_review import (
     CLIENT_ID_PLACEHOLDER,
     REVIEW_EVENT,
     ReviewError,
+    parse_assignments,
     parse_period,
     run_review,
     stack_app_roles,
@@ -159,3 +160,58 @@ def test_parse_period(text: str, hours: int) -> None:
 def test_parse_period_refuses(text: str) -> None:
     with pytest.raises(ReviewError, match="--since"):
         parse_period(text)
+
+
+def _graph(*rows: tuple[str, str, str]) -> dict[str, object]:
+    """The Graph answer's shape: principalId, principalType, appRoleId (plus fields we ignore)."""
+    ids = {r.value: r.id for r in stack_app_roles()[0]}
+    return {
+        "value": [
+            {
+                "principalId": p,
+                "principalType": t,
+                "appRoleId": ids.get(role, role),
+                "principalDisplayName": "x",
+            }
+            for p, t, role in rows
+        ]
+    }
+
+
+async def test_assignments_are_matched_to_activity(trail: AuditTrail) -> None:
+    await _seed(trail)
+    document = _graph(
+        ("busy-admin", "User", "engram.admin"),  # active in the period
+        ("old-admin", "User", "engram.admin"),  # seen, but not in the period
+        ("never-signed-in", "User", "engram.analyst"),  # holds a role, never used it
+        ("group-1", "Group", "engram.user"),
+    )
+    assignments = parse_assignments(document, stack_app_roles()[0])
+    review = await run_review(trail, reviewer="r", period=MONTH, now=NOW, assignments=assignments)
+    assert review.assignments is not None
+    states = [(m.principal_id, m.app_role, m.state) for m in review.assignments]
+    assert states == [
+        ("never-signed-in", "engram.analyst", "never-used"),
+        ("old-admin", "engram.admin", "dormant"),
+        ("group-1", "engram.user", "group"),
+        ("busy-admin", "engram.admin", "active"),
+    ]
+    old = next(m for m in review.assignments if m.principal_id == "old-admin")
+    assert old.user_ref == trail.user_ref("old-admin") and old.last_activity == NOW - timedelta(days=45)
+    assert review.counts["assignments"] == 4 and review.counts["assignments_never_used"] == 1
+    record = [r for r in await trail.query(limit=1000) if r.event == REVIEW_EVENT][-1]
+    assert record.detail["assignments_never_used"] == 1
+    assert "never-signed-in" not in str(record.detail)  # object ids stay out of the trail
+
+
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        ({"nope": 1}, "Graph answer"),
+        ({"value": [{"appRoleId": "x"}]}, "entry 0 has no principalId"),
+        ("x", "Graph"),
+    ],
+)
+def test_bad_assignments_are_refused(document: object, message: str) -> None:
+    with pytest.raises(ReviewError, match=message):
+        parse_assignments(document, stack_app_roles()[0])
