@@ -1,14 +1,16 @@
-"""`engram secrets status` and `engram secrets rotate --dry-run` from the command line.
+"""`engram secrets status` and `engram secrets rotate` from the command line.
 
 `status` runs the real SDK against the Key Vault double, served from a thread of its own (the command
 runs its own event loop); only the client factory is swapped, for one that trusts the double's
-certificate and signs with a static token instead of DefaultAzureCredential.
+certificate and signs with a static token instead of DefaultAzureCredential. `rotate` also restarts
+through the ARM double (in its thread) and verifies with the real `engram verify` checks.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import threading
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -16,12 +18,17 @@ from pathlib import Path
 
 import pytest
 from azure.keyvault.secrets.aio import SecretClient
+from azure.mgmt.appcontainers.aio import ContainerAppsAPIClient
 from click.testing import Result
 from typer.testing import CliRunner
 
 from app.cli import cli
+from app.cli import rollback as rollback_cli
 from app.cli import secrets as secrets_cli
+from tests.app.cli.test_rollback import arm_in_thread
+from tests.app.ops.test_rollback import APP, RG, client_for
 from tests.app.ops.test_secrets import StaticCredential, ago
+from tests.doubles.arm_server import SUBSCRIPTION, ArmDouble
 from tests.doubles.keyvault_server import KeyVaultDouble
 
 
@@ -142,3 +149,57 @@ def test_rotate_refusals_exit_2(args: list[str], message: str) -> None:
 def test_rotate_with_empty_stdin_exits_2() -> None:
     result = engram("rotate", "azure-ai-key", "--stack", "prod", "--value-stdin", input="")
     assert result.exit_code == 2 and "empty" in result.output
+
+
+@pytest.fixture
+def arm(monkeypatch: pytest.MonkeyPatch) -> Iterator[ArmDouble]:
+    """The ARM double in its own thread; `arm_client` (shared with rollback) points the SDK at it."""
+    with arm_in_thread() as double:
+
+        @asynccontextmanager
+        async def local_arm(subscription: str) -> AsyncIterator[ContainerAppsAPIClient]:
+            assert subscription == SUBSCRIPTION
+            async with client_for(double) as client:
+                yield client
+
+        monkeypatch.setattr(rollback_cli, "arm_client", local_arm)
+        yield double
+
+
+def _rotate(kv: KeyVaultDouble, *args: str, input: str | None = None) -> Result:
+    env = {"AZURE_SUBSCRIPTION_ID": SUBSCRIPTION, "ENGRAM_RESOURCE_GROUP": RG, "ENGRAM_CONTAINER_APP": APP}
+    return CliRunner().invoke(
+        cli, ["secrets", "rotate", *args, "--stack", "prod", "--vault-url", kv.url], input=input, env=env
+    )
+
+
+def test_rotate_stops_when_verification_fails(kv: KeyVaultDouble, arm: ArmDouble) -> None:
+    kv.add("zep-api-key", "old", created=ago(95))
+    with socket.socket() as refusing:
+        refusing.bind(("127.0.0.1", 0))  # bound, not listening: the real `engram verify` finds nothing
+        api_base = f"http://127.0.0.1:{refusing.getsockname()[1]}"
+        result = _rotate(kv, "zep-api-key", "--value-stdin", "--api-base", api_base, input="new-value\n")
+    assert result.exit_code == 1, result.output
+    assert "rotation stopped" in result.output and "old versions are left enabled" in result.output
+    assert [(v.value, v.enabled) for v in kv.secrets["zep-api-key"]] == [("old", True), ("new-value", True)]
+    assert any(r.path.endswith(f"{APP}--r3/restart") for r in arm.requests)
+    assert "new-value" not in result.output  # the value is never echoed
+
+
+def test_rotate_disables_the_old_version_after_a_passing_verification(
+    kv: KeyVaultDouble, arm: ArmDouble, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    old = kv.add("zep-api-key", "old", created=ago(95))
+    checked: list[str | None] = []
+
+    async def passing(api_base: str | None, token: str | None, fqdn: str | None) -> bool:
+        checked.append(fqdn)  # the app's ingress, read from ARM, is what would be verified
+        return True
+
+    monkeypatch.setattr(secrets_cli, "_verify", passing)
+    result = _rotate(kv, "zep-api-key", "--value-stdin", "--json", input="new-value")
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.stdout)
+    assert body["result"]["disabled"] == [old] and body["result"]["completed"] is True
+    assert checked == [f"{APP}.example-env.eastus2.azurecontainerapps.io"]
+    assert kv.current("zep-api-key").value == "new-value" and not kv.secrets["zep-api-key"][0].enabled
