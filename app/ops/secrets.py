@@ -19,17 +19,17 @@ Values are never logged or printed: only names, versions and dates.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Literal
 
-from components.profile import ROTATION_DAYS, SECRET_KINDS, SecretKind
-
 if TYPE_CHECKING:
     from azure.keyvault.secrets.aio import SecretClient
     from azure.mgmt.appcontainers.aio import ContainerAppsAPIClient
+
+    from components.profile import SecretKind
 
 #: Key Vault raises SecretNearExpiry this many days ahead; the status warns from the same point.
 NEAR_DAYS = 30
@@ -38,6 +38,17 @@ ROTATED_BY_TAG = "rotated-by"
 
 class SecretsError(Exception):
     """The command cannot proceed; the message says why and what to do (never a secret value)."""
+
+
+def schedule() -> tuple[Mapping[SecretKind, int], Mapping[str, SecretKind]]:
+    """`ROTATION_DAYS` and `SECRET_KINDS` from the profile, imported late: the service's image ships
+    `app/` alone, and `engram secrets` runs where the infra extra is installed (it needs the Azure SDKs
+    of that extra too)."""
+    try:
+        from components.profile import ROTATION_DAYS, SECRET_KINDS
+    except ImportError:
+        raise SecretsError("engram secrets needs the infra extra: pip install -e '.[infra]'") from None
+    return ROTATION_DAYS, SECRET_KINDS
 
 
 class State(StrEnum):
@@ -109,11 +120,12 @@ def _state(
 async def secrets_status(client: SecretClient, *, now: datetime | None = None) -> list[SecretStatus]:
     """Every secret in the vault (its current version), schedule-known ones first, by name."""
     now = now or datetime.now(UTC)
+    rotation_days, secret_kinds = schedule()
     found: list[SecretStatus] = []
     async for props in client.list_properties_of_secrets():
         name = str(props.name)
-        kind = SECRET_KINDS.get(name)
-        period = ROTATION_DAYS[kind] if kind else None
+        kind = secret_kinds.get(name)
+        period = rotation_days[kind] if kind else None
         created, expires = props.created_on, props.expires_on
         found.append(
             SecretStatus(
@@ -190,8 +202,9 @@ def rotation_plan(secret: str, mode: Mode | None = None, *, stack: str = "<STACK
     mode = mode or allowed[0]
     if mode not in allowed:
         raise SecretsError(f"{secret} rotates with --mode {' or '.join(allowed)}, not {mode!r}")
-    kind = SECRET_KINDS[secret]
-    period = ROTATION_DAYS[kind]
+    rotation_days, secret_kinds = schedule()
+    kind = secret_kinds[secret]
+    period = rotation_days[kind]
     config_key = CONFIG_KEYS[secret]
     before: list[Step] = []
     after: list[Step] = []
@@ -363,7 +376,7 @@ async def rotate(
                 plan.secret,
                 await _new_value(secrets, plan, value),
                 content_type="text/plain",
-                expires_on=now + timedelta(days=ROTATION_DAYS[plan.kind]),
+                expires_on=now + timedelta(days=schedule()[0][plan.kind]),
                 tags={ROTATED_BY_TAG: "engram secrets rotate"},
             )
             result.new_version = new.properties.version
