@@ -173,7 +173,9 @@ class AccessReview:
 
     @property
     def az_command(self) -> str:
-        return f'az rest --method GET --url "{self.graph_url}"'
+        """For a POSIX shell: `$select` escaped inside the double quotes (the URL holds single quotes)."""
+        escaped = self.graph_url.replace("$", "\\$")
+        return f'az rest --method GET --url "{escaped}"'
 
     def as_dict(self) -> dict[str, object]:
         def _iso(at: datetime) -> str:

@@ -215,3 +215,17 @@ async def test_assignments_are_matched_to_activity(trail: AuditTrail) -> None:
 def test_bad_assignments_are_refused(document: object, message: str) -> None:
     with pytest.raises(ReviewError, match=message):
         parse_assignments(document, stack_app_roles()[0])
+
+
+def test_az_command_survives_a_posix_shell() -> None:
+    """`$select` must reach Graph: unescaped inside double quotes the shell would expand it to nothing."""
+    import subprocess
+
+    from app.security.access_review import GRAPH_ASSIGNMENTS, AccessReview
+
+    url = GRAPH_ASSIGNMENTS.format(client_id="abc")
+    review = AccessReview("ref", NOW, NOW - MONTH, [], [], url)
+    assert review.az_command.startswith("az rest --method GET --url ")
+    echo = review.az_command.replace("az rest --method GET --url", "printf %s", 1)
+    shown = subprocess.run(["bash", "-c", echo], capture_output=True, text=True, check=True).stdout
+    assert shown == url and "$select=" in shown
