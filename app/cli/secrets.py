@@ -166,7 +166,7 @@ def render_plan(plan: RotationPlan, console: Console) -> None:
     console.print(f"[bold]Rotation of {plan.secret}[/] ({plan.kind}, mode {plan.mode}):")
     for number, step in enumerate(plan.steps, 1):
         who = "you" if step.kind == "manual" else "engram"
-        console.print(f"  {number}. [{who}] {step.text}", highlight=False)
+        console.print(f"  {number}. [{who}] {step.text}", highlight=False, markup=False)
 
 
 async def _verify(api_base: str | None, token: str | None, fqdn: str | None) -> bool:

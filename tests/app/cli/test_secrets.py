@@ -124,6 +124,7 @@ def test_rotate_dry_run_prints_the_plan_and_changes_nothing(kv: KeyVaultDouble) 
     ]
     assert positions == sorted(positions)
     assert "dry run: nothing was changed" in text
+    assert "1. [you] Create the new key at Zep" in text and "2. [engram] Write the new value" in text
     assert len(kv.secrets["zep-api-key"]) == 1 and kv.requests == []
 
 
