@@ -182,6 +182,48 @@ async def _verify(api_base: str | None, token: str | None, fqdn: str | None) -> 
     return report.passed
 
 
+async def _reencrypt(new_value: str) -> dict[str, int]:
+    """`engram db reencrypt` under the new value, on this machine's DATABASE_URL (the service's database)."""
+    from app.audit.trail import AuditTrail, pseudonym_key
+    from app.db.engine import create_engine, dispose, session_factory
+    from app.security.crypto import FernetCipher
+    from app.security.reencrypt import reencrypt_turns
+    from app.settings import SettingsError, get_settings
+
+    try:
+        settings = get_settings()
+    except SettingsError as exc:
+        raise SecretsError(f"cannot re-encrypt: {exc}") from None
+    if settings.database_url is None:
+        raise SecretsError(
+            "the new key is in place, but --reencrypt needs DATABASE_URL (the service's database, reachable "
+            "from here): run `engram db reencrypt` there"
+        )
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from app.db.url import DatabaseURLError
+
+    try:
+        engine = create_engine(settings)
+        try:
+            trail = AuditTrail(session_factory(engine), pseudonym_key(settings))
+            outcome = await reencrypt_turns(engine, FernetCipher.from_setting(new_value), trail=trail)
+        finally:
+            await dispose(engine)
+    except (DatabaseURLError, SQLAlchemyError, OSError) as exc:  # the class only: no host or content
+        raise SecretsError(
+            f"the new key is in place, but the re-encryption failed ({type(exc).__name__}): run `engram db "
+            "reencrypt` with the service's DATABASE_URL and ENCRYPTION_KEY; batches already written are kept"
+        ) from None
+    return {
+        "scanned": outcome.scanned,
+        "rewritten": outcome.rewritten,
+        "current": outcome.current,
+        "undecryptable": len(outcome.undecryptable),
+        "changed": outcome.changed,
+    }
+
+
 async def _rotate(
     plan: RotationPlan,
     vault_url: str,
@@ -192,6 +234,8 @@ async def _rotate(
     token: str | None,
 ) -> RotationResult:
     from app.cli.rollback import arm_client
+
+    reencrypt = _reencrypt if any(step.kind == "reencrypt" for step in plan.steps) else None
 
     async with keyvault_client(vault_url) as secrets, arm_client(subscription) as apps:
         app_model = await apps.container_apps.get(target.resource_group, target.app)
@@ -205,6 +249,7 @@ async def _rotate(
             target=target,
             verify=lambda: _verify(api_base, token, fqdn),
             value=value,
+            reencrypt=reencrypt,
         )
 
 
@@ -216,6 +261,11 @@ def rotate_command(
         None, "--mode", help="value | existing | generate | drop-old-keys | reaffirm; default per secret."
     ),
     value_stdin: bool = typer.Option(False, "--value-stdin", help="Read the new value from standard input."),
+    reencrypt: bool = typer.Option(
+        False,
+        "--reencrypt",
+        help="encryption-key: re-encrypt stored transcripts in the same run (needs DATABASE_URL here).",
+    ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan; change nothing."),
     vault_url: str | None = typer.Option(None, "--vault-url", help="Overrides the stack's keyVaultUri."),
     resource_group: str | None = typer.Option(None, "--resource-group", help="Overrides the stack's."),
@@ -239,10 +289,23 @@ def rotate_command(
 
     console = Console(stderr=as_json, width=140)
     try:
-        plan = rotation_plan(secret, mode, stack=stack)  # type: ignore[arg-type]
+        plan = rotation_plan(secret, mode, stack=stack, reencrypt=reencrypt)  # type: ignore[arg-type]
     except SecretsError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(code=2) from None
+    if reencrypt and not dry_run:
+        from app.settings import SettingsError, get_settings
+
+        try:
+            database_url = get_settings().database_url
+        except SettingsError as exc:
+            typer.echo(str(exc), err=True)
+            raise typer.Exit(code=2) from None
+        if database_url is None:
+            typer.echo(
+                "--reencrypt needs DATABASE_URL (the service's database, reachable from here)", err=True
+            )
+            raise typer.Exit(code=2)
     if dry_run:
         if as_json:
             typer.echo(json.dumps({"plan": plan.as_dict(), "dry_run": True}, indent=2))

@@ -144,7 +144,7 @@ async def secrets_status(client: SecretClient, *, now: datetime | None = None) -
 # --- rotation ---------------------------------------------------------------------------------
 
 Mode = Literal["value", "existing", "generate", "drop-old-keys", "reaffirm"]
-StepKind = Literal["manual", "set", "restart", "verify", "disable-old"]
+StepKind = Literal["manual", "set", "restart", "verify", "disable-old", "reencrypt"]
 
 #: How a secret's new version is made, per secret: the first mode is the default.
 MODES: dict[str, tuple[Mode, ...]] = {
@@ -193,8 +193,14 @@ class RotationPlan:
         }
 
 
-def rotation_plan(secret: str, mode: Mode | None = None, *, stack: str = "<STACK>") -> RotationPlan:
-    """The ordered steps for one secret (see the module docstring); refuses unknown secrets and modes."""
+def rotation_plan(
+    secret: str, mode: Mode | None = None, *, stack: str = "<STACK>", reencrypt: bool = False
+) -> RotationPlan:
+    """The ordered steps for one secret (see the module docstring); refuses unknown secrets and modes.
+
+    `reencrypt` (encryption-key, mode generate): re-encrypt the stored transcripts in the same run, with
+    this machine's DATABASE_URL (`app.security.reencrypt`, what `engram db reencrypt` runs).
+    """
     if secret not in MODES:
         known = ", ".join(sorted(MODES))
         raise SecretsError(f"{secret!r} is not a secret the stacks rotate; one of: {known}")
@@ -221,14 +227,32 @@ def rotation_plan(secret: str, mode: Mode | None = None, *, stack: str = "<STACK
                 "database-url version.",
             )
         )
-    if mode == "generate":
+    if reencrypt and mode != "generate":
+        raise SecretsError("--reencrypt goes with encryption-key --mode generate")
+    if mode == "generate" and reencrypt:
+        after.append(
+            Step(
+                "reencrypt",
+                "Re-encrypt stored transcripts under the new key here (engram db reencrypt's batches, with "
+                "this machine's DATABASE_URL and the new value, never shown); stop if any row is "
+                "undecryptable.",
+            )
+        )
+        after.append(
+            Step(
+                "manual",
+                "When it reported 0 undecryptable: engram secrets rotate encryption-key --mode "
+                "drop-old-keys.",
+            )
+        )
+    elif mode == "generate":
         after.append(
             Step(
                 "manual",
                 "Re-encrypt stored transcripts under the new key: run `engram db reencrypt` where the "
                 "database is reachable, with the app's DATABASE_URL and the new ENCRYPTION_KEY (e.g. az "
-                "containerapp exec into the app). Then run `engram secrets rotate encryption-key --mode "
-                "drop-old-keys`.",
+                "containerapp exec into the app), or rotate with --reencrypt from there. Then run `engram "
+                "secrets rotate encryption-key --mode drop-old-keys`.",
             )
         )
     set_text = {
@@ -284,6 +308,7 @@ class RotationResult:
     restarted: list[str] = field(default_factory=list)
     verified: bool | None = None
     disabled: list[str] = field(default_factory=list)
+    reencrypted: dict[str, int] | None = None  # the re-encryption's counts, when the plan has the step
     stopped: str | None = None  # why the rotation stopped early (old versions left enabled)
 
     @property
@@ -297,6 +322,7 @@ class RotationResult:
             "restarted": self.restarted,
             "verified": self.verified,
             "disabled": self.disabled,
+            "reencrypted": self.reencrypted,
             "completed": self.completed,
             "stopped": self.stopped,
         }
@@ -357,13 +383,19 @@ async def rotate(
     target: AppTarget,
     verify: Callable[[], Awaitable[bool]],
     value: str | None = None,
+    reencrypt: Callable[[str], Awaitable[dict[str, int]]] | None = None,
     now: datetime | None = None,
 ) -> RotationResult:
-    """Run the plan's automated steps in order; a failed step stops the rest (see the module docstring)."""
+    """Run the plan's automated steps in order; a failed step stops the rest (see the module docstring).
+
+    `reencrypt(new_value)` runs the plan's re-encryption step and returns its counts (`undecryptable`
+    among them); the value stays in memory.
+    """
     from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
     result = RotationResult(plan.secret)
     now = now or datetime.now(UTC)
+    new_value: str | None = None
     try:
         if plan.mode == "existing":
             versions = [v for v in await _versions(secrets, plan.secret) if v.enabled]
@@ -372,9 +404,10 @@ async def rotate(
             newest = max(versions, key=lambda v: v.created_on or datetime.min.replace(tzinfo=UTC))
             result.new_version = newest.version
         else:
+            new_value = await _new_value(secrets, plan, value)
             new = await secrets.set_secret(
                 plan.secret,
-                await _new_value(secrets, plan, value),
+                new_value,
                 content_type="text/plain",
                 expires_on=now + timedelta(days=schedule()[0][plan.kind]),
                 tags={ROTATED_BY_TAG: "engram secrets rotate"},
@@ -392,6 +425,15 @@ async def rotate(
             if version.version != result.new_version and version.enabled:
                 await secrets.update_secret_properties(plan.secret, version.version, enabled=False)
                 result.disabled.append(str(version.version))
+        if any(step.kind == "reencrypt" for step in plan.steps):
+            if reencrypt is None or new_value is None:
+                raise SecretsError("the plan re-encrypts, but no re-encryption was given")
+            result.reencrypted = await reencrypt(new_value)
+            if result.reencrypted.get("undecryptable"):
+                result.stopped = (
+                    f"{result.reencrypted['undecryptable']} stored turns no key decrypts (left as they are; "
+                    "engram db reencrypt lists their ids): keep the old keys, do not run drop-old-keys"
+                )
     except ResourceNotFoundError:
         raise SecretsError(
             f"{plan.secret} or the app {target.app} was not found; check --stack, the vault URL and --app"

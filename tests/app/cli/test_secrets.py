@@ -25,6 +25,7 @@ from typer.testing import CliRunner
 from app.cli import cli
 from app.cli import rollback as rollback_cli
 from app.cli import secrets as secrets_cli
+from app.settings import get_settings
 from tests.app.cli.test_rollback import arm_in_thread
 from tests.app.ops.test_rollback import APP, RG, client_for
 from tests.app.ops.test_secrets import StaticCredential, ago
@@ -204,3 +205,14 @@ def test_rotate_disables_the_old_version_after_a_passing_verification(
     assert body["result"]["disabled"] == [old] and body["result"]["completed"] is True
     assert checked == [f"{APP}.example-env.eastus2.azurecontainerapps.io"]
     assert kv.current("zep-api-key").value == "new-value" and not kv.secrets["zep-api-key"][0].enabled
+
+
+def test_reencrypt_without_a_database_exits_2_before_any_change(kv: KeyVaultDouble, arm: ArmDouble) -> None:
+    kv.add("encryption-key", "k", created=ago(370))
+    get_settings.cache_clear()  # settings from the (clean) environment: no DATABASE_URL
+    try:
+        result = _rotate(kv, "encryption-key", "--reencrypt")
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 2 and "DATABASE_URL" in result.output
+    assert kv.requests == [] and not any(r.path.endswith("/restart") for r in arm.requests)

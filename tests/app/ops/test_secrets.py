@@ -288,3 +288,77 @@ async def test_reaffirm_and_existing(kv: KeyVaultDouble, client: SecretClient, a
     assert reaffirmed.disabled == [kv.secrets["audit-pseudonym-key"][0].version]
     assert existing.new_version == newest and len(kv.secrets["database-url"]) == 2
     assert [v.enabled for v in kv.secrets["database-url"]] == [False, True]
+
+
+async def test_encryption_key_rotation_reencrypts_in_the_same_run(
+    kv: KeyVaultDouble, client: SecretClient, arm: ArmDouble, tmp_path: Path
+) -> None:
+    """`--reencrypt`: the stored turns end under the generated key, through app.security.reencrypt."""
+    from app.audit.trail import AuditTrail
+    from app.db.engine import create_engine, session_factory
+    from app.db.migrate import upgrade
+    from app.memory.sql import SqlMemoryStore
+    from app.security.crypto import FernetCipher
+    from app.security.reencrypt import reencrypt_turns
+    from tests.app.audit.helpers import KEY
+    from tests.app.security.test_reencrypt import raw_rows, turn
+    from tests.conftest import make_settings
+
+    old = Fernet.generate_key().decode()
+    kv.add("encryption-key", old, created=ago(370))
+    engine = create_engine(make_settings(tmp_path))
+    try:
+        await upgrade(engine)
+        await SqlMemoryStore(session_factory(engine), FernetCipher([old])).append_turns(
+            [turn("s1", "my phone is 555 0101"), turn("s1", "and my PIN is 1234")]
+        )
+
+        async def reencrypt(value: str) -> dict[str, int]:
+            done = await reencrypt_turns(
+                engine, FernetCipher.from_setting(value), trail=AuditTrail(session_factory(engine), KEY)
+            )
+            return {"rewritten": done.rewritten, "undecryptable": len(done.undecryptable)}
+
+        async def verify() -> bool:
+            return True
+
+        plan = rotation_plan("encryption-key", reencrypt=True)
+        assert [s.kind for s in plan.steps if s.kind != "manual"][-1] == "reencrypt"
+        async with client_for(arm) as apps:
+            result = await rotate(
+                plan, secrets=client, apps=apps, target=AppTarget(RG, APP), verify=verify, reencrypt=reencrypt
+            )
+        assert result.completed and result.reencrypted == {"rewritten": 2, "undecryptable": 0}
+        new_key = kv.current("encryption-key").value.split(",")[0]
+        stored = await raw_rows(engine)
+        assert all(FernetCipher([new_key]).is_current(content) for content in stored.values())
+    finally:
+        await engine.dispose()
+
+
+async def test_reencrypt_that_finds_undecryptable_rows_stops(
+    kv: KeyVaultDouble, client: SecretClient, arm: ArmDouble
+) -> None:
+    kv.add("encryption-key", Fernet.generate_key().decode(), created=ago(370))
+
+    async def verify() -> bool:
+        return True
+
+    async def reencrypt(value: str) -> dict[str, int]:
+        return {"rewritten": 5, "undecryptable": 2}
+
+    async with client_for(arm) as apps:
+        result = await rotate(
+            rotation_plan("encryption-key", reencrypt=True),
+            secrets=client,
+            apps=apps,
+            target=AppTarget(RG, APP),
+            verify=verify,
+            reencrypt=reencrypt,
+        )
+    assert not result.completed and "do not run drop-old-keys" in (result.stopped or "")
+
+
+def test_reencrypt_goes_with_generate_only() -> None:
+    with pytest.raises(SecretsError, match="--reencrypt goes with encryption-key --mode generate"):
+        rotation_plan("zep-api-key", reencrypt=True)
