@@ -7,15 +7,21 @@ four `azure-native:monitor:ActionGroup`s (PagerDuty webhook, Slack webhook, e-ma
 and one `azure-native:monitor:ScheduledQueryRule` per SOP 6.6 alert, scoped to Application Insights.
 The queries are the service's own (`app.observability.alerts`, written next to the signal names in
 `app.observability.signals`); this module adds only severity and routing.
+
+`key_vault_event_alerts` routes the vault's secret near-expiry and expiry events (SOP 8.3) to the same
+action groups: an `azure-native:eventgrid:SystemTopic` on the vault and one
+`azure-native:eventgrid:SystemTopicEventSubscription` per severity, delivering as Azure Monitor alerts
+(Event Grid's `MonitorAlert` destination, offered for Key Vault events only; see AZ-EG-*).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import pulumi
-from pulumi_azure_native import applicationinsights, monitor, operationalinsights
+from pulumi_azure_native import applicationinsights, eventgrid, monitor, operationalinsights
 
 from app.observability import alerts
 
@@ -37,6 +43,22 @@ ALERT_ROUTES: Mapping[str, AlertRoute] = {
     alerts.CHAT_P95.id: AlertRoute(MEDIUM, ("slack",)),
     alerts.ACTIVE_SESSIONS.id: AlertRoute(LOW, ("email",)),
     alerts.AUTH_FAILURES.id: AlertRoute(HIGH, ("pagerduty", "security")),
+}
+
+
+@dataclass(frozen=True)
+class EventRoute:
+    """How loud one Key Vault event is and who hears it (Event Grid alert severities are Sev0..Sev4)."""
+
+    severity: Literal["Sev0", "Sev1", "Sev2", "Sev3", "Sev4"]
+    action_groups: tuple[str, ...]
+
+
+#: SOP 8.3: Key Vault publishes SecretNearExpiry 30 days before a secret version's expiry and
+#: SecretExpired on the day; both reach the action groups as Azure Monitor alerts.
+KEY_VAULT_EVENT_ROUTES: Mapping[str, EventRoute] = {
+    "Microsoft.KeyVault.SecretNearExpiry": EventRoute("Sev2", ("email", "security")),
+    "Microsoft.KeyVault.SecretExpired": EventRoute("Sev1", ("pagerduty", "security")),
 }
 
 
@@ -69,6 +91,7 @@ class Observability(pulumi.ComponentResource):
     workspace_customer_id: pulumi.Output[str]  # the Container Apps environment's log destination
     workspace_name: pulumi.Output[str]
     connection_string: pulumi.Output[str]  # APPLICATIONINSIGHTS_CONNECTION_STRING (kept secret)
+    action_group_ids: dict[str, pulumi.Output[str]]  # by receiver key; empty where alerts are off
 
     def __init__(self, name: str, args: ObservabilityArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("engram:observability:Observability", name, None, opts)
@@ -94,6 +117,7 @@ class Observability(pulumi.ComponentResource):
             retention_in_days=args.retention_days,
             opts=child,
         )
+        groups: dict[str, pulumi.Output[str]] = {}
         if args.alerts:
             groups = self._action_groups(name, args, child)
             for rule in alerts.SOP_ALERTS:
@@ -133,6 +157,7 @@ class Observability(pulumi.ComponentResource):
                     opts=child,
                 )
 
+        self.action_group_ids = groups
         self.workspace_id = workspace.id
         self.workspace_customer_id = workspace.customer_id
         self.workspace_name = workspace.name
@@ -195,3 +220,49 @@ def audit_diagnostics(
         logs=[{"category": category, "enabled": True} for category in categories],
         opts=opts,
     )
+
+
+def key_vault_event_alerts(
+    name: str,
+    *,
+    vault_id: pulumi.Input[str],
+    resource_group_name: pulumi.Input[str],
+    location: str,
+    tags: Mapping[str, str],
+    action_groups: Mapping[str, pulumi.Input[str]],
+    opts: pulumi.ResourceOptions,
+) -> eventgrid.SystemTopic:
+    """Deliver the vault's expiry events (`KEY_VAULT_EVENT_ROUTES`) to the action groups as alerts.
+
+    Key Vault raises these only for secret versions created after the subscription exists (the runbook
+    says to re-set the secrets once after the first deployment).
+    """
+    topic = eventgrid.SystemTopic(
+        f"{name}-events",
+        resource_group_name=resource_group_name,
+        location=location,  # a regional resource's system topic lives in that resource's region
+        tags=dict(tags),
+        source=vault_id,
+        topic_type="Microsoft.KeyVault.vaults",
+        opts=opts,
+    )
+    for event_type, route in KEY_VAULT_EVENT_ROUTES.items():
+        slug = event_type.rsplit(".", 1)[1].lower()  # secretnearexpiry | secretexpired
+        eventgrid.SystemTopicEventSubscription(
+            f"{name}-{slug}",
+            resource_group_name=resource_group_name,
+            system_topic_name=topic.name,
+            event_subscription_name=slug,
+            # The Azure Monitor alert destination takes CloudEvents v1.0 only (AZ-EG-001).
+            event_delivery_schema="CloudEventSchemaV1_0",
+            filter={"included_event_types": [event_type]},
+            destination={
+                "endpoint_type": "MonitorAlert",
+                "severity": route.severity,
+                "description": f"engram: Key Vault {event_type.rsplit('.', 1)[1]} (SOP 8.3): rotate the "
+                "secret (engram secrets rotate; docs/runbook.md).",
+                "action_groups": [action_groups[g] for g in route.action_groups if g in action_groups],
+            },
+            opts=opts,
+        )
+    return topic

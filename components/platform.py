@@ -14,9 +14,8 @@ with SQLite in place of PostgreSQL. No Container Apps, Static Web App, registry 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
 
 import pulumi
 from pulumi_azure_native import authorization, resources
@@ -40,7 +39,12 @@ from components.identity import (
 )
 from components.keyvault import KeyVault, KeyVaultArgs
 from components.network import DnsLinks, HubArgs, Network, NetworkArgs
-from components.observability import AlertReceivers, Observability, ObservabilityArgs
+from components.observability import (
+    AlertReceivers,
+    Observability,
+    ObservabilityArgs,
+    key_vault_event_alerts,
+)
 from components.private_endpoint import GroupId, PrivateLinkPlacement
 from components.profile import EnvironmentProfile, ModelDeployment
 from components.static_site import StaticSite, StaticSiteArgs
@@ -271,13 +275,24 @@ class EngramPlatform(pulumi.ComponentResource):
                 public_network_access=kv.public_network_access,
                 default_action=kv.default_action,
                 secrets=vault_secrets,
-                secret_expiry=secret_expiry(kv.secrets_rotated_on, vault_secrets),
+                secret_expiry=kv.secret_expiry(vault_secrets),
                 audit_workspace_id=audit_ws,
                 private_link=placement,
                 protect=p.environment.protect_data,
             ),
             opts=child,
         )
+
+        if obs.action_group_ids:
+            key_vault_event_alerts(
+                f"{name}-kv",
+                vault_id=vault.vault_id,
+                resource_group_name=rg,
+                location=location,
+                tags=tags,
+                action_groups=obs.action_group_ids,
+                opts=child,
+            )
 
         registry: ContainerRegistry | None = None
         if p.hosted and p.hosting.image.registry == "acr":
@@ -468,30 +483,6 @@ class EngramPlatform(pulumi.ComponentResource):
                     f'engram:encryption-key)")'
                 )
             raise PlatformError(message)
-
-
-#: SOP 8.3 rotation: days from `keyVault.secretsRotatedOn` to each secret's expiry. API keys 90 days,
-#: the database password (inside database-url) 180; the keys the SOP does not list take a year, the
-#: service-principal period, and are renewed by re-affirming them (`docs/runbook.md`, secret rotation).
-SECRET_ROTATION_DAYS: dict[str, int] = {
-    AI_KEY: 90,
-    ZEP_KEY: 90,
-    DB_URL: 180,
-    ENC_KEY: 365,
-    PSEUDONYM_KEY: 365,
-    APPI: 365,
-}
-
-
-def secret_expiry(rotated_on: date | None, secrets: Mapping[str, object]) -> dict[str, int]:
-    """Key Vault `exp` (Unix seconds, midnight UTC) per secret: the rotation date plus its SOP period."""
-    if rotated_on is None:
-        return {}
-    expiry: dict[str, int] = {}
-    for secret in secrets:
-        due = rotated_on + timedelta(days=SECRET_ROTATION_DAYS[secret])
-        expiry[secret] = int(datetime(due.year, due.month, due.day, tzinfo=UTC).timestamp())
-    return expiry
 
 
 def _spa_redirect_uris(site: StaticSite | None, extra: Sequence[str]) -> pulumi.Output[list[str]] | None:

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Mapping
-from datetime import date
+from collections.abc import Iterable, Mapping
+from datetime import UTC, date, datetime, timedelta
+from types import MappingProxyType
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -58,6 +59,37 @@ SECRET_KEYS = (
     "pagerduty-webhook-url",  # webhook URLs embed their own credentials
     "slack-webhook-url",
 )
+
+SecretKind = Literal["api-key", "database-password", "service-principal", "key"]
+
+#: SOP 8.3 rotation schedule: the days a secret of each kind may live before it is rotated. The SOP
+#: lists API keys (90), the database password (180) and service principals (365); the keys it does not
+#: list (the transcript encryption key, the audit pseudonym key, the telemetry connection string) take
+#: its longest period. Key Vault expiry (the stacks) and `engram secrets status` both read this table.
+ROTATION_DAYS: Mapping[SecretKind, int] = MappingProxyType(
+    {"api-key": 90, "database-password": 180, "service-principal": 365, "key": 365}
+)
+
+#: The kind of each Key Vault secret a stack holds (the vault's secret names, as platform.py sets them).
+SECRET_KINDS: Mapping[str, SecretKind] = MappingProxyType(
+    {
+        "azure-ai-key": "api-key",
+        "zep-api-key": "api-key",
+        "database-url": "database-password",  # the admin password is inside the URL
+        "encryption-key": "key",
+        "audit-pseudonym-key": "key",
+        "appinsights-connection-string": "key",
+    }
+)
+
+
+def rotation_days(secret_name: str) -> int:
+    """The SOP 8.3 period of a vault secret; a secret with no kind is a programming error."""
+    try:
+        return ROTATION_DAYS[SECRET_KINDS[secret_name]]
+    except KeyError:
+        raise KeyError(f"secret {secret_name!r} has no kind in components.profile.SECRET_KINDS") from None
+
 
 #: Container Apps consumption sizes: vCPU -> memory (Gi) pairs Azure accepts.
 _ACA_SIZES = {0.25: 0.5, 0.5: 1.0, 0.75: 1.5, 1.0: 2.0, 1.25: 2.5, 1.5: 3.0, 1.75: 3.5, 2.0: 4.0}
@@ -223,13 +255,23 @@ class KeyVaultSection(_Section):
     secrets_rotated_on: date | None = Field(
         default=None,
         description="When the stack's secrets were last set or rotated (YYYY-MM-DD). Each Key Vault "
-        "secret expires that many days later by its SOP 8.3 class (API keys 90, database password 180, "
-        "keys 365); unset = no expiry (only where the SOP does not ask for rotation).",
+        "secret expires that many days later by its kind (ROTATION_DAYS: API keys 90, database password "
+        "180, keys 365); unset = no expiry (only where the SOP does not ask for rotation).",
     )
     soft_delete_retention_days: Annotated[int, Field(ge=7, le=90)] = 90
     purge_protection: bool = True
     public_network_access: Access = "Disabled"
     default_action: Literal["Allow", "Deny"] = "Deny"
+
+    def secret_expiry(self, names: Iterable[str]) -> dict[str, int]:
+        """Key Vault `exp` (Unix seconds, midnight UTC) per secret: secretsRotatedOn plus its SOP period."""
+        if self.secrets_rotated_on is None:
+            return {}
+        expiry: dict[str, int] = {}
+        for name in names:
+            due = self.secrets_rotated_on + timedelta(days=rotation_days(name))
+            expiry[name] = int(datetime(due.year, due.month, due.day, tzinfo=UTC).timestamp())
+        return expiry
 
 
 class ModelDeployment(_Section):

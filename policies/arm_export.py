@@ -80,6 +80,9 @@ class ArmType:
     nested_renames: Mapping[str, str] = field(default_factory=dict)
     secrets: tuple[str, ...] = ()
     drop: tuple[str, ...] = ()  # further path inputs that are not part of the body
+    #: Objects the SDK flattens inside the body, by dotted path -> the keys that stay (the discriminator):
+    #: every other key moves under the object's own `properties`, as ARM has it.
+    unflatten: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def _t(arm_type: str, *names: str, **options: Any) -> ArmType:
@@ -149,6 +152,13 @@ ARM_TYPES: Mapping[str, ArmType] = {
     "azure-native:monitor:MetricAlert": _t("Microsoft.Insights/metricAlerts", "ruleName"),
     "azure-native:monitor:DiagnosticSetting": _t(
         "Microsoft.Insights/diagnosticSettings", "name", scope="resourceUri"
+    ),
+    "azure-native:eventgrid:SystemTopic": _t("Microsoft.EventGrid/systemTopics", "systemTopicName"),
+    "azure-native:eventgrid:SystemTopicEventSubscription": _t(
+        "Microsoft.EventGrid/systemTopics/eventSubscriptions",
+        "systemTopicName",
+        "eventSubscriptionName",
+        unflatten={"properties.destination": ("endpointType",)},
     ),
     # identity and access
     "azure-native:managedidentity:UserAssignedIdentity": _t(
@@ -460,6 +470,14 @@ def _resource(entry: _Entry, convert: _Converter, api: str, depends_on: list[str
             holder = holder.get(part) if isinstance(holder, dict) else None
         if isinstance(holder, dict) and old_key in holder:
             holder[new_key] = holder.pop(old_key)
+    for dotted, keep in arm.unflatten.items():
+        node: Any = resource
+        for part in dotted.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            moved = {k: node.pop(k) for k in [k for k in node if k not in keep and k != "properties"]}
+            if moved:
+                node["properties"] = {**(node.get("properties") or {}), **moved}
     for dotted in arm.secrets:
         _set_secret(resource, dotted, convert.secrets, label)
     if depends_on:

@@ -33,7 +33,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import cast
 
-from sqlalchemy import Connection, Table, func, insert, select, text
+from sqlalchemy import Connection, Table, and_, case, func, insert, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
@@ -57,7 +57,7 @@ _DEVELOPMENT_KEY = b"engram-development-audit-pseudonym-key"
 class AuditEvent:
     """What happened; never what was said."""
 
-    event: str  # http | ws.start | ws.end | erasure | retention | reencrypt
+    event: str  # http | ws.start | ws.end | erasure | retention | reencrypt | access.review
     user_id: str | None = None  # pseudonymised before it is stored
     tenant_id: str | None = None
     roles: Sequence[str] = ()
@@ -168,6 +168,19 @@ class Anchor:
 
     def __str__(self) -> str:
         return f"{self.seq}:{self.hash}"
+
+
+@dataclass(frozen=True)
+class ActorActivity:
+    """One pseudonymised identity's footprint in the trail (`AuditTrail.actors`)."""
+
+    user_ref: str
+    tenant_id: str | None
+    first_at: datetime
+    last_at: datetime
+    records: int
+    records_since: int  # records at or after the period's start
+    roles: tuple[str, ...]  # as of its newest record
 
 
 @dataclass(frozen=True)
@@ -309,6 +322,51 @@ class AuditTrail:
             if len(page) < batch:
                 return
             after = page[-1].seq
+
+    async def actors(self, since: datetime, *, exclude_events: Sequence[str] = ()) -> list[ActorActivity]:
+        """Every pseudonymised identity in the trail, per tenant: first and last record, records since
+        `since`, and the roles of its newest record (what it held when last seen).
+
+        Two aggregate queries, not a walk of the trail, so a monthly review stays cheap on a long trail.
+        """
+        actor = and_(AuditRow.user_ref.is_not(None), AuditRow.event.not_in(list(exclude_events)))
+        key = (AuditRow.user_ref, AuditRow.tenant_id)
+        since_utc = _utc(since)
+        in_period = func.sum(case((AuditRow.at >= since_utc, 1), else_=0))
+        summary = (
+            select(
+                *key,
+                func.min(AuditRow.at),
+                func.max(AuditRow.at),
+                func.count(),
+                in_period,
+                func.max(AuditRow.seq),
+            )
+            .where(actor)
+            .group_by(*key)
+        )
+        async with self._sessions() as session:
+            rows = (await session.execute(summary)).all()
+            newest = [row[6] for row in rows]
+            roles: dict[int, str] = {}
+            for start in range(0, len(newest), 500):  # bounded IN lists
+                chunk = newest[start : start + 500]
+                found = await session.execute(
+                    select(AuditRow.seq, AuditRow.roles).where(AuditRow.seq.in_(chunk))
+                )
+                roles.update({seq: text_roles for seq, text_roles in found.all()})
+        return [
+            ActorActivity(
+                user_ref=row[0],
+                tenant_id=row[1],
+                first_at=_utc(row[2]),
+                last_at=_utc(row[3]),
+                records=int(row[4]),
+                records_since=int(row[5] or 0),
+                roles=tuple(r for r in roles.get(row[6], "").split(",") if r),
+            )
+            for row in rows
+        ]
 
     async def count(self) -> int:
         async with self._sessions() as session:

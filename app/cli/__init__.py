@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import typer
 
-from app.cli import audit, check, db, preview, retention, rollback, serve, tenant, verify
+from app.cli import access, audit, check, db, preview, retention, rollback, secrets, serve, tenant, verify
 
 cli = typer.Typer(
     name="engram",
@@ -24,6 +24,8 @@ cli.add_typer(db.app, name="db")
 cli.add_typer(audit.app, name="audit")
 cli.add_typer(retention.app, name="retention")
 cli.add_typer(tenant.app, name="tenant")
+cli.add_typer(access.app, name="access")
+cli.add_typer(secrets.app, name="secrets")
 
 
 def main() -> None:

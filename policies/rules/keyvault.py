@@ -5,6 +5,7 @@ SOP-KV-001  premium (HSM-backed) SKU (prod)
 SOP-KV-002  purge protection enabled (prod)
 SOP-KV-003  soft delete on with retention >= 90 days (prod)
 SOP-KV-004  RBAC authorization instead of access policies (every level)
+SOP-KV-005  every secret carries an expiry: its SOP 8.3 rotation deadline (test and above)
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from typing import Any
 
 from pulumi_policy import EnforcementLevel, Severity
 
-from .common import ALL_LEVELS, KEY_VAULT, PROD, Rule, RuleContext, sub
+from .common import ALL_LEVELS, KEY_VAULT, PROD, Rule, RuleContext, from_level, sub
+
+KEY_VAULT_SECRET = "azure-native:keyvault:Secret"  # noqa: S105 - a resource type
 
 MIN_SOFT_DELETE_DAYS = 90
 AZURE_DEFAULT_SOFT_DELETE_DAYS = 90  # ARM fills 90 when softDeleteRetentionInDays is omitted
@@ -56,6 +59,16 @@ def check_vault_rbac(props: Mapping[str, Any], ctx: RuleContext = PROD) -> list[
     return [
         f"Key Vault enableRbacAuthorization is {value!r}; set properties.enableRbacAuthorization to true "
         f"and grant Key Vault Secrets User by role assignment."
+    ]
+
+
+def check_secret_expiry(props: Mapping[str, Any], ctx: RuleContext = PROD) -> list[str]:
+    expires = sub(props, "properties", "attributes").get("expires")
+    if expires is not None:
+        return []
+    return [
+        "Key Vault secret has no properties.attributes.expires; set it to the secret's SOP 8.3 rotation "
+        "deadline (the stacks: engram:keyVault.secretsRotatedOn plus 90/180/365 days by kind)."
     ]
 
 
@@ -116,9 +129,28 @@ RBAC = Rule(
     psrule="Azure.KeyVault.RBAC",
 )
 
+SECRET_EXPIRY = Rule(
+    id="SOP-KV-005",
+    name="engram-keyvault-secret-configure-expiry",
+    description="Key Vault secrets must carry an expiry at their SOP 8.3 rotation deadline.",
+    why=(
+        "SOP 8.3 rotates API keys every 90 days, the database password every 180 and service principal "
+        "credentials every 365; the expiry is what raises Key Vault's near-expiry and expiry events, and "
+        "what `engram secrets status` reports."
+    ),
+    severity=Severity.MEDIUM,
+    enforcement=EnforcementLevel.MANDATORY,
+    sop_section="8.3",
+    levels=from_level(3),
+    resource_types=(KEY_VAULT_SECRET,),
+    fix="Set engram:keyVault.secretsRotatedOn in the stack file (properties.attributes.expires follows).",
+    checkov="CKV_AZURE_41",
+)
+
 CATALOGUE = [
     PREMIUM_SKU.resource(check_vault_premium_sku),
     PURGE_PROTECTION.resource(check_vault_purge_protection),
     SOFT_DELETE.resource(check_vault_soft_delete),
     RBAC.resource(check_vault_rbac),
+    SECRET_EXPIRY.resource(check_secret_expiry),
 ]

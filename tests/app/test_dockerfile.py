@@ -47,8 +47,8 @@ def test_the_entry_command_is_a_real_command() -> None:
 
 
 def test_the_cli_imports_without_pulumi() -> None:
-    """The image has no Pulumi: importing the CLI (and the app) must not need it."""
-    code = "import sys, app.cli, app.main; sys.exit('pulumi' in sys.modules)"
+    """The image has no Pulumi and no `components/`: importing the CLI (and the app) must need neither."""
+    code = "import sys, app.cli, app.main; sys.exit('pulumi' in sys.modules or 'components' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=False).returncode == 0
 
 

@@ -71,3 +71,18 @@ def test_retention_bounds() -> None:
         ObservabilityArgs(
             resource_group_name="rg", location="eastus2", tags={}, retention_days=7, alerts=False
         )
+
+
+def test_key_vault_event_routes_name_real_receivers() -> None:
+    """Each Key Vault event goes to action groups the component creates, at an Event Grid severity."""
+    from components.observability import KEY_VAULT_EVENT_ROUTES
+    from policies.rules.azure.eventgrid import SEVERITIES
+
+    receivers = {"pagerduty", "slack", "email", "security"}  # Observability._action_groups
+    assert set(KEY_VAULT_EVENT_ROUTES) == {
+        "Microsoft.KeyVault.SecretNearExpiry",
+        "Microsoft.KeyVault.SecretExpired",
+    }
+    for route in KEY_VAULT_EVENT_ROUTES.values():
+        assert route.severity in SEVERITIES
+        assert route.action_groups and set(route.action_groups) <= receivers

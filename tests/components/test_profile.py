@@ -178,3 +178,38 @@ def test_gateway_injection_needs_a_classic_tier_that_supports_it() -> None:
 def test_bad_stack_name() -> None:
     with pytest.raises(ProfileError, match="stack name"):
         load_profile("Prod!", sections())
+
+
+def test_rotation_schedule_is_the_sop_table() -> None:
+    """SOP 8.3: API keys 90 days, the database password 180, service principals 365."""
+    from components.profile import ROTATION_DAYS
+
+    assert dict(ROTATION_DAYS) == {
+        "api-key": 90,
+        "database-password": 180,
+        "service-principal": 365,
+        "key": 365,
+    }
+
+
+def test_every_vault_secret_has_a_kind() -> None:
+    from components.platform import AI_KEY, APPI, DB_URL, ENC_KEY, PSEUDONYM_KEY, ZEP_KEY
+    from components.profile import SECRET_KINDS, rotation_days
+
+    assert set(SECRET_KINDS) == {AI_KEY, DB_URL, ZEP_KEY, ENC_KEY, PSEUDONYM_KEY, APPI}
+    assert rotation_days(AI_KEY) == 90 and rotation_days(DB_URL) == 180
+    with pytest.raises(KeyError, match="no kind"):
+        rotation_days("new-secret")
+
+
+def test_secret_expiry_is_rotation_date_plus_period() -> None:
+    from datetime import UTC, date, datetime
+
+    from components.profile import KeyVaultSection
+
+    section = KeyVaultSection(secrets_rotated_on=date(2026, 12, 1))
+    assert section.secret_expiry(["zep-api-key", "database-url"]) == {
+        "zep-api-key": int(datetime(2027, 3, 1, tzinfo=UTC).timestamp()),
+        "database-url": int(datetime(2027, 5, 30, tzinfo=UTC).timestamp()),
+    }
+    assert KeyVaultSection().secret_expiry(["zep-api-key"]) == {}

@@ -763,3 +763,32 @@ def test_an_existing_registration_still_gives_the_ui_its_build_variables(
     assert plan.outputs["VITE_ENTRA_CLIENT_ID"] == ids[expected]
     assert plan.outputs["VITE_API_SCOPE"] == "api://contoso-engram/access_as_user"
     assert plan.outputs["VITE_AUTH_MODE"] == "entra" and plan.outputs["apiClientId"] == ids["api-client"]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_key_vault_expiry_events_reach_the_action_groups(stack: str) -> None:
+    """SOP 8.3: where alerts are on, SecretNearExpiry and SecretExpired become Azure Monitor alerts."""
+    plan = plan_for(stack)
+    groups = {g.name.rsplit("-ag-", 1)[1]: g.id for g in plan.of_type("azure-native:monitor:ActionGroup")}
+    topics = plan.of_type("azure-native:eventgrid:SystemTopic")
+    subscriptions = plan.of_type("azure-native:eventgrid:SystemTopicEventSubscription")
+    if not groups:  # alerts off (staging, dev): no event path either
+        assert topics == [] and subscriptions == []
+        return
+    (topic,) = topics
+    vault = plan.one("azure-native:keyvault:Vault")
+    assert topic.inputs["source"] == vault.id
+    assert topic.inputs["topicType"] == "Microsoft.KeyVault.vaults"
+    assert topic.inputs["location"] == vault.inputs["location"]
+    routes = {}
+    for sub in subscriptions:
+        assert sub.inputs["systemTopicName"] == topic.outputs["name"]
+        assert sub.inputs["eventDeliverySchema"] == "CloudEventSchemaV1_0"
+        destination = sub.inputs["destination"]
+        assert destination["endpointType"] == "MonitorAlert"
+        (event_type,) = sub.inputs["filter"]["includedEventTypes"]
+        routes[event_type] = (destination["severity"], sorted(destination["actionGroups"]))
+    assert routes == {
+        "Microsoft.KeyVault.SecretNearExpiry": ("Sev2", sorted([groups["email"], groups["security"]])),
+        "Microsoft.KeyVault.SecretExpired": ("Sev1", sorted([groups["pagerduty"], groups["security"]])),
+    }

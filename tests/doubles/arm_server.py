@@ -2,8 +2,9 @@
 
 Just what `engram rollback` calls through `azure-mgmt-appcontainers`, with ARM's response shapes:
 `GET .../containerApps/{app}`, `GET .../containerApps/{app}/revisions`,
-`POST .../revisions/{rev}/activate` and `PATCH .../containerApps/{app}` (merging
-`properties.configuration.ingress`, answering 200 with the updated app). Requests are recorded, so a test
+`POST .../revisions/{rev}/activate`, `POST .../revisions/{rev}/restart` (`engram secrets rotate`) and
+`PATCH .../containerApps/{app}` (merging `properties.configuration.ingress`, answering 200 with the
+updated app). Requests are recorded, so a test
 can assert what went over the wire. Point the SDK at it with `base_url=double.url`.
 """
 
@@ -115,6 +116,7 @@ class ArmDouble:
         web_app.router.add_patch(base, self._patch_app)
         web_app.router.add_get(base + "/revisions", self._list_revisions)
         web_app.router.add_post(base + "/revisions/{rev}/activate", self._activate)
+        web_app.router.add_post(base + "/revisions/{rev}/restart", self._restart)
         self._server = LoopbackServer(web_app)
 
     @property
@@ -162,6 +164,15 @@ class ArmDouble:
                 revision.active = True
                 return web.Response(status=200)
         return _error(404, "ContainerAppRevisionNotFound", "revision not found")
+
+    async def _restart(self, request: web.Request) -> web.Response:
+        refused = await self._record(request)
+        if refused:
+            return refused
+        for revision in self.app.revisions:
+            if self.app.revision_name(revision.suffix) == request.match_info["rev"] and revision.active:
+                return web.Response(status=200)
+        return _error(404, "ContainerAppRevisionNotFound", "revision not found or not active")
 
     async def _patch_app(self, request: web.Request) -> web.Response:
         refused = await self._record(request)

@@ -382,3 +382,16 @@ def test_the_reasons_file_is_well_formed() -> None:
     assert reasons and all(r.reason and r.action in checkov_scan.ACTIONS for r in reasons)
     stacks = {s for r in reasons for s in r.stacks}
     assert stacks <= {"*", *STACKS}
+
+
+def test_event_subscription_destination_has_arms_nested_shape() -> None:
+    """ARM keeps a destination's settings under `destination.properties`; the SDK flattens them."""
+    template = to_template(plan_stack("prod").resources, stack="prod")
+    subscriptions = [r for r in template["resources"] if r["type"].endswith("/eventSubscriptions")]
+    assert subscriptions
+    for subscription in subscriptions:
+        destination = subscription["properties"]["destination"]
+        assert set(destination) == {"endpointType", "properties"}
+        assert destination["endpointType"] == "MonitorAlert"
+        assert destination["properties"]["severity"] in ("Sev1", "Sev2")
+        assert destination["properties"]["actionGroups"]

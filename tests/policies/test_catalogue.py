@@ -31,6 +31,7 @@ EXPECTED_LEVELS = {
     "SOP-KV-002": {5},
     "SOP-KV-003": {5},
     "SOP-KV-004": ALL_LEVELS,
+    "SOP-KV-005": {3, 4, 5},
     "SOP-DB-001": {5},
     "SOP-DB-002": {5},
     "SOP-SCALE-001": ALL_LEVELS,

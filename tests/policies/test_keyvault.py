@@ -1,11 +1,12 @@
-"""Key Vault rules: premium SKU, purge protection, soft delete >= 90 days (prod); RBAC (every level)."""
+"""Key Vault rules: premium SKU, purge protection, soft delete >= 90 days (prod); RBAC (every level);
+secret expiry (test and above)."""
 
 from __future__ import annotations
 
 from policies.rules import keyvault
-from tests.policies.builders import KEY_VAULT, messages, run_resource, vault
+from tests.policies.builders import KEY_VAULT, key_vault_secret, messages, run_resource, vault
 
-SKU, PURGE, SOFT_DELETE, RBAC = keyvault.CATALOGUE
+SKU, PURGE, SOFT_DELETE, RBAC, SECRET_EXPIRY = keyvault.CATALOGUE
 
 
 def test_compliant_vault_passes_every_rule() -> None:
@@ -65,3 +66,18 @@ def test_access_policies_instead_of_rbac_is_violation_at_every_level() -> None:
         "grant "
         "Key Vault Secrets User by role assignment."
     ]
+
+
+def test_secret_with_expiry_passes() -> None:
+    assert run_resource(SECRET_EXPIRY, keyvault.KEY_VAULT_SECRET, key_vault_secret()) == []
+
+
+def test_secret_without_expiry_is_violation_from_test_up() -> None:
+    props = key_vault_secret()
+    del props["properties"]["attributes"]["expires"]
+    assert messages(run_resource(SECRET_EXPIRY, keyvault.KEY_VAULT_SECRET, props)) == [
+        "Key Vault secret has no properties.attributes.expires; set it to the secret's SOP 8.3 rotation "
+        "deadline (the stacks: engram:keyVault.secretsRotatedOn plus 90/180/365 days by kind)."
+    ]
+    assert run_resource(SECRET_EXPIRY, keyvault.KEY_VAULT_SECRET, props, stack="test") != []
+    assert run_resource(SECRET_EXPIRY, keyvault.KEY_VAULT_SECRET, props, stack="dev") == []

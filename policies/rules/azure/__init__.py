@@ -16,6 +16,7 @@ from . import (
     apim,
     container_apps,
     entra,
+    eventgrid,
     keyvault,
     monitor,
     paths,
@@ -36,6 +37,7 @@ CATALOGUE: list[Entry] = [
     *static_sites.CATALOGUE,
     *private_link.CATALOGUE,
     *monitor.CATALOGUE,
+    *eventgrid.CATALOGUE,
     *entra.CATALOGUE,
     *vnet.CATALOGUE,
     *paths.CATALOGUE,  # AZ-PATH-001: every runtime network path reachable
