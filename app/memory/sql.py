@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
 
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from sqlalchemy import (
     Connection,
     DateTime,
@@ -56,7 +57,15 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.selectable import TextualSelect
 
 from app.db.engine import sqlite_runner
-from app.db.tables import EpisodeRow, ErasureRow, FactRow, TurnRow, ZepThreadRow, ZepUserRow
+from app.db.tables import (
+    EpisodeRow,
+    ErasureRow,
+    FactRow,
+    MirrorOutboxRow,
+    TurnRow,
+    ZepThreadRow,
+    ZepUserRow,
+)
 from app.memory.store import (
     ContentCipher,
     Episode,
@@ -131,8 +140,12 @@ class SqlMemoryStore:
         sessions: async_sessionmaker[AsyncSession],
         cipher: ContentCipher | None = None,
         subject_key: bytes = UNKEYED_SUBJECTS,
+        *,
+        outbox: bool = False,
     ) -> None:
         self._sessions = sessions
+        # With a Zep mirror: every write of turns also writes their outbox row, in its transaction.
+        self._outbox = outbox
         self._cipher = cipher
         self._subject_key = subject_key
         bind = sessions.kw.get("bind")
@@ -192,7 +205,10 @@ class SqlMemoryStore:
         times = [_aware(t.created_at) if t.created_at else utcnow() for t in turns]
         since = _aware(first.opened_at) if first.opened_at else min(times)
         subject = self._subject_ref(first.owner_id)
-        return await self._write(functools.partial(self._write_turns, turns, times, since, subject))
+        trace_parent = _trace_parent() if self._outbox else None
+        return await self._write(
+            functools.partial(self._write_turns, turns, times, since, subject, trace_parent)
+        )
 
     def _write_turns(
         self,
@@ -200,6 +216,7 @@ class SqlMemoryStore:
         times: list[datetime],
         since: datetime,
         subject: str,
+        trace_parent: str | None,
         connection: Connection,
     ) -> list[bool]:
         first = turns[0]
@@ -247,8 +264,20 @@ class SqlMemoryStore:
                 ]
             ),
         )
-        new_ids = {row[0] for row in inserted}
+        inserted_rows = inserted.all()
+        new_ids = {row[1] for row in inserted_rows}
         written = _written(turns, new_ids)
+        if self._outbox and inserted_rows:
+            connection.execute(
+                _INSERT_OUTBOX,
+                {
+                    "session_id": first.session_id,
+                    "owner_id": first.owner_id,
+                    "turn_ids": sorted(row[0] for row in inserted_rows),
+                    "created_at": utcnow(),
+                    "trace_parent": trace_parent,
+                },
+            )
         kept = [(turn, at) for turn, at, ok in zip(turns, times, written, strict=True) if ok]
         if kept:
             for turn, _ in kept:
@@ -423,6 +452,7 @@ class SqlMemoryStore:
         Returns the counts and the Zep thread ids (so Zep can be asked to delete them).
         """
         async with self._writing(), self._sessions.begin() as session:
+            await session.execute(delete(MirrorOutboxRow).where(MirrorOutboxRow.session_id == session_id))
             turns = await session.execute(delete(TurnRow).where(TurnRow.episode_id == session_id))
             facts = await session.execute(delete(FactRow).where(FactRow.episode_id == session_id))
             threads = await session.execute(
@@ -475,6 +505,9 @@ class SqlMemoryStore:
             dialect = session.get_bind().dialect.name
             if dialect == "postgresql":  # in-flight episode creations of this owner commit first
                 await session.execute(_EXCLUSIVE_ERASURE_LOCK, _lock_params(subject))
+            # First: on PostgreSQL this waits for a mirror write in flight on any replica (it holds
+            # its outbox row), so Zep's user deletion below comes after it (app.memory.outbox).
+            await session.execute(delete(MirrorOutboxRow).where(MirrorOutboxRow.owner_id == owner_id))
             insert = sqlite.insert if dialect == "sqlite" else postgresql.insert
             marker = insert(ErasureRow).values(subject_ref=subject, erased_at=utcnow())
             await session.execute(
@@ -507,6 +540,7 @@ class SqlMemoryStore:
         cutoff = _aware(cutoff)
         async with self._writing(), self._sessions.begin() as session:
             old = select(EpisodeRow.id).where(EpisodeRow.last_activity_at < cutoff).scalar_subquery()
+            await session.execute(delete(MirrorOutboxRow).where(MirrorOutboxRow.session_id.in_(old)))
             await session.execute(delete(TurnRow).where(TurnRow.episode_id.in_(old)))
             await session.execute(delete(FactRow).where(FactRow.episode_id.in_(old)))
             threads = await session.execute(
@@ -544,6 +578,7 @@ _EPISODES = cast(Table, EpisodeRow.__table__)
 _TURNS = cast(Table, TurnRow.__table__)
 _FACTS = cast(Table, FactRow.__table__)
 _ERASURES = cast(Table, ErasureRow.__table__)
+_PROPAGATOR = TraceContextTextMapPropagator()
 _SHARED_ERASURE_LOCK = text("SELECT pg_advisory_xact_lock_shared(:space, :key)")
 _EXCLUSIVE_ERASURE_LOCK = text("SELECT pg_advisory_xact_lock(:space, :key)")
 
@@ -569,7 +604,7 @@ _RECENT_OWNED_TURNS = _RECENT_TURNS.join_from(_TURNS, _EPISODES, _EPISODES.c.id 
 
 
 def _insert_or_skip(
-    table: Table, columns: Sequence[str], conflict: Sequence[str], returning: str, rows: int
+    table: Table, columns: Sequence[str], conflict: Sequence[str], returning: Sequence[str], rows: int
 ) -> TextualSelect:
     """`INSERT .. VALUES (..) x rows ON CONFLICT (conflict) DO NOTHING RETURNING returning`.
 
@@ -582,10 +617,10 @@ def _insert_or_skip(
     values = ", ".join("(" + ", ".join(f":{c}_{i}" for c in columns) + ")" for i in range(rows))
     sql = (
         f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES {values} "  # noqa: S608 - names only
-        f"ON CONFLICT ({', '.join(conflict)}) DO NOTHING RETURNING {returning}"
+        f"ON CONFLICT ({', '.join(conflict)}) DO NOTHING RETURNING {', '.join(returning)}"
     )
     binds = [bindparam(f"{c}_{i}", type_=table.c[c].type) for i in range(rows) for c in columns]
-    return text(sql).bindparams(*binds).columns(**{returning: table.c[returning].type})
+    return text(sql).bindparams(*binds).columns(**{name: table.c[name].type for name in returning})
 
 
 def _row_params(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -594,7 +629,25 @@ def _row_params(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 _EPISODE_COLUMNS = ("id", "owner_id", "tenant_id", "channels", "agents", "started_at", "last_activity_at")
 _TURN_COLUMNS = ("episode_id", "role", "content", "agent_id", "channel", "created_at", "source_event_id")
-_CREATE_EPISODE = _insert_or_skip(_EPISODES, _EPISODE_COLUMNS, ["id"], "id", 1)
+_CREATE_EPISODE = _insert_or_skip(_EPISODES, _EPISODE_COLUMNS, ["id"], ["id"], 1)
+_OUTBOX = cast(Table, MirrorOutboxRow.__table__)
+_INSERT_OUTBOX = _OUTBOX.insert().values(
+    session_id=bindparam("session_id"),
+    owner_id=bindparam("owner_id"),
+    turn_ids=bindparam("turn_ids", type_=_OUTBOX.c.turn_ids.type),
+    created_at=bindparam("created_at"),
+    attempts=0,
+    trace_parent=bindparam("trace_parent"),
+)
+
+
+def _trace_parent() -> str | None:
+    """The current W3C traceparent (None outside a trace), so the outbox's Zep calls join the trace."""
+    carrier: dict[str, str] = {}
+    _PROPAGATOR.inject(carrier)
+    return carrier.get("traceparent")
+
+
 _LOCK_EPISODE = (
     select(
         _EPISODES.c.owner_id,
@@ -615,12 +668,12 @@ _INSERT_TURNS_KEPT = 8  # statements kept per row count; larger batches are buil
 
 
 def _insert_turns(rows: int) -> TextualSelect:
-    """One multi-row INSERT of `rows` turns; RETURNING names the rows really written (a repeated
-    source event id of the episode is skipped by uq_turns_episode_source_event)."""
+    """One multi-row INSERT of `rows` turns; RETURNING names the rows really written (id, source
+    event id; a repeated source event id of the episode is skipped by uq_turns_episode_source_event)."""
     statement = _INSERT_TURNS.get(rows)
     if statement is None:
         statement = _insert_or_skip(
-            _TURNS, _TURN_COLUMNS, ["episode_id", "source_event_id"], "source_event_id", rows
+            _TURNS, _TURN_COLUMNS, ["episode_id", "source_event_id"], ["id", "source_event_id"], rows
         )
         if rows <= _INSERT_TURNS_KEPT:
             _INSERT_TURNS[rows] = statement
