@@ -3,7 +3,6 @@ deletion, and chat staying 200 when Zep is down, slow or failing (with `/health`
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ import pytest
 from app.settings import Settings
 from tests.app.chat.helpers import auth, running
 from tests.conftest import make_settings
+from tests.integration.helpers import until
 from tests.doubles.openai_server import OpenAIDouble
 from tests.doubles.zep_server import API_KEY, ZepDouble
 
@@ -165,9 +165,7 @@ async def test_shutdown_drains_pending_writes_within_a_bound(
         response = await client.post("/api/v1/chat", json={"content": "hi"}, headers=auth("ann"))
         assert response.status_code == 200
         queue = app.state.memory.queue
-        async with asyncio.timeout(5):
-            while queue.pending != 1:  # the worker picks the outbox row up
-                await asyncio.sleep(0.01)
+        await until(lambda: queue.pending == 1, "the worker never picked the outbox row up")
         cut = await queue.drain(0.05)  # what the lifespan does, with a short bound
         backlog = (await queue_backlog(app)).batches
     assert cut == 1 and queue.pending == 0
