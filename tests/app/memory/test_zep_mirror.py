@@ -12,9 +12,9 @@ import pytest
 from app.settings import Settings
 from tests.app.chat.helpers import auth, running
 from tests.conftest import make_settings
-from tests.integration.helpers import until
 from tests.doubles.openai_server import OpenAIDouble
 from tests.doubles.zep_server import API_KEY, ZepDouble
+from tests.integration.helpers import until
 
 
 @pytest.fixture
