@@ -111,7 +111,7 @@ def _range(since: date | None, until: date | None) -> tuple[date, date]:
         problem = ("since", f"the range may span at most {MAX_RANGE_DAYS} days; narrow since..until")
     if problem is not None:
         raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_ENTITY,
+            422,
             [{"loc": ["query", problem[0]], "msg": problem[1], "type": "value_error"}],
         )
     return since, until
