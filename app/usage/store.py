@@ -224,8 +224,9 @@ def _lines(
     statement = statement.group_by(*columns).order_by(*_order(group_by))
     lines = []
     for row in connection.execute(statement).mappings():
-        counts = UsageCounts(**{c: row[c] or 0 for c in _COUNTS})
-        counts.voice_seconds = float(counts.voice_seconds)
+        # PostgreSQL sums BIGINTs as NUMERIC (Decimal): back to int, and float for the seconds.
+        counts = UsageCounts(**{c: int(row[c] or 0) for c in _COUNTS if c != "voice_seconds"})
+        counts.voice_seconds = float(row["voice_seconds"] or 0.0)
         lines.append(
             UsageLine(group={c: _day(row[c]) if c == "day" else row[c] for c in group_by}, counts=counts)
         )
