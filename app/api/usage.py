@@ -6,12 +6,13 @@ the table cannot price is null with the reason. Users appear as the audit trail'
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field
 
 from app.security.deps import CurrentIdentity, require
 from app.security.identity import Identity, Permission
@@ -138,10 +139,23 @@ def _prices(request: Request) -> PriceTable:
     return PriceTable(request.app.state.settings.usage_prices)
 
 
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _iso_date_only(value: object) -> object:
+    """Query dates are `YYYY-MM-DD` as the spec's `date` says: no bare numbers (pydantic would read
+    them as Unix times) and no date-times."""
+    if isinstance(value, str) and not _ISO_DATE.match(value):
+        raise ValueError("use a date as YYYY-MM-DD, e.g. 2026-01-31")
+    return value
+
+
+IsoDate = Annotated[date, BeforeValidator(_iso_date_only)]
+
 Since = Annotated[
-    date | None, Query(description="First day (UTC, YYYY-MM-DD); default: 29 days before until.")
+    IsoDate | None, Query(description="First day (UTC, YYYY-MM-DD); default: 29 days before until.")
 ]
-Until = Annotated[date | None, Query(description="Last day (UTC, YYYY-MM-DD, inclusive); default: today.")]
+Until = Annotated[IsoDate | None, Query(description="Last day (UTC, YYYY-MM-DD, inclusive); default: today.")]
 
 
 @router.get("/api/v1/usage", response_model=UsageReport, operation_id="usage-own")

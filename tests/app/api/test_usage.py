@@ -126,6 +126,8 @@ async def test_a_model_missing_from_the_price_table_costs_null_with_the_reason(
         ("since=2024-01-01&until=2026-12-01", "at most 366 days"),
         ("since=yesterday", "date"),
         ("until=2026-13-01", "date"),
+        ("until=0", "YYYY-MM-DD"),  # not a Unix time
+        ("since=2026-12-01T00:00:00Z", "YYYY-MM-DD"),
     ],
 )
 async def test_bad_date_ranges_are_422_naming_the_parameter(
