@@ -70,7 +70,7 @@ class BudgetStatus(BaseModel):
 
 
 class UsageReport(BaseModel):
-    since: date
+    since: date = Field(description="First day reported (a range over 366 days is cut to its last 366).")
     until: date
     user_ref: str = Field(description="The caller's pseudonym, as in the audit trail.")
     days: list[UsageDay] = Field(description="Newest day first, then agent, channel and model.")
@@ -101,20 +101,24 @@ def _meter(request: Request) -> UsageMeter:
     return meter
 
 
+def _days_before(day: date, days: int) -> date:
+    try:
+        return day - timedelta(days=days)
+    except OverflowError:  # before year 1
+        return date.min
+
+
 def _range(since: date | None, until: date | None) -> tuple[date, date]:
-    """The inclusive day range, validated: 422 naming the parameter and the fix."""
+    """The inclusive day range actually reported (the answer names it).
+
+    Schema-valid ranges are never refused (as the audit route does): `since` after `until` is an empty
+    report, and a range longer than `MAX_RANGE_DAYS` is cut to the last `MAX_RANGE_DAYS` days up to
+    `until`, so one request reads a bounded number of rows.
+    """
     until = until or datetime.now(UTC).date()
-    since = since or until - timedelta(days=DEFAULT_RANGE_DAYS - 1)
-    problem: tuple[str, str] | None = None
-    if since > until:
-        problem = ("since", "since must be on or before until")
-    elif (until - since).days + 1 > MAX_RANGE_DAYS:
-        problem = ("since", f"the range may span at most {MAX_RANGE_DAYS} days; narrow since..until")
-    if problem is not None:
-        raise HTTPException(
-            422,
-            [{"loc": ["query", problem[0]], "msg": problem[1], "type": "value_error"}],
-        )
+    since = since or _days_before(until, DEFAULT_RANGE_DAYS - 1)
+    if since <= until:
+        since = max(since, _days_before(until, MAX_RANGE_DAYS - 1))
     return since, until
 
 
