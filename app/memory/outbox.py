@@ -168,7 +168,8 @@ class MirrorOutbox:
                     if self._tasks:
                         await asyncio.gather(*self._tasks, return_exceptions=True)
                     if not claimed and not self._tasks:
-                        return
+                        break
+                await self._measure()
         finally:
             self._failed = None
 

@@ -66,6 +66,8 @@ async def test_turns_are_mirrored_to_one_thread_per_session(
         "zep_configured": True,
         "zep_reachable": True,
         "degraded": False,
+        "mirror_backlog": 0,  # all delivered
+        "mirror_oldest_age_s": None,
     }
 
 
