@@ -7,8 +7,9 @@ write wakes it at once) and mirrors sessions whose rows nobody holds:
 
 - **Claiming** is per session, through `mirror_leases`: an upsert that only takes over an expired
   lease (`INSERT .. ON CONFLICT DO UPDATE .. WHERE lease_until <= now RETURNING`), atomic on
-  PostgreSQL and SQLite. One holder per session keeps Zep in order; a dead holder's lease expires
-  (ZEP_MIRROR_LEASE_SECONDS) and any replica finishes its work.
+  PostgreSQL and SQLite. One holder per session keeps Zep in order; the holder renews its lease every
+  third of ZEP_MIRROR_LEASE_SECONDS while it works (however slow Zep is), so only a dead (or
+  database-less) holder's lease expires, and then any replica finishes its work.
 - **Order**: the holder sends the session's rows in `id` order and stops at the first failure; the
   lease then stays as a backoff (ZEP_MIRROR_RETRY_SECONDS, doubling per attempt).
 - **Exactly once on Zep**: a row is the batch of one transaction, so a retry (by this or another
@@ -262,9 +263,29 @@ class MirrorOutbox:
     # --- one session ------------------------------------------------------------------------------------
 
     async def _mirror_session(self, session_id: str) -> None:
-        """Send the session's rows in order while the lease is ours; keep the lease as backoff on failure."""
-        lease_until = _now() + self._lease
-        while True:
+        """Send the session's rows in order while the lease is ours (renewed in the background, so a
+        slow Zep never lets it lapse under us); keep the lease as backoff on failure."""
+        lost = asyncio.Event()
+        heartbeat = asyncio.create_task(self._heartbeat(session_id, lost), name="zep-outbox-lease")
+        backoff: float | None = None
+        try:
+            backoff = await self._send_rows(session_id, lost)
+        finally:
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
+        if lost.is_set():
+            return  # another replica holds the session now (we could not renew): it goes on
+        if backoff is not None:
+            await self._extend(session_id, _now() + timedelta(seconds=backoff))
+            return
+        await self._write(
+            delete(_LEASES).where(_LEASES.c.session_id == session_id, _LEASES.c.holder == self.holder)
+        )
+
+    async def _send_rows(self, session_id: str, lost: asyncio.Event) -> float | None:
+        """The session's rows in order; the retry delay after a failure, None when all went."""
+        while not lost.is_set():
             async with self._sessions() as session:
                 rows = (
                     await session.execute(
@@ -275,21 +296,28 @@ class MirrorOutbox:
                     )
                 ).all()
             if not rows:
-                break
+                return None
             for row_id, attempts, trace_parent in rows:
-                if lease_until - _now() < self._lease / 2:
-                    lease_until = _now() + self._lease
-                    if not await self._extend(session_id, lease_until):
-                        return  # the lease went to another replica (we were too slow): it goes on
+                if lost.is_set():
+                    return None
                 if not await self._deliver(row_id, attempts, trace_parent):
                     if self._failed is not None:
                         self._failed.add(session_id)
-                    delay = min(self._retry_s * 2 ** min(attempts, 10), MAX_RETRY_S)
-                    await self._extend(session_id, _now() + timedelta(seconds=delay))
-                    return
-        await self._write(
-            delete(_LEASES).where(_LEASES.c.session_id == session_id, _LEASES.c.holder == self.holder)
-        )
+                    return float(min(self._retry_s * 2 ** min(attempts, 10), MAX_RETRY_S))
+        return None
+
+    async def _heartbeat(self, session_id: str, lost: asyncio.Event) -> None:
+        """Renew the lease every third of its length while the session is being mirrored."""
+        while True:
+            await asyncio.sleep(self._lease.total_seconds() / 3)
+            try:
+                renewed = await self._extend(session_id, _now() + self._lease)
+            except Exception as exc:  # the database briefly away: try again next beat
+                log.warning("mirror lease renewal failed", extra={"error": type(exc).__name__})
+                continue
+            if not renewed:
+                lost.set()
+                return
 
     async def _extend(self, session_id: str, until: datetime) -> bool:
         statement = (

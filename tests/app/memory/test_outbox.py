@@ -239,3 +239,27 @@ async def test_the_background_loop_delivers_and_shutdown_releases_leases(
 
 async def _empty(sessions: async_sessionmaker[AsyncSession]) -> bool:
     return not await outbox_rows(sessions)
+
+
+async def test_a_slow_zep_call_outlasting_the_lease_keeps_the_session_with_its_holder(
+    outbox_store: SqlMemoryStore,
+    sessions: async_sessionmaker[AsyncSession],
+    zep: ZepDouble,
+) -> None:
+    """The holder renews its lease while it waits on Zep, so a second replica never sends the same
+    batch alongside it (the lease is 1.5 s; the write's three Zep calls take 1 s each)."""
+    zep.mode, zep.delay_s = "slow", 1.0
+    await write_pairs(outbox_store, "s1", 1)
+    async with httpx.AsyncClient() as http:
+        slow = ZepMirror(build_client(API_KEY, zep.base_url, 5.0, http), sessions, timeout_s=5.0)
+        holder = worker(slow, sessions, "holder", lease_s=1.5)
+        other = worker(slow, sessions, "other", lease_s=1.5)
+        assert await holder._cycle() == 1
+        claimed_by_other = 0
+        while holder.pending:
+            await asyncio.sleep(0.1)
+            claimed_by_other += await other._cycle()
+        await holder.flush()
+    assert claimed_by_other == 0
+    assert contents(zep) == ["s1 turn 0", "s1 turn 1"]
+    assert [c for c in zep.state.calls if c.endswith("/messages")] == [zep.state.calls[-1]]
