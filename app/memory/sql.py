@@ -16,6 +16,11 @@ rides on the episode-lock statement (no extra round trip). On PostgreSQL an eras
 that creates an episode also meet on a per-owner advisory lock: without it a new, uncommitted
 episode would be invisible to the erasure's DELETE and survive it. (SQLite has one writer.)
 
+The Zep mirror's outbox: with `outbox=True` (Zep configured) every write of turns also inserts one
+`mirror_outbox` row (the new turn ids) in the same transaction, so a stored turn is always queued for
+Zep (`app/memory/outbox.py` drains it). Erasure, session deletion and retention delete the rows of
+what they remove; the erasure deletes them first (see `erase_owner`).
+
 Speed (the chat path): each chat operation (the read, the turn-pair write) is one synchronous
 function over a `Connection`. On a SQLite file it runs in one worker-thread hop through the
 engine's `SqliteRunner` (aiosqlite would hop 3-4 times per statement); elsewhere it runs through
