@@ -9,10 +9,11 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from app import __version__
-from app.api import admin_metrics, agents, chat, health, memory, voice
+from app.api import admin_metrics, agents, chat, health, memory, usage, voice
 from app.api.contract import API_DESCRIPTION, install_openapi
 from app.api.errors import RequestIdMiddleware, install_error_handlers
 from app.api.web import mount_web
+from app.audit.trail import pseudonym_key
 from app.chat.gateway import Gateway
 from app.chat.service import ChatService
 from app.db.engine import create_engine, dispose, session_factory
@@ -21,6 +22,8 @@ from app.observability.telemetry import configure_telemetry
 from app.security import setup as security
 from app.security.crypto import cipher_from_settings
 from app.settings import Settings
+from app.usage.meter import UsageMeter
+from app.usage.store import UsageStore
 from app.voice.service import VoiceService
 
 
@@ -29,14 +32,30 @@ def create_app(settings: Settings) -> FastAPI:
     sessions = session_factory(engine)
     memory_runtime = MemoryRuntime.build(settings, sessions, cipher_from_settings(settings))
     gateway = Gateway.from_settings(settings)
+    meter = (
+        UsageMeter(
+            UsageStore(sessions),
+            pseudonym_key(settings),  # users as the audit trail's pseudonyms
+            flush_s=settings.usage_flush_seconds,
+            max_pending=settings.usage_max_pending,
+            daily_token_budget=settings.usage_daily_token_budget,
+        )
+        if settings.usage_metering_enabled
+        else None
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        memory_runtime.start()  # the Zep outbox worker
+        if meter is not None:
+            meter.start()  # the usage writer
         try:
             async with security.lifespan(app):
                 yield
         finally:
             await app.state.voice.aclose()
+            if meter is not None:
+                await meter.aclose()  # store the last collected usage
             await memory_runtime.aclose()  # drain Zep writes before the pool goes
             if gateway is not None:
                 await gateway.aclose()
@@ -56,8 +75,9 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.sessions = sessions
     app.state.memory = memory_runtime
     app.state.memory_health = memory_runtime.mirror.health if memory_runtime.mirror else None
+    app.state.usage = meter
     app.state.chat = ChatService(
-        settings, memory_runtime.store, memory_runtime.context, gateway, memory_runtime.queue
+        settings, memory_runtime.store, memory_runtime.context, gateway, memory_runtime.queue, meter
     )
     app.state.voice = VoiceService(settings)
 
@@ -67,6 +87,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(memory.router)
     app.include_router(voice.router)
     app.include_router(admin_metrics.router)
+    app.include_router(usage.router)
     security.install(app, settings)
 
     mount_web(app)  # the built UI at / when app/web/dist exists; API routes always win

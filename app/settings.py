@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, computed_field, field_validator
@@ -20,6 +20,8 @@ Environment = Literal["development", "test", "uat", "production"]
 #: Where AZURE_AI_KEY travels: `api-key: <key>` (APIM, Azure) or `Authorization: Bearer <key>` (OpenAI,
 #: LiteLLM, Portkey).
 KeyHeader = Literal["api-key", "authorization"]
+#: What a usage price is per 1K tokens of (USAGE_PRICES).
+UsageModality = Literal["text_input", "text_output", "audio_input", "audio_output"]
 
 #: SOP level of each service environment (staging POC and dev both run `development`).
 SOP_LEVEL: dict[str, int] = {"development": 2, "test": 3, "uat": 4, "production": 5}
@@ -96,6 +98,39 @@ class Settings(BaseSettings):
         0.5, gt=0, description="How long a chat waits for Zep facts before using SQL facts."
     )
     zep_mirror_concurrency: int = Field(4, ge=1, description="Zep writes in flight at once.")
+    zep_mirror_lease_seconds: float = Field(
+        30.0,
+        gt=0,
+        le=3600,
+        description="How long a replica holds a session's mirror writes; another replica takes over after.",
+    )
+    zep_mirror_poll_seconds: float = Field(
+        1.0, gt=0, le=60, description="How often each replica looks for mirror writes in the outbox."
+    )
+    zep_mirror_retry_seconds: float = Field(
+        5.0, gt=0, le=3600, description="A session whose Zep write failed is retried after this long."
+    )
+
+    # Usage metering (app/usage): tokens and voice seconds per day, user, tenant, agent and model.
+    usage_metering_enabled: bool = Field(True, description="Record chat and voice usage in SQL.")
+    usage_flush_seconds: float = Field(
+        1.0, gt=0, le=60, description="How often the background writer stores the usage it collected."
+    )
+    usage_max_pending: int = Field(
+        10_000, ge=1, description="Distinct usage rows held between flushes; more are dropped and counted."
+    )
+    usage_daily_token_budget: int | None = Field(
+        None,
+        ge=1,
+        description="Tokens a user may use per UTC day (chat 429, voice refused past it); unset: none.",
+    )
+    usage_prices: dict[str, dict[UsageModality, Annotated[float, Field(ge=0)]]] = Field(
+        default_factory=dict,
+        description=(
+            'Price per 1K tokens by model or deployment and modality, e.g. {"chat": {"text_input": 0.0025, '
+            '"text_output": 0.01}}; a missing price makes the cost null, never guessed.'
+        ),
+    )
 
     # Telemetry.
     applicationinsights_connection_string: SecretStr | None = None

@@ -61,7 +61,9 @@ async def measure(
     return latencies, time.perf_counter() - start
 
 
-def serve(upstream: str, data_dir: str, database_url: str | None, audit: bool) -> None:
+def serve(
+    upstream: str, data_dir: str, database_url: str | None, audit: bool, metering: bool = False
+) -> None:
     """The Engram side (child process): migrate, then uvicorn as `engram serve` runs it."""
     import uvicorn
 
@@ -78,6 +80,7 @@ def serve(upstream: str, data_dir: str, database_url: str | None, audit: bool) -
         azure_ai_key="bench",
         log_level="WARNING",
         audit_log_enabled=audit,
+        usage_metering_enabled=metering,  # app/usage: per-day token rows, stored in the background
         rate_limit_chat_per_minute=1_000_000,  # the limiter still runs; the bench must not trip it
     )
     upgrade_sync(settings)
@@ -150,13 +153,16 @@ def litellm_config(upstream: str, directory: Path) -> Path:
     return path
 
 
-async def main(n: int, audit: bool, database_url: str | None, litellm: str | None) -> None:
+async def main(
+    n: int, audit: bool, database_url: str | None, litellm: str | None, metering: bool = False
+) -> None:
     async with OpenAIDouble() as upstream, AsyncExitStack() as stack:
         data = Path(tempfile.mkdtemp(prefix="engram-bench-"))
         database = await stack.enter_async_context(throwaway_database(database_url))
         argv = [sys.executable, __file__, "--serve", upstream.base_url, str(data)]
         argv += ["--database-url", database] if database else []
         argv += ["--audit"] if audit else []
+        argv += ["--metering"] if metering else []
         await stack.enter_async_context(child(argv, f"http://127.0.0.1:{ENGRAM_PORT}/health"))
         paths: dict[str, Callable[[int], Awaitable[None]]] = {}
         direct = AsyncOpenAI(api_key="bench", base_url=upstream.base_url, max_retries=0)
@@ -234,11 +240,12 @@ if __name__ == "__main__":
         "--requests", type=int, default=300, help="sequential requests (x2 at concurrency 32)"
     )
     parser.add_argument("--audit", action="store_true", help="turn the audit trail on (as production)")
+    parser.add_argument("--metering", action="store_true", help="turn usage metering on (as production)")
     parser.add_argument("--database-url", help="a PostgreSQL server URL; a throwaway database is used")
     parser.add_argument("--litellm", help="a `litellm` executable (throwaway venv) to measure too")
     parser.add_argument("--serve", nargs=2, metavar=("UPSTREAM", "DATA_DIR"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        serve(args.serve[0], args.serve[1], args.database_url, args.audit)
+        serve(args.serve[0], args.serve[1], args.database_url, args.audit, args.metering)
     else:
-        asyncio.run(main(args.requests, args.audit, args.database_url, args.litellm))
+        asyncio.run(main(args.requests, args.audit, args.database_url, args.litellm, args.metering))

@@ -151,8 +151,8 @@ Server -> browser: `{"type":"agent_switched","agent_id":"..."}`;
 `{"type":"audio","data":"<base64>","format":"audio/pcm16"}`; `{"type":"stop_playback"}`;
 `{"type":"error","message":"..."}` (bad input, including an unknown `type`, gets an error and the
 session goes on). Close codes: 1000 normal or time limit, 1008 auth/origin/ownership/bad session id,
-1011 not configured, 1013 at capacity or rate limited, 1014 VoiceLive failed, 4410 the user's data
-was erased.
+1011 not configured, 1013 at capacity, rate limited or past the daily token budget, 1014 VoiceLive
+failed, 4410 the user's data was erased.
 """
 
 

@@ -20,6 +20,12 @@ class MemoryHealth(BaseModel):
     zep_configured: bool
     zep_reachable: bool | None  # None when Zep is not configured
     degraded: bool
+    mirror_backlog: int | None = Field(
+        None, description="Turn batches waiting in the outbox for Zep (all replicas); null without Zep."
+    )
+    mirror_oldest_age_s: float | None = Field(
+        None, description="How long the oldest waiting batch has waited; null when none waits."
+    )
 
 
 class HealthResponse(BaseModel):
@@ -47,6 +53,7 @@ async def health(request: Request, settings: SettingsDep) -> HealthResponse:
     degraded = False
     if memory_health is not None:
         zep_reachable, degraded = await memory_health()
+    backlog = _mirror_backlog(request)
     return HealthResponse(
         status="ok" if database_ok and not degraded else "degraded",
         timestamp=datetime.now(UTC),
@@ -60,8 +67,20 @@ async def health(request: Request, settings: SettingsDep) -> HealthResponse:
             zep_configured=settings.zep_configured,
             zep_reachable=zep_reachable,
             degraded=degraded,
+            mirror_backlog=backlog[0],
+            mirror_oldest_age_s=backlog[1],
         ),
     )
+
+
+def _mirror_backlog(request: Request) -> tuple[int | None, float | None]:
+    """The outbox backlog as this replica's worker last measured it (each poll); nulls without Zep."""
+    queue = getattr(getattr(request.app.state, "memory", None), "queue", None)
+    if queue is None:
+        return None, None
+    backlog = queue.backlog
+    age = round(backlog.oldest_age_s, 3) if backlog.oldest_age_s is not None else None
+    return backlog.batches, age
 
 
 @router.get(

@@ -15,7 +15,9 @@ router = APIRouter(prefix="/api/v1/memory", tags=["memory"])
 
 
 class ErasureResponse(BaseModel):
-    removed: dict[str, int]  # episodes, turns, facts, tickets (unredeemed websocket tickets)
+    # episodes, turns, facts, tickets (unredeemed websocket tickets), usage_rows_anonymised (usage
+    # rows kept as anonymous aggregates)
+    removed: dict[str, int]
     zep: Literal["requested", "failed", "not_configured"]  # Zep deletes asynchronously once requested
 
 
@@ -37,5 +39,6 @@ async def erase_for(request: Request, user_id: str, actor: Identity) -> ErasureR
         pending=state.memory.queue,
         voice=state.voice,
         tickets=state.tickets,
+        usage=getattr(state, "usage", None),
     )
     return ErasureResponse(removed=result.removed, zep=result.zep)

@@ -20,6 +20,7 @@ from app.observability import metrics
 from app.security.deps import WS_POLICY_VIOLATION, websocket_identity
 from app.security.identity import Permission
 from app.settings import Settings
+from app.usage.meter import UsageMeter
 from app.voice import protocol
 from app.voice.bridge import VoiceBridge
 from app.voice.service import VoiceService
@@ -130,6 +131,17 @@ async def voicelive(websocket: WebSocket, session_id: str, agent: str = DEFAULT_
         await websocket.send_text(protocol.error(message))
         await websocket.close(code=code, reason=message[:120])
         return
+    meter: UsageMeter | None = websocket.app.state.usage
+    wait = await meter.budget_retry_after(identity.user_id) if meter is not None else None
+    if wait is not None:
+        message = (
+            f"your daily token budget ({meter.daily_token_budget if meter else 0} tokens) is used up; "
+            "voice is available again after 00:00 UTC"
+        )
+        metrics.voice_session_error("budget")
+        await websocket.send_text(protocol.error(message))
+        await websocket.close(code=protocol.CLOSE_TRY_AGAIN, reason=message[:120])
+        return
     if not service.try_acquire():
         message = f"voice is at capacity ({service.max_sessions} sessions); try again shortly"
         log.warning("voice session refused: at capacity")
@@ -138,6 +150,16 @@ async def voicelive(websocket: WebSocket, session_id: str, agent: str = DEFAULT_
         await websocket.close(code=protocol.CLOSE_TRY_AGAIN, reason=message[:120])
         return
     memory = _memory(websocket.app.state)
+    metering = (
+        meter.voice_session(
+            identity.user_id,
+            identity.tenant_id,
+            service.agent(agent).id,
+            service.settings.azure_voicelive_model,
+        )
+        if meter is not None
+        else None
+    )
     try:
         bridge = VoiceBridge(
             websocket=websocket,
@@ -149,11 +171,14 @@ async def voicelive(websocket: WebSocket, session_id: str, agent: str = DEFAULT_
             agent=service.agent(agent),
             resolve_agent=service.agent,
             params=service.params,
+            on_usage=metering.on_usage if metering is not None else None,
         )
         with service.live(identity.user_id, bridge):  # so an erasure can end it
             await bridge.run()
     finally:
         service.release()
+        if metering is not None:
+            metering.close()
 
 
 def _refusal(service: VoiceService, session_id: str, agent: str) -> tuple[int, str, str] | None:

@@ -92,11 +92,16 @@ NOT_CONFIGURED = GatewayNotConfigured(
 class Completion:
     content: str
     tokens_used: int | None
+    # The gateway's `usage` split (None when it sent none: some gateways omit it).
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
 
 
 @dataclass(frozen=True)
 class StreamEnd:
     tokens_used: int | None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
 
 
 def gateway_endpoint(settings: Settings) -> GatewayEndpoint:
@@ -207,7 +212,14 @@ class Gateway:
         if not content.strip():
             raise GatewayUpstreamError("the model returned an empty reply; try again or shorten the request")
         usage = response.usage
-        return Completion(content=content, tokens_used=usage.total_tokens if usage is not None else None)
+        if usage is None:
+            return Completion(content=content, tokens_used=None)
+        return Completion(
+            content=content,
+            tokens_used=usage.total_tokens,
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+        )
 
     async def stream(self, messages: list[ChatMessage]) -> AsyncIterator[str | StreamEnd]:
         """Open the stream (errors raise here, before any byte is sent), then yield deltas and the end.
@@ -228,13 +240,13 @@ class Gateway:
         return self._deltas(upstream)
 
     async def _deltas(self, upstream: Any) -> AsyncIterator[str | StreamEnd]:
-        tokens: int | None = None
+        usage: Any = None
         produced = False
         try:
             async with asyncio.timeout(self._settings.chat_timeout_seconds):
                 async for chunk in upstream:
-                    if chunk.usage is not None:
-                        tokens = chunk.usage.total_tokens
+                    if chunk.usage is not None:  # the last chunk, with stream_options.include_usage
+                        usage = chunk.usage
                     for choice in chunk.choices or []:
                         delta = choice.delta.content if choice.delta is not None else None
                         if delta:
@@ -248,7 +260,14 @@ class Gateway:
             await upstream.close()
         if not produced:
             raise GatewayUpstreamError("the model returned an empty reply; try again or shorten the request")
-        yield StreamEnd(tokens_used=tokens)
+        if usage is None:
+            yield StreamEnd(tokens_used=None)
+        else:
+            yield StreamEnd(
+                tokens_used=usage.total_tokens,
+                prompt_tokens=usage.prompt_tokens,
+                completion_tokens=usage.completion_tokens,
+            )
 
     def _body(self, messages: list[ChatMessage], *, stream: bool) -> dict[str, Any]:
         """The chat-completions request body, built as JSON directly.

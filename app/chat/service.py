@@ -3,8 +3,11 @@
 The turn pair (question and answer) is written to SQL only after the model answered, in one
 transaction, so a failed call leaves no half exchange behind and a retry does not duplicate the
 question. A streamed reply the client stops (the UI's Stop, a closed tab) ends the same way: the
-upstream call is closed and nothing of the exchange is stored (metric outcome "cancelled").
-The Zep mirror gets the same pair through `MirrorQueue` and never delays the reply.
+upstream call is closed and nothing of the exchange is stored or metered (metric outcome "cancelled").
+The Zep mirror gets the same pair through the outbox row written in that transaction
+(`app/memory/outbox.py`) and never delays the reply. Usage (the gateway's token counts) goes to the
+`UsageMeter` in memory; its writer stores it in the background. With a daily token budget, a user
+past it gets 429 before the gateway is called.
 """
 
 from __future__ import annotations
@@ -19,12 +22,13 @@ from datetime import UTC, datetime
 from app.agents.catalogue import Agent, catalogue, get_agent
 from app.chat.gateway import NOT_CONFIGURED, Gateway, GatewayError, GatewayThrottled, StreamEnd
 from app.memory.context import ContextEngine
+from app.memory.outbox import MirrorOutbox
 from app.memory.sql import SqlMemoryStore
 from app.memory.store import EpisodeOwnedByAnother, NewTurn
-from app.memory.zep import MirrorQueue
 from app.observability import metrics
 from app.security.identity import Identity
 from app.settings import Settings
+from app.usage.meter import UsageMeter
 
 
 class SessionNotFound(Exception):
@@ -50,13 +54,15 @@ class ChatService:
         store: SqlMemoryStore,
         context: ContextEngine,
         gateway: Gateway | None,
-        mirror: MirrorQueue | None = None,
+        mirror: MirrorOutbox | None = None,
+        meter: UsageMeter | None = None,
     ) -> None:
         self._settings = settings
         self._store = store
         self._context = context
         self._gateway = gateway
         self._mirror = mirror
+        self._meter = meter
         self._agent_names = {a.id: a.name for a in catalogue(settings)}
 
     async def reply(
@@ -75,6 +81,7 @@ class ChatService:
             raise
         finally:
             metrics.chat_latency((time.perf_counter() - started) * 1000, agent.id, outcome)
+        self._meter_usage(identity, agent, completion.prompt_tokens, completion.completion_tokens)
         message_id, at = await self._remember(
             identity, agent, session_id, content, completion.content, received
         )
@@ -106,11 +113,12 @@ class ChatService:
         async def events() -> AsyncGenerator[str | ChatReply]:
             parts: list[str] = []
             tokens: int | None = None
+            end = StreamEnd(tokens_used=None)
             outcome = "error"
             try:
                 async for item in upstream:
                     if isinstance(item, StreamEnd):
-                        tokens = item.tokens_used
+                        end, tokens = item, item.tokens_used
                     else:
                         parts.append(item)
                         yield item
@@ -126,6 +134,7 @@ class ChatService:
                     await upstream.aclose()  # the model's HTTP stream ends now, not when collected
                 metrics.chat_latency((time.perf_counter() - started) * 1000, agent.id, outcome)
             answer = "".join(parts)
+            self._meter_usage(identity, agent, end.prompt_tokens, end.completion_tokens)
             message_id, at = await self._remember(identity, agent, session_id, content, answer, received)
             yield ChatReply(
                 message_id=message_id,
@@ -146,11 +155,32 @@ class ChatService:
         agent = get_agent(self._settings, agent_id)  # AgentNotFound -> 404
         if self._gateway is None:
             raise NOT_CONFIGURED
+        if self._meter is not None:
+            wait = await self._meter.budget_retry_after(identity.user_id)
+            if wait is not None:
+                raise GatewayThrottled(
+                    f"your daily token budget ({self._meter.daily_token_budget} tokens, "
+                    "USAGE_DAILY_TOKEN_BUDGET) is used up; it resets at 00:00 UTC",
+                    wait,
+                )
         if session_id is None:
             session_id = uuid.uuid4().hex
         # Ownership of an existing session is checked by the context read (`_messages`), in the
         # same SQL session as the turns, and again by the write.
         return agent, self._gateway, session_id
+
+    def _meter_usage(
+        self, identity: Identity, agent: Agent, prompt_tokens: int | None, completion_tokens: int | None
+    ) -> None:
+        if self._meter is not None:
+            self._meter.record_chat(
+                identity.user_id,
+                identity.tenant_id,
+                agent.id,
+                self._settings.azure_ai_deployment,
+                prompt_tokens,
+                completion_tokens,
+            )
 
     async def _messages(
         self, identity: Identity, agent: Agent, session_id: str, content: str

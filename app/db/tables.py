@@ -5,11 +5,12 @@ Each area adds its tables here (and a migration under `migrations/versions/`).
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -164,3 +165,75 @@ class ErasureRow(Base):
 
     subject_ref: Mapped[str] = mapped_column(String(64), primary_key=True)
     erased_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+# --- usage metering: tokens and voice seconds per day (app/usage) ---------------------------------
+
+
+class UsageDailyRow(Base):
+    """One day's usage of one user with one agent, model and channel; written by upsert-increment.
+
+    `user_ref` is the keyed hash of the user id (the audit trail's pseudonym), never the id; erasure
+    folds the user's rows into `user_ref = "erased"` so tenant totals survive without the person.
+    `tenant_id` is "" for callers without a tenant (a NULL would never conflict, so never merge).
+    """
+
+    __tablename__ = "usage_daily"
+    __table_args__ = (
+        Index("ix_usage_daily_user_ref_day", "user_ref", "day"),
+        Index("ix_usage_daily_tenant_id_day", "tenant_id", "day"),
+    )
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_ref: Mapped[str] = mapped_column(String(64), primary_key=True)
+    agent_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    model: Mapped[str] = mapped_column(String(128), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(8), primary_key=True)  # chat | voice
+    requests: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), default=0)
+    # Requests whose gateway answer carried no usage (counted, their tokens unknown).
+    requests_without_usage: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), default=0
+    )
+    text_input_tokens: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), default=0)
+    text_output_tokens: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), default=0)
+    audio_input_tokens: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), default=0)
+    audio_output_tokens: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), default=0)
+    voice_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+# --- memory: the durable Zep mirror (outbox written with the turns; app/memory/outbox.py) ---------
+
+
+class MirrorOutboxRow(Base):
+    """Turns written in one transaction that Zep has not yet been given; deleted once it has.
+
+    One row per transaction (a chat question and answer, one voice turn): the batch is the same on
+    every retry, so its idempotency key is too and Zep keeps it once. Order per session: `id`.
+    """
+
+    __tablename__ = "mirror_outbox"
+    __table_args__ = (Index("ix_mirror_outbox_session_id_id", "session_id", "id"),)
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    session_id: Mapped[str] = mapped_column(String(64))
+    owner_id: Mapped[str] = mapped_column(String(128), index=True)
+    turn_ids: Mapped[list[int]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # The W3C traceparent of the request that wrote the turns: the Zep calls join its trace.
+    trace_parent: Mapped[str | None] = mapped_column(String(64))
+
+
+class MirrorLeaseRow(Base):
+    """Which replica mirrors a session now, until when: one writer per session keeps Zep in order,
+    and an expired lease lets any replica finish what a dead one left."""
+
+    __tablename__ = "mirror_leases"
+
+    session_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(64))
+    lease_until: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)

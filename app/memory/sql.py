@@ -16,6 +16,11 @@ rides on the episode-lock statement (no extra round trip). On PostgreSQL an eras
 that creates an episode also meet on a per-owner advisory lock: without it a new, uncommitted
 episode would be invisible to the erasure's DELETE and survive it. (SQLite has one writer.)
 
+The Zep mirror's outbox: with `outbox=True` (Zep configured) every write of turns also inserts one
+`mirror_outbox` row (the new turn ids) in the same transaction, so a stored turn is always queued for
+Zep (`app/memory/outbox.py` drains it). Erasure, session deletion and retention delete the rows of
+what they remove; the erasure deletes them first (see `erase_owner`).
+
 Speed (the chat path): each chat operation (the read, the turn-pair write) is one synchronous
 function over a `Connection`. On a SQLite file it runs in one worker-thread hop through the
 engine's `SqliteRunner` (aiosqlite would hop 3-4 times per statement); elsewhere it runs through
@@ -35,6 +40,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
 
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from sqlalchemy import (
     Connection,
     DateTime,
@@ -56,7 +62,15 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.selectable import TextualSelect
 
 from app.db.engine import sqlite_runner
-from app.db.tables import EpisodeRow, ErasureRow, FactRow, TurnRow, ZepThreadRow, ZepUserRow
+from app.db.tables import (
+    EpisodeRow,
+    ErasureRow,
+    FactRow,
+    MirrorOutboxRow,
+    TurnRow,
+    ZepThreadRow,
+    ZepUserRow,
+)
 from app.memory.store import (
     ContentCipher,
     Episode,
@@ -131,8 +145,12 @@ class SqlMemoryStore:
         sessions: async_sessionmaker[AsyncSession],
         cipher: ContentCipher | None = None,
         subject_key: bytes = UNKEYED_SUBJECTS,
+        *,
+        outbox: bool = False,
     ) -> None:
         self._sessions = sessions
+        # With a Zep mirror: every write of turns also writes their outbox row, in its transaction.
+        self._outbox = outbox
         self._cipher = cipher
         self._subject_key = subject_key
         bind = sessions.kw.get("bind")
@@ -192,7 +210,10 @@ class SqlMemoryStore:
         times = [_aware(t.created_at) if t.created_at else utcnow() for t in turns]
         since = _aware(first.opened_at) if first.opened_at else min(times)
         subject = self._subject_ref(first.owner_id)
-        return await self._write(functools.partial(self._write_turns, turns, times, since, subject))
+        trace_parent = _trace_parent() if self._outbox else None
+        return await self._write(
+            functools.partial(self._write_turns, turns, times, since, subject, trace_parent)
+        )
 
     def _write_turns(
         self,
@@ -200,6 +221,7 @@ class SqlMemoryStore:
         times: list[datetime],
         since: datetime,
         subject: str,
+        trace_parent: str | None,
         connection: Connection,
     ) -> list[bool]:
         first = turns[0]
@@ -247,8 +269,20 @@ class SqlMemoryStore:
                 ]
             ),
         )
-        new_ids = {row[0] for row in inserted}
+        inserted_rows = inserted.all()
+        new_ids = {row[1] for row in inserted_rows}
         written = _written(turns, new_ids)
+        if self._outbox and inserted_rows:
+            connection.execute(
+                _INSERT_OUTBOX,
+                {
+                    "session_id": first.session_id,
+                    "owner_id": first.owner_id,
+                    "turn_ids": sorted(row[0] for row in inserted_rows),
+                    "created_at": utcnow(),
+                    "trace_parent": trace_parent,
+                },
+            )
         kept = [(turn, at) for turn, at, ok in zip(turns, times, written, strict=True) if ok]
         if kept:
             for turn, _ in kept:
@@ -423,6 +457,7 @@ class SqlMemoryStore:
         Returns the counts and the Zep thread ids (so Zep can be asked to delete them).
         """
         async with self._writing(), self._sessions.begin() as session:
+            await session.execute(delete(MirrorOutboxRow).where(MirrorOutboxRow.session_id == session_id))
             turns = await session.execute(delete(TurnRow).where(TurnRow.episode_id == session_id))
             facts = await session.execute(delete(FactRow).where(FactRow.episode_id == session_id))
             threads = await session.execute(
@@ -475,6 +510,9 @@ class SqlMemoryStore:
             dialect = session.get_bind().dialect.name
             if dialect == "postgresql":  # in-flight episode creations of this owner commit first
                 await session.execute(_EXCLUSIVE_ERASURE_LOCK, _lock_params(subject))
+            # First: on PostgreSQL this waits for a mirror write in flight on any replica (it holds
+            # its outbox row), so Zep's user deletion below comes after it (app.memory.outbox).
+            await session.execute(delete(MirrorOutboxRow).where(MirrorOutboxRow.owner_id == owner_id))
             insert = sqlite.insert if dialect == "sqlite" else postgresql.insert
             marker = insert(ErasureRow).values(subject_ref=subject, erased_at=utcnow())
             await session.execute(
@@ -507,6 +545,7 @@ class SqlMemoryStore:
         cutoff = _aware(cutoff)
         async with self._writing(), self._sessions.begin() as session:
             old = select(EpisodeRow.id).where(EpisodeRow.last_activity_at < cutoff).scalar_subquery()
+            await session.execute(delete(MirrorOutboxRow).where(MirrorOutboxRow.session_id.in_(old)))
             await session.execute(delete(TurnRow).where(TurnRow.episode_id.in_(old)))
             await session.execute(delete(FactRow).where(FactRow.episode_id.in_(old)))
             threads = await session.execute(
@@ -544,6 +583,7 @@ _EPISODES = cast(Table, EpisodeRow.__table__)
 _TURNS = cast(Table, TurnRow.__table__)
 _FACTS = cast(Table, FactRow.__table__)
 _ERASURES = cast(Table, ErasureRow.__table__)
+_PROPAGATOR = TraceContextTextMapPropagator()
 _SHARED_ERASURE_LOCK = text("SELECT pg_advisory_xact_lock_shared(:space, :key)")
 _EXCLUSIVE_ERASURE_LOCK = text("SELECT pg_advisory_xact_lock(:space, :key)")
 
@@ -569,7 +609,7 @@ _RECENT_OWNED_TURNS = _RECENT_TURNS.join_from(_TURNS, _EPISODES, _EPISODES.c.id 
 
 
 def _insert_or_skip(
-    table: Table, columns: Sequence[str], conflict: Sequence[str], returning: str, rows: int
+    table: Table, columns: Sequence[str], conflict: Sequence[str], returning: Sequence[str], rows: int
 ) -> TextualSelect:
     """`INSERT .. VALUES (..) x rows ON CONFLICT (conflict) DO NOTHING RETURNING returning`.
 
@@ -582,10 +622,10 @@ def _insert_or_skip(
     values = ", ".join("(" + ", ".join(f":{c}_{i}" for c in columns) + ")" for i in range(rows))
     sql = (
         f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES {values} "  # noqa: S608 - names only
-        f"ON CONFLICT ({', '.join(conflict)}) DO NOTHING RETURNING {returning}"
+        f"ON CONFLICT ({', '.join(conflict)}) DO NOTHING RETURNING {', '.join(returning)}"
     )
     binds = [bindparam(f"{c}_{i}", type_=table.c[c].type) for i in range(rows) for c in columns]
-    return text(sql).bindparams(*binds).columns(**{returning: table.c[returning].type})
+    return text(sql).bindparams(*binds).columns(**{name: table.c[name].type for name in returning})
 
 
 def _row_params(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -594,7 +634,25 @@ def _row_params(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 _EPISODE_COLUMNS = ("id", "owner_id", "tenant_id", "channels", "agents", "started_at", "last_activity_at")
 _TURN_COLUMNS = ("episode_id", "role", "content", "agent_id", "channel", "created_at", "source_event_id")
-_CREATE_EPISODE = _insert_or_skip(_EPISODES, _EPISODE_COLUMNS, ["id"], "id", 1)
+_CREATE_EPISODE = _insert_or_skip(_EPISODES, _EPISODE_COLUMNS, ["id"], ["id"], 1)
+_OUTBOX = cast(Table, MirrorOutboxRow.__table__)
+_INSERT_OUTBOX = _OUTBOX.insert().values(
+    session_id=bindparam("session_id"),
+    owner_id=bindparam("owner_id"),
+    turn_ids=bindparam("turn_ids", type_=_OUTBOX.c.turn_ids.type),
+    created_at=bindparam("created_at"),
+    attempts=0,
+    trace_parent=bindparam("trace_parent"),
+)
+
+
+def _trace_parent() -> str | None:
+    """The current W3C traceparent (None outside a trace), so the outbox's Zep calls join the trace."""
+    carrier: dict[str, str] = {}
+    _PROPAGATOR.inject(carrier)
+    return carrier.get("traceparent")
+
+
 _LOCK_EPISODE = (
     select(
         _EPISODES.c.owner_id,
@@ -615,12 +673,12 @@ _INSERT_TURNS_KEPT = 8  # statements kept per row count; larger batches are buil
 
 
 def _insert_turns(rows: int) -> TextualSelect:
-    """One multi-row INSERT of `rows` turns; RETURNING names the rows really written (a repeated
-    source event id of the episode is skipped by uq_turns_episode_source_event)."""
+    """One multi-row INSERT of `rows` turns; RETURNING names the rows really written (id, source
+    event id; a repeated source event id of the episode is skipped by uq_turns_episode_source_event)."""
     statement = _INSERT_TURNS.get(rows)
     if statement is None:
         statement = _insert_or_skip(
-            _TURNS, _TURN_COLUMNS, ["episode_id", "source_event_id"], "source_event_id", rows
+            _TURNS, _TURN_COLUMNS, ["episode_id", "source_event_id"], ["id", "source_event_id"], rows
         )
         if rows <= _INSERT_TURNS_KEPT:
             _INSERT_TURNS[rows] = statement

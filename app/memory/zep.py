@@ -3,8 +3,8 @@
 One Zep user per Engram user and one Zep thread per session. Zep v4 generates both ids, so the
 mapping is kept in SQL (`zep_users`, `zep_threads`). Every call has a short timeout and no SDK
 retries; `ApiError`, httpx errors and timeouts are caught, counted with `memory_degraded` and turn
-`/health` to "degraded" until the next call succeeds. Writes reach Zep through `MirrorQueue`: a
-background task per batch, bounded in number and concurrency, drained on shutdown.
+`/health` to "degraded" until the next call succeeds. Writes reach Zep through the outbox
+(`app/memory/outbox.py`): durable in SQL, drained by every replica.
 """
 
 from __future__ import annotations
@@ -34,11 +34,8 @@ log = logging.getLogger("engram.memory.zep")
 
 T = TypeVar("T")
 
-#: Defaults; settings override them (ZEP_TIMEOUT_SECONDS, ZEP_MIRROR_CONCURRENCY).
+#: Default; settings override it (ZEP_TIMEOUT_SECONDS).
 DEFAULT_TIMEOUT_S = 2.0
-DEFAULT_CONCURRENCY = 4
-#: Writes waiting for Zep beyond this are dropped (and counted): SQL already holds them.
-MAX_PENDING_WRITES = 1000
 #: A retention purge stops calling Zep after this many thread deletes fail in a row.
 MAX_THREAD_DELETE_FAILURES = 3
 #: Zep's thread context is a text block; we keep at most this many of its lines as facts.
@@ -376,91 +373,3 @@ class ZepMirror:
         metrics.memory_degraded(operation, reason)
         log.warning("zep %s failed (%s); memory served from SQL", operation, reason)
         return None
-
-
-class MirrorQueue:
-    """Runs Zep writes in background tasks: bounded concurrency, bounded backlog, ordered per session."""
-
-    def __init__(
-        self,
-        mirror: ZepMirror,
-        *,
-        concurrency: int = DEFAULT_CONCURRENCY,
-        max_pending: int = MAX_PENDING_WRITES,
-    ) -> None:
-        self._mirror = mirror
-        self._slots = asyncio.Semaphore(concurrency)
-        self._max_pending = max_pending
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._owners: dict[asyncio.Task[None], str] = {}  # whose turns each pending task writes
-        self._session_locks: dict[str, tuple[asyncio.Lock, int]] = {}  # lock, tasks using it
-        self._closed = False
-
-    @property
-    def pending(self) -> int:
-        return len(self._tasks)
-
-    def submit(self, turns: Sequence[NewTurn]) -> bool:
-        """Schedule the turns (one session) for Zep; False when dropped (closed or backlog full)."""
-        if not turns:
-            return True
-        if self._closed or len(self._tasks) >= self._max_pending:
-            metrics.memory_degraded("mirror", "closed" if self._closed else "backlog_full")
-            return False
-        task = asyncio.create_task(self._run(list(turns)), name="zep-mirror")
-        self._tasks.add(task)
-        self._owners[task] = turns[0].owner_id
-        task.add_done_callback(self._forget)
-        return True
-
-    def _forget(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        self._owners.pop(task, None)
-
-    async def _run(self, turns: list[NewTurn]) -> None:
-        session_id = turns[0].session_id
-        lock, users = self._session_locks.get(session_id, (asyncio.Lock(), 0))
-        self._session_locks[session_id] = (lock, users + 1)
-        try:
-            async with lock, self._slots:
-                await self._mirror.mirror_turns(turns)
-        except Exception:  # a bug here must not vanish into an unobserved task
-            log.exception("zep mirror task failed")
-        finally:
-            lock, users = self._session_locks[session_id]
-            if users <= 1:
-                del self._session_locks[session_id]
-            else:
-                self._session_locks[session_id] = (lock, users - 1)
-
-    async def flush(self) -> None:
-        """Wait for the writes submitted so far (tests, and callers that must read Zep back)."""
-        while self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
-
-    async def settle_owner(self, owner_id: str, timeout_s: float) -> int:
-        """Wait up to `timeout_s` for the owner's pending writes; cancel the rest. Returns how many were cut.
-
-        Erasure calls this first: a write still in flight would otherwise land after the erasure and
-        re-create the owner's Zep user and id mapping.
-        """
-        pending = {task for task, owner in self._owners.items() if owner == owner_id}
-        return await _wait_or_cancel(pending, timeout_s, "erasure")
-
-    async def drain(self, timeout_s: float) -> int:
-        """Stop taking work and wait up to `timeout_s` for pending writes; returns how many were cut."""
-        self._closed = True
-        return await _wait_or_cancel(set(self._tasks), timeout_s, "shutdown")
-
-
-async def _wait_or_cancel(tasks: set[asyncio.Task[None]], timeout_s: float, reason: str) -> int:
-    """Wait up to `timeout_s` for `tasks`, cancel the rest (counted under `reason`); how many were cut."""
-    if not tasks:
-        return 0
-    _, still_running = await asyncio.wait(tasks, timeout=timeout_s)
-    for task in still_running:
-        task.cancel()
-    if still_running:
-        await asyncio.gather(*still_running, return_exceptions=True)
-        metrics.memory_degraded("mirror", reason)
-    return len(still_running)

@@ -23,6 +23,8 @@ def _instrument(signal: signals.Signal) -> Any:
         return _meter.create_counter(signal.name, unit=signal.unit, description=signal.question)
     if signal.kind == "histogram":
         return _meter.create_histogram(signal.name, unit=signal.unit, description=signal.question)
+    if signal.kind == "gauge":
+        return _meter.create_gauge(signal.name, unit=signal.unit, description=signal.question)
     return _meter.create_up_down_counter(signal.name, unit=signal.unit, description=signal.question)
 
 
@@ -34,6 +36,9 @@ _first_audio = _instrument(signals.VOICE_FIRST_AUDIO_LATENCY)
 _auth_failures = _instrument(signals.AUTH_FAILURES)
 _throttled = _instrument(signals.GATEWAY_THROTTLED)
 _memory_degraded = _instrument(signals.MEMORY_DEGRADED)
+_mirror_backlog = _instrument(signals.MIRROR_BACKLOG)
+_mirror_oldest_age = _instrument(signals.MIRROR_OLDEST_AGE)
+_usage_dropped = _instrument(signals.USAGE_DROPPED)
 
 
 def chat_latency(ms: float, agent_id: str, outcome: str) -> None:
@@ -74,3 +79,12 @@ def gateway_throttled(agent_id: str) -> None:
 def memory_degraded(operation: str, reason: str) -> None:
     _memory_degraded.add(1, {"operation": operation, "reason": reason})
     LIVE.mark(Event.MEMORY_DEGRADED)
+
+
+def mirror_backlog(batches: int, oldest_age_s: float) -> None:
+    _mirror_backlog.set(batches)
+    _mirror_oldest_age.set(oldest_age_s)
+
+
+def usage_dropped(reason: str) -> None:
+    _usage_dropped.add(1, {"reason": reason})

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-Kind = Literal["counter", "histogram", "updown_counter"]
+Kind = Literal["counter", "histogram", "updown_counter", "gauge"]
 
 
 @dataclass(frozen=True)
@@ -78,6 +78,27 @@ MEMORY_DEGRADED = Signal(
     ("operation", "reason"),
     "How often did a Zep call fail or time out (memory served from SQL only)?",
 )
+MIRROR_BACKLOG = Signal(
+    "memory_mirror_backlog",
+    "gauge",
+    "1",
+    (),
+    "How many turn batches wait in the outbox for Zep (all replicas; measured by each replica)?",
+)
+MIRROR_OLDEST_AGE = Signal(
+    "memory_mirror_oldest_age_s",
+    "gauge",
+    "s",
+    (),
+    "How long has the oldest outbox batch waited for Zep?",
+)
+USAGE_DROPPED = Signal(
+    "usage_records_dropped",
+    "counter",
+    "1",
+    ("reason",),
+    "How often was usage not stored (writer backlog full) or held for a retry (flush failed)?",
+)
 
 ALL_SIGNALS: tuple[Signal, ...] = (
     CHAT_LATENCY,
@@ -88,4 +109,7 @@ ALL_SIGNALS: tuple[Signal, ...] = (
     AUTH_FAILURES,
     GATEWAY_THROTTLED,
     MEMORY_DEGRADED,
+    MIRROR_BACKLOG,
+    MIRROR_OLDEST_AGE,
+    USAGE_DROPPED,
 )

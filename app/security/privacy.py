@@ -51,6 +51,10 @@ class PendingMirrorWrites(Protocol):
     async def settle_owner(self, owner_id: str, timeout_s: float) -> int: ...
 
 
+class UsageRows(Protocol):
+    async def erase_usage(self, user_id: str) -> int: ...
+
+
 class LiveSessions(Protocol):
     async def close_user(self, user_id: str) -> int: ...
 
@@ -89,12 +93,15 @@ async def erase_user(
     pending: PendingMirrorWrites | None = None,
     voice: LiveSessions | None = None,
     tickets: Tickets | None = None,
+    usage: UsageRows | None = None,
 ) -> ErasureResult:
     """Remove everything stored about `user_id` and record who asked (pseudonymously).
 
     The user's live voice sessions here end first (`voice`, their unwritten transcripts dropped),
     then the queued Zep writes (`pending`) finish or are cut off, so none lands after the erasure
     and brings the user back. Unredeemed tickets (`tickets`) would keep the user id: they go too.
+    Usage rows (`usage`) are kept as anonymous aggregates: the user's pseudonym is replaced by
+    "erased", so tenant totals stay right and nothing links them to the person.
     """
     closed = await voice.close_user(user_id) if voice is not None else 0
     if pending is not None:
@@ -105,6 +112,8 @@ async def erase_user(
         outcome = "requested" if await zep.delete_user(user_id) else "failed"
     if tickets is not None:
         removed["tickets"] = await tickets.revoke_user(user_id)
+    if usage is not None:
+        removed["usage_rows_anonymised"] = await usage.erase_usage(user_id)
     await trail.append(
         AuditEvent(
             event="erasure",

@@ -3,7 +3,7 @@
 Three tasks run per connection: the client pump (browser -> VoiceLive), the upstream pump (VoiceLive
 -> browser) and a housekeeping tick (session length, transcript order). The first to finish decides
 how the session ends; one idempotent `_teardown()` then closes both sides with bounded waits and
-drains the transcript writer. Transcript writes (SQL, then the Zep mirror queue) run in their own task
+drains the transcript writer. Transcript writes (SQL with its Zep outbox row) run in their own task
 so audio never waits on them.
 
 An erasure of the user ends the session from outside (`end`, called by `VoiceService.close_user`),
@@ -35,8 +35,8 @@ from azure.ai.voicelive.models import InputTextContentPart, UserMessageItem
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from app.agents import Agent, AgentNotFound
+from app.memory.outbox import MirrorOutbox
 from app.memory.store import EpisodeOwnedByAnother, MemoryStore, NewTurn, OwnerErased
-from app.memory.zep import MirrorQueue
 from app.observability import metrics
 from app.security.identity import Identity
 from app.voice import protocol
@@ -92,12 +92,13 @@ class VoiceBridge:
         websocket: WebSocket,
         upstream: VoiceLiveUpstream,
         store: MemoryStore | None,
-        mirror: MirrorQueue | None = None,
+        mirror: MirrorOutbox | None = None,
         identity: Identity,
         session_id: str,
         agent: Agent,
         resolve_agent: AgentResolver,
         params: VoiceParams,
+        on_usage: Callable[[str, object], None] | None = None,
     ) -> None:
         self.connection_id = uuid.uuid4().hex[:12]
         self._ws = websocket
@@ -109,6 +110,7 @@ class VoiceBridge:
         self._agent = agent
         self._resolve_agent = resolve_agent
         self._params = params
+        self._on_usage = on_usage  # (agent id, `response.done` usage): metering, app/usage
         self._conn: VoiceLiveConnection | None = None
         self._raw_upstream: aiohttp.ClientWebSocketResponse | None = None
         self._facts: list[str] = []
@@ -458,6 +460,8 @@ class VoiceBridge:
         self._response_id = None
         if not isinstance(response, dict):
             return
+        if self._on_usage is not None:
+            self._on_usage(self._agent.id, response.get("usage"))
         for item in response.get("output") or ():
             if not isinstance(item, dict) or item.get("type") != "message":
                 continue

@@ -43,6 +43,8 @@ async def test_health_reports_embedded_defaults(client: httpx.AsyncClient) -> No
         "zep_configured": False,
         "zep_reachable": None,
         "degraded": False,
+        "mirror_backlog": None,  # no Zep: no outbox
+        "mirror_oldest_age_s": None,
     }
     assert response.headers["x-request-id"]
 

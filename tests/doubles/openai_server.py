@@ -39,6 +39,7 @@ class Step:
     fail_after_chunks: int | None = None  # streaming: drop the connection after n chunks
     prompt_tokens: int = 11
     completion_tokens: int = 7
+    omit_usage: bool = False  # a gateway that sends no `usage` (plain or streamed)
 
 
 @dataclass
@@ -156,11 +157,13 @@ class OpenAIDouble:
         last_user = next((m["content"] for m in reversed(body["messages"]) if m["role"] == "user"), "")
         text = step.reply if step.reply is not None else f"reply {len(self.requests)} to: {last_user}"
         created, ident, model = int(time.time()), f"chatcmpl-{uuid.uuid4().hex[:12]}", body["model"]
-        usage = {
+        usage: dict[str, int] | None = {
             "prompt_tokens": step.prompt_tokens,
             "completion_tokens": step.completion_tokens,
             "total_tokens": step.prompt_tokens + step.completion_tokens,
         }
+        if step.omit_usage:
+            usage = None
         if not body.get("stream"):
             return web.json_response(
                 {
@@ -198,7 +201,7 @@ class OpenAIDouble:
         events = [chunk({"role": "assistant", "content": ""}, None)]
         events += [chunk({"content": p}, None) for p in pieces]
         events.append(chunk({}, "stop"))
-        if (body.get("stream_options") or {}).get("include_usage"):
+        if usage is not None and (body.get("stream_options") or {}).get("include_usage"):
             events.append(
                 {
                     "id": ident,

@@ -42,6 +42,16 @@ WAIT_S = 5.0  # a test waiting on an event fails after this long instead of hang
 Event = dict[str, Any]
 
 
+#: The `usage` of every `response.done` unless a test gives its own (the service's TokenUsage shape).
+RESPONSE_USAGE: dict[str, Any] = {
+    "total_tokens": 350,
+    "input_tokens": 120,
+    "output_tokens": 230,
+    "input_token_details": {"cached_tokens": 0, "text_tokens": 20, "audio_tokens": 100, "image_tokens": 0},
+    "output_token_details": {"text_tokens": 30, "audio_tokens": 200},
+}
+
+
 class DoubleSession:
     """One client connection: what it sent, and helpers to script what the server says."""
 
@@ -206,7 +216,12 @@ class DoubleSession:
         )
 
     async def response_done(
-        self, response_id: str, item_id: str, transcript: str | None, status: str = "completed"
+        self,
+        response_id: str,
+        item_id: str,
+        transcript: str | None,
+        status: str = "completed",
+        usage: dict[str, Any] | None = None,
     ) -> None:
         content = [] if transcript is None else [{"type": "audio", "transcript": transcript}]
         self.response_active = None
@@ -216,6 +231,7 @@ class DoubleSession:
                 "response": {
                     "id": response_id,
                     "status": status,
+                    "usage": usage or RESPONSE_USAGE,
                     "output": [
                         {
                             "id": item_id,

@@ -46,7 +46,8 @@ async def test_erasure_removes_chat_and_voice_memory_everywhere(conversation: St
     response = await s.http.delete("/api/v1/memory/users/me", headers=bearer(ALICE))
     assert response.status_code == 200, response.text
     assert response.json() == {
-        "removed": {"episodes": 1, "turns": 6, "facts": 1, "tickets": 0},
+        # Usage: one chat row and one voice row, kept as anonymous aggregates.
+        "removed": {"episodes": 1, "turns": 6, "facts": 1, "tickets": 0, "usage_rows_anonymised": 2},
         "zep": "requested",
     }
     await s.settle()  # whatever was still queued has run by now
@@ -67,6 +68,11 @@ async def test_erasure_removes_chat_and_voice_memory_everywhere(conversation: St
     assert s.zep.thread_for_user("alice") == []
     assert [m["content"] for m in s.zep.thread_for_user("bob")][:1] == ["Bob's own question"]
     assert len(rows["episodes"]) == 1 and rows["episodes"][0]["owner_id"] == "bob"
+    alice_ref = s.env.app.state.usage.user_ref("alice")
+    assert alice_ref not in json.dumps(rows["usage_daily"], default=str)
+    erased = [r for r in rows["usage_daily"] if r["user_ref"] == "erased"]
+    assert sorted(r["channel"] for r in erased) == ["chat", "voice"]
+    assert next(r for r in erased if r["channel"] == "chat")["requests"] == 2  # her two chats, kept
 
     again = await s.http.get("/api/v1/memory/episodes", headers=bearer(ALICE))
     assert again.json()["total_count"] == 0
@@ -78,7 +84,13 @@ async def test_erasing_twice_removes_nothing_more(conversation: Stack) -> None:
     await s.settle()
     second = await s.http.delete("/api/v1/memory/users/me", headers=bearer(ALICE))
     assert first.status_code == second.status_code == 200
-    assert second.json()["removed"] == {"episodes": 0, "turns": 0, "facts": 0, "tickets": 0}
+    assert second.json()["removed"] == {
+        "episodes": 0,
+        "turns": 0,
+        "facts": 0,
+        "tickets": 0,
+        "usage_rows_anonymised": 0,
+    }
 
 
 async def rows_mentioning(s: Stack, *needles: str) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -13,6 +14,7 @@ from tests.app.chat.helpers import auth, running
 from tests.conftest import make_settings
 from tests.doubles.openai_server import OpenAIDouble
 from tests.doubles.zep_server import API_KEY, ZepDouble
+from tests.integration.helpers import until
 
 
 @pytest.fixture
@@ -35,6 +37,7 @@ def settings_for(tmp_path: Path, gateway: OpenAIDouble, zep_url: str, **override
         "zep_api_url": zep_url,
         "zep_timeout_seconds": 0.5,
         "zep_read_timeout_seconds": 0.3,
+        "zep_mirror_poll_seconds": 0.05,
     }
     values.update(overrides)
     return make_settings(tmp_path, **values)
@@ -63,6 +66,8 @@ async def test_turns_are_mirrored_to_one_thread_per_session(
         "zep_configured": True,
         "zep_reachable": True,
         "degraded": False,
+        "mirror_backlog": 0,  # all delivered
+        "mirror_oldest_age_s": None,
     }
 
 
@@ -129,9 +134,10 @@ async def test_health_recovers_when_zep_answers_again(
         assert (await client.get("/health")).json()["memory"]["degraded"] is True
         zep.mode = "ok"
         await client.post("/api/v1/chat", json={"content": "b", "session_id": "r1"}, headers=auth("ann"))
-        await app.state.memory.queue.flush()
+        await app.state.memory.queue.flush(retry=True)  # the failed write first, in order
         assert (await client.get("/health")).json()["memory"]["degraded"] is False
-    assert [m["content"] for m in zep.thread_for_user("ann")] == ["b", "reply 2 to: b"]
+    # The outbox kept the write that failed and delivered it first: nothing lost, order kept.
+    assert [m["content"] for m in zep.thread_for_user("ann")] == ["a", "reply 1 to: a", "b", "reply 2 to: b"]
 
 
 async def test_delete_user_starts_zep_deletion_with_or_without_the_mapping(
@@ -161,9 +167,11 @@ async def test_shutdown_drains_pending_writes_within_a_bound(
         response = await client.post("/api/v1/chat", json={"content": "hi"}, headers=auth("ann"))
         assert response.status_code == 200
         queue = app.state.memory.queue
-        assert queue.pending == 1
+        await until(lambda: queue.pending == 1, "the worker never picked the outbox row up")
         cut = await queue.drain(0.05)  # what the lifespan does, with a short bound
+        backlog = (await queue_backlog(app)).batches
     assert cut == 1 and queue.pending == 0
+    assert backlog == 1, "the cut write stays in the outbox for another replica"
     assert queue.submit([]) is True
 
 
@@ -185,3 +193,9 @@ async def test_a_user_who_returns_after_erasure_is_mirrored_afresh(
     assert health["memory"]["degraded"] is False
     assert len(zep.state.deleted_users) == 2, "the second erasure must delete the new Zep user too"
     assert "ann" not in {u["user_id"] for u in zep.state.users.values()}
+
+
+async def queue_backlog(app: Any) -> Any:
+    """The outbox backlog as the worker measures it."""
+    await app.state.memory.queue._measure()
+    return app.state.memory.queue.backlog

@@ -47,6 +47,10 @@ def test_every_emitter_produces_its_signal_with_its_attributes(sink: Sink) -> No
             lambda: metrics.memory_degraded("add", "timeout"),
             {"operation": "add", "reason": "timeout"},
         ),
+        # Gauges: each emit sets both outbox figures one above what they were.
+        signals.MIRROR_BACKLOG: (lambda: _bump_backlog(sink), {}),
+        signals.MIRROR_OLDEST_AGE: (lambda: _bump_backlog(sink), {}),
+        signals.USAGE_DROPPED: (lambda: metrics.usage_dropped("backlog_full"), {"reason": "backlog_full"}),
     }
     assert set(calls) == set(signals.ALL_SIGNALS)
     for signal, (emit, attributes) in calls.items():
@@ -55,6 +59,11 @@ def test_every_emitter_produces_its_signal_with_its_attributes(sink: Sink) -> No
         emit()
         assert _value(sink, signal, **attributes) == before + 1, signal.name
     metrics.voice_sessions_active(-1)
+
+
+def _bump_backlog(sink: Sink) -> None:
+    backlog = _value(sink, signals.MIRROR_BACKLOG)
+    metrics.mirror_backlog(int(backlog) + 1, _value(sink, signals.MIRROR_OLDEST_AGE) + 1)
 
 
 def test_instrument_kinds_and_units_follow_signals(sink: Sink) -> None:
@@ -68,8 +77,9 @@ def test_instrument_kinds_and_units_follow_signals(sink: Sink) -> None:
         metric = found[signal.name]
         assert metric.unit == signal.unit
         kind = type(metric.data).__name__
-        assert kind == {"counter": "Sum", "updown_counter": "Sum", "histogram": "Histogram"}[signal.kind]
-        if signal.kind != "histogram":
+        kinds = {"counter": "Sum", "updown_counter": "Sum", "histogram": "Histogram", "gauge": "Gauge"}
+        assert kind == kinds[signal.kind]
+        if signal.kind in ("counter", "updown_counter"):
             assert metric.data.is_monotonic == (signal.kind == "counter")
 
 

@@ -94,7 +94,7 @@ async def test_user_erases_themselves_and_zep_is_asked(
     response = await client.delete("/api/v1/memory/users/me", headers=bearer("dev_alice_user"))
     assert response.status_code == 200, response.text
     assert response.json() == {
-        "removed": {"episodes": 2, "turns": 4, "facts": 1, "tickets": 0},
+        "removed": {"episodes": 2, "turns": 4, "facts": 1, "tickets": 0, "usage_rows_anonymised": 0},
         "zep": "requested",
     }
     assert await rows_of(app, "alice") == {"episodes": 0, "turns": 0, "facts": 0}
@@ -107,7 +107,13 @@ async def test_user_erases_themselves_and_zep_is_asked(
     assert "alice" not in str(record)
     # Idempotent: a second erasure removes nothing and still succeeds.
     again = await client.delete("/api/v1/memory/users/me", headers=bearer("dev_alice_user"))
-    assert again.json()["removed"] == {"episodes": 0, "turns": 0, "facts": 0, "tickets": 0}
+    assert again.json()["removed"] == {
+        "episodes": 0,
+        "turns": 0,
+        "facts": 0,
+        "tickets": 0,
+        "usage_rows_anonymised": 0,
+    }
 
 
 async def test_admin_erases_any_user(app: FastAPI, client: httpx.AsyncClient, zep: ZepDouble) -> None:
