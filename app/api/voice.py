@@ -17,8 +17,10 @@ from app.agents.catalogue import DEFAULT_AGENT_ID
 from app.api.contract import AgentIdPath
 from app.memory.runtime import MemoryRuntime
 from app.observability import metrics
-from app.security.deps import WS_POLICY_VIOLATION, websocket_identity
+from app.security.counters import Refusal
+from app.security.deps import WS_POLICY_VIOLATION, caller_key, websocket_identity
 from app.security.identity import Permission
+from app.security.limiter import Limiter
 from app.settings import Settings
 from app.voice import protocol
 from app.voice.bridge import VoiceBridge
@@ -137,6 +139,17 @@ async def voicelive(websocket: WebSocket, session_id: str, agent: str = DEFAULT_
         await websocket.send_text(protocol.error(message))
         await websocket.close(code=protocol.CLOSE_TRY_AGAIN, reason=message[:120])
         return
+    limiter: Limiter = websocket.app.state.limits
+    client = websocket.client
+    lease = await limiter.open_voice(caller_key(identity, client and (client.host, client.port)))
+    if isinstance(lease, Refusal):
+        service.release()
+        message = _cap_message(lease, service.settings)
+        log.warning("voice session refused: %s cap", lease.limit)
+        metrics.voice_session_error("capacity")
+        await websocket.send_text(protocol.error(message))
+        await websocket.close(code=protocol.CLOSE_TRY_AGAIN, reason=message[:120])
+        return
     memory = _memory(websocket.app.state)
     try:
         bridge = VoiceBridge(
@@ -154,6 +167,16 @@ async def voicelive(websocket: WebSocket, session_id: str, agent: str = DEFAULT_
             await bridge.run()
     finally:
         service.release()
+        await limiter.close_voice(lease)
+
+
+def _cap_message(refusal: Refusal, settings: Settings) -> str:
+    if refusal.limit == "user_sessions":
+        return (
+            f"you already have {settings.voice_max_sessions_per_user} voice sessions open (the limit); "
+            "close one and try again"
+        )
+    return f"voice is at capacity ({settings.voice_max_sessions_deployment} sessions); try again shortly"
 
 
 def _refusal(service: VoiceService, session_id: str, agent: str) -> tuple[int, str, str] | None:

@@ -34,6 +34,8 @@ _first_audio = _instrument(signals.VOICE_FIRST_AUDIO_LATENCY)
 _auth_failures = _instrument(signals.AUTH_FAILURES)
 _throttled = _instrument(signals.GATEWAY_THROTTLED)
 _memory_degraded = _instrument(signals.MEMORY_DEGRADED)
+_limiter_fallbacks = _instrument(signals.LIMITER_FALLBACKS)
+_limiter_refusals = _instrument(signals.LIMITER_REFUSALS)
 
 
 def chat_latency(ms: float, agent_id: str, outcome: str) -> None:
@@ -74,3 +76,11 @@ def gateway_throttled(agent_id: str) -> None:
 def memory_degraded(operation: str, reason: str) -> None:
     _memory_degraded.add(1, {"operation": operation, "reason": reason})
     LIVE.mark(Event.MEMORY_DEGRADED)
+
+
+def limiter_fallback(operation: str, reason: str) -> None:
+    _limiter_fallbacks.add(1, {"operation": operation, "reason": reason})
+
+
+def limiter_refusal(limit: str) -> None:
+    _limiter_refusals.add(1, {"limit": limit})

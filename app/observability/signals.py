@@ -79,6 +79,21 @@ MEMORY_DEGRADED = Signal(
     "How often did a Zep call fail or time out (memory served from SQL only)?",
 )
 
+LIMITER_FALLBACKS = Signal(
+    "limiter_fallbacks",
+    "counter",
+    "1",
+    ("operation", "reason"),
+    "How often did a limit fall back to this replica's own counters because Redis did not answer?",
+)
+LIMITER_REFUSALS = Signal(
+    "limiter_refusals",
+    "counter",
+    "1",
+    ("limit",),
+    "How often was a caller refused by a rate limit, a session cap or the token budget, and which?",
+)
+
 ALL_SIGNALS: tuple[Signal, ...] = (
     CHAT_LATENCY,
     VOICE_SESSIONS_STARTED,
@@ -88,4 +103,6 @@ ALL_SIGNALS: tuple[Signal, ...] = (
     AUTH_FAILURES,
     GATEWAY_THROTTLED,
     MEMORY_DEGRADED,
+    LIMITER_FALLBACKS,
+    LIMITER_REFUSALS,
 )

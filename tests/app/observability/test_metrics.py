@@ -47,6 +47,11 @@ def test_every_emitter_produces_its_signal_with_its_attributes(sink: Sink) -> No
             lambda: metrics.memory_degraded("add", "timeout"),
             {"operation": "add", "reason": "timeout"},
         ),
+        signals.LIMITER_FALLBACKS: (
+            lambda: metrics.limiter_fallback("admit", "ConnectionError"),
+            {"operation": "admit", "reason": "ConnectionError"},
+        ),
+        signals.LIMITER_REFUSALS: (lambda: metrics.limiter_refusal("rate"), {"limit": "rate"}),
     }
     assert set(calls) == set(signals.ALL_SIGNALS)
     for signal, (emit, attributes) in calls.items():
