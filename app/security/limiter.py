@@ -76,12 +76,12 @@ class Limiter:
         self._tasks: list[asyncio.Task[None]] = []
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Limiter:
+    def from_settings(cls, settings: Settings, clock: Callable[[], float] = time.monotonic) -> Limiter:
         if settings.redis_url is None:
-            return cls(settings, None)
+            return cls(settings, None, clock)
         from app.security.redis_counters import RedisCounters, redis_client
 
-        return cls(settings, RedisCounters(redis_client(settings), settings.redis_key_prefix))
+        return cls(settings, RedisCounters(redis_client(settings), settings.redis_key_prefix), clock)
 
     @property
     def degraded(self) -> bool:

@@ -11,8 +11,8 @@ token and re-authenticates the connections before it expires.
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable, Iterable
-from typing import ParamSpec, TypeVar
+from collections.abc import Callable, Coroutine, Iterable
+from typing import Any, ParamSpec, TypeVar
 
 from redis.asyncio import Redis
 from redis.backoff import NoBackoff
@@ -143,7 +143,9 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 
-def _unavailable_on_error(method: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+def _unavailable_on_error(
+    method: Callable[P, Coroutine[Any, Any, T]],
+) -> Callable[P, Coroutine[Any, Any, T]]:
     """Redis errors, refused connections and timeouts become `CounterStoreUnavailable`."""
 
     @functools.wraps(method)
