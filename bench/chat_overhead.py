@@ -271,6 +271,7 @@ async def main(
             response.raise_for_status()
 
         paths["direct"], paths["engram"] = straight, through
+        servers = {"engram": server.pid}  # whose CPU time each path's requests cost
         if litellm:
             key = f"sk-bench-{uuid.uuid4().hex}"  # LiteLLM refuses to start without a master key
             env = {"LITELLM_LOG": "ERROR", "DISABLE_SCHEMA_UPDATE": "true", "LITELLM_MASTER_KEY": key}
@@ -281,9 +282,10 @@ async def main(
                 "--port",
                 str(LITELLM_PORT),
             ]
-            await stack.enter_async_context(
+            proxy_process = await stack.enter_async_context(
                 child(cmd, f"http://127.0.0.1:{LITELLM_PORT}/health/liveliness", env)
             )
+            servers["litellm"] = proxy_process.pid
             proxy = AsyncOpenAI(api_key=key, base_url=f"http://127.0.0.1:{LITELLM_PORT}", max_retries=0)
 
             async def via_litellm(i: int) -> None:
@@ -299,18 +301,24 @@ async def main(
         backend = "postgresql" if database else "sqlite"
         print(f"backend: {backend}  features: {', '.join(features) or 'none'}  cores: {os.cpu_count()}")
         print(f"load average before: {os.getloadavg()}")
-        print(f"{'mode':<14}{'path':<10}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'req/s':>9}")
+        print(
+            f"{'mode':<14}{'path':<10}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'req/s':>9}{'cpu ms/req':>12}"
+        )
         for label, concurrency, count in (("sequential", 1, n), ("concurrency32", 32, n * 2)):
             latencies: dict[str, list[float]] = {name: [] for name in paths}
             elapsed = dict.fromkeys(paths, 0.0)
+            cpu = dict.fromkeys(paths, 0.0)
             for _ in range(ROUNDS):  # interleaved, so a load change hits every path alike
                 for name, call in paths.items():
+                    before = cpu_seconds(servers[name]) if name in servers else 0.0
                     lat, seconds = await measure(call, count // ROUNDS, concurrency)
+                    cpu[name] += (cpu_seconds(servers[name]) - before) if name in servers else 0.0
                     latencies[name] += lat
                     elapsed[name] += seconds
             for name, lat in latencies.items():
                 figures = f"{pct(lat, 50):>9.2f}{pct(lat, 95):>9.2f}{pct(lat, 99):>9.2f}"
-                print(f"{label:<14}{name:<10}{figures}{len(lat) / elapsed[name]:>9.1f}")
+                per_request = f"{1000 * cpu[name] / len(lat):>12.2f}" if name in servers else ""
+                print(f"{label:<14}{name:<10}{figures}{len(lat) / elapsed[name]:>9.1f}{per_request}")
             base = latencies["direct"]
             for name in [p for p in paths if p != "direct"]:
                 ours = latencies[name]
@@ -330,6 +338,38 @@ async def main(
         await direct.close()
         if "redis" in features:
             await _drop_prefix(redis_url, redis_prefix)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of `pid` and its descendants so far (Linux /proc).
+
+    The proxy's own CPU per request does not depend on what else the machine runs, unlike latency
+    and throughput on a shared two-core machine: 1000 / (cpu ms per request) is the request rate one
+    process could reach on one free core.
+    """
+    stats: dict[int, tuple[int, float]] = {}  # pid -> (parent, cpu seconds)
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as handle:
+                raw = handle.read()
+        except OSError:
+            continue
+        fields = raw[raw.rfind(")") + 2 :].split()
+        stats[int(entry)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / tick)
+    tree, total = {pid}, 0.0
+    grew = True
+    while grew:
+        grew = False
+        for child_pid, (parent, _) in stats.items():
+            if parent in tree and child_pid not in tree:
+                tree.add(child_pid)
+                grew = True
+    for member in tree:
+        total += stats.get(member, (0, 0.0))[1]
+    return total
 
 
 async def start_profiler(directory: str, pid: int) -> asyncio.subprocess.Process:
