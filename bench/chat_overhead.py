@@ -38,7 +38,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
 import httpx
-from openai import AsyncOpenAI
+from openai import APIError, AsyncOpenAI
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -48,6 +48,7 @@ from tests.doubles.openai_server import OpenAIDouble  # noqa: E402
 ENGRAM_PORT = 18082
 LITELLM_PORT = 18083
 ROUNDS = 4
+FAILURES: dict[str, int] = {}  # failed requests by error class (any path), printed at the end
 LOCAL_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
 LOCAL_REDIS = "redis://127.0.0.1:6379/0"
 #: The Entra tenant and API of the bench's tokens (made up; only the local JWKS knows the key).
@@ -94,7 +95,11 @@ async def measure(
     async def one(i: int) -> None:
         async with slots:
             t0 = time.perf_counter()
-            await call(i)
+            try:
+                await call(i)
+            except (httpx.HTTPError, APIError) as exc:  # counted and shown, not a crashed run
+                FAILURES[type(exc).__name__] = FAILURES.get(type(exc).__name__, 0) + 1
+                return
             latencies.append((time.perf_counter() - t0) * 1000)
 
     start = time.perf_counter()
@@ -328,6 +333,7 @@ async def main(
                     f"   (mean added {statistics.mean(ours) - statistics.mean(base):.2f} ms)"
                 )
         print(f"load average after: {os.getloadavg()}")
+        print(f"failed requests: {FAILURES or 'none'}")
         if spy is not None:
             spy.send_signal(signal.SIGINT)
             await spy.wait()
