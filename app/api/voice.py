@@ -166,8 +166,8 @@ async def voicelive(websocket: WebSocket, session_id: str, agent: str = DEFAULT_
         with service.live(identity.user_id, bridge):  # so an erasure can end it
             await bridge.run()
     finally:
+        await limiter.close_voice(lease)  # before release: `wait_idle` then means every slot is back
         service.release()
-        await limiter.close_voice(lease)
 
 
 def _cap_message(refusal: Refusal, settings: Settings) -> str:

@@ -297,3 +297,20 @@ async def test_ownership_holds_for_streams_and_after_erasure(tmp_path: Path, gat
     assert reopened.status_code == 200 and alice_back.status_code == 404
     assert len(gateway.requests) == 2  # refused callers never reach the model
     assert all("alice's secret" not in m["content"] for m in gateway.requests[1].messages)
+
+
+async def test_spent_token_budget_is_429_before_the_gateway(tmp_path: Path, gateway: OpenAIDouble) -> None:
+    settings = chat_settings(tmp_path, gateway, chat_tokens_per_minute=1000)
+    async with running(settings) as (app, client):
+        app.state.limits.spend_tokens(982)
+        first = await client.post("/api/v1/chat", json={"content": "hello"})
+        assert first.status_code == 200 and first.json()["tokens_used"] == 18  # 982 + 18: the budget
+        refused = await client.post("/api/v1/chat", json={"content": "hello again"})
+        streamed = await client.post("/api/v1/chat/stream", json={"content": "and again"})
+    assert refused.status_code == 429
+    assert refused.json()["detail"].startswith(
+        "the deployment's chat token budget (1000 tokens a minute) is spent; retry in "
+    )
+    assert int(refused.headers["Retry-After"]) >= 1
+    assert streamed.status_code == 429
+    assert len(gateway.requests) == 1  # the refused ones never reached the gateway
