@@ -95,7 +95,10 @@ class Limiter:
     ) -> tuple[T, bool]:
         """(result, whether Redis answered): Redis when configured and not known away, else in-process."""
         if self._shared is not None:
-            if self._down_until is None or self._clock() >= self._down_until:
+            now = self._clock()
+            if self._down_until is None or now >= self._down_until:
+                if self._down_until is not None:  # this call probes; the others stay local meanwhile
+                    self._down_until = now + RETRY_AFTER_S
                 try:
                     result = await shared(self._shared)
                 except CounterStoreUnavailable as exc:

@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
 from app.observability import signals
+from app.security.counters import CounterStoreUnavailable
 from app.security.limiter import RETRY_AFTER_S, Limiter, VoiceLease
 from tests.conftest import make_settings
 from tests.redis_servers import OwnRedis
@@ -118,3 +120,32 @@ async def test_redis_never_reachable_still_serves(tmp_path: Path) -> None:
     async with limiter.running():
         assert await limiter.admit(limiter.chat, "user:t:u") is None
         assert (await limiter.health()).degraded
+
+
+class SlowDeadRedis:
+    """A shared store that answers nothing: each call waits for `release`, then fails."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.release = asyncio.Event()
+
+    async def admit(self, *_: object) -> None:
+        self.calls += 1
+        await self.release.wait()
+        raise CounterStoreUnavailable("TimeoutError")
+
+
+async def test_while_redis_is_away_one_call_probes_it_and_the_others_stay_local(tmp_path: Path) -> None:
+    clock, dead = Clock(), SlowDeadRedis()
+    limiter = Limiter(make_settings(tmp_path), dead, clock)  # type: ignore[arg-type]
+    dead.release.set()
+    assert await limiter.admit(limiter.chat, "user:t:u") is None  # fails over, marks Redis away
+    assert dead.calls == 1
+    dead.release.clear()
+    clock.now += RETRY_AFTER_S  # a retry is due
+    probe = asyncio.create_task(limiter.admit(limiter.chat, "user:t:u"))
+    await asyncio.sleep(0)  # the probe is now waiting on the dead store
+    others = [await limiter.admit(limiter.chat, f"user:t:{n}") for n in range(5)]
+    assert others == [None] * 5 and dead.calls == 2  # served locally, not queued behind the probe
+    dead.release.set()
+    assert await probe is None and limiter.degraded
