@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 
 from fastapi import APIRouter, HTTPException, Request, WebSocket, status
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from app.agents import AgentNotFound
 from app.agents.catalogue import DEFAULT_AGENT_ID
@@ -42,8 +42,11 @@ class VoiceStatus(BaseModel):
     model: str
     api_version: str
     auth_mode: str
-    active_sessions: int
-    max_sessions: int
+    active_sessions: int = Field(description="Voice sessions open on this replica.")
+    max_sessions: int = Field(description="VOICE_MAX_SESSIONS: what one replica accepts.")
+    deployment_sessions: int = Field(
+        description="Voice sessions open across all replicas (REDIS_URL); this replica's without Redis."
+    )
     agents: dict[str, AgentVoice]
 
 
@@ -57,6 +60,11 @@ class VoiceAgentConfig(BaseModel):
 def _service(app_state: object) -> VoiceService:
     service: VoiceService = app_state.voice  # type: ignore[attr-defined]
     return service
+
+
+def _limiter(app_state: object) -> Limiter:
+    limiter: Limiter = app_state.limits  # type: ignore[attr-defined]
+    return limiter
 
 
 def _memory(app_state: object) -> MemoryRuntime:
@@ -77,6 +85,7 @@ async def voice_status(request: Request) -> VoiceStatus:
         auth_mode=auth_mode(settings),
         active_sessions=service.active,
         max_sessions=service.max_sessions,
+        deployment_sessions=await _limiter(request.app.state).open_sessions(),
         agents={agent.id: AgentVoice(voice=agent.voice) for agent in service.agents()},
     )
 
@@ -139,7 +148,7 @@ async def voicelive(websocket: WebSocket, session_id: str, agent: str = DEFAULT_
         await websocket.send_text(protocol.error(message))
         await websocket.close(code=protocol.CLOSE_TRY_AGAIN, reason=message[:120])
         return
-    limiter: Limiter = websocket.app.state.limits
+    limiter = _limiter(websocket.app.state)
     client = websocket.client
     lease = await limiter.open_voice(caller_key(identity, client and (client.host, client.port)))
     if isinstance(lease, Refusal):

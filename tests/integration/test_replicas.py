@@ -176,6 +176,9 @@ async def test_voice_session_caps_hold_across_replicas(
             assert ready["type"] == "agent_switched"
             message = await _refused(bases[1], "carol", "carol-1")
             assert message == "voice is at capacity (2 sessions); try again shortly"
+            async with httpx.AsyncClient(timeout=10) as http:
+                status = (await http.get(f"{bases[1]}/api/v1/voice/status")).json()
+            assert (status["active_sessions"], status["deployment_sessions"]) == (0, 2)  # the others' two
             await alice.close()
             await alice.wait_closed()
             # Alice's slot is freed by the replica that held it; Carol gets it on another one.
