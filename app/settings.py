@@ -161,9 +161,36 @@ class Settings(BaseSettings):
         None, description="Comma-separated Fernet keys, newest first: the first encrypts, all decrypt."
     )
 
-    # Abuse limits (in-process token buckets: each replica counts on its own).
+    # Abuse limits and quotas: in process memory, or shared by every replica through REDIS_URL.
     rate_limit_chat_per_minute: int = Field(30, ge=1, description="Chat requests per user (or IP) a minute.")
     rate_limit_voice_per_minute: int = Field(6, ge=1, description="Voice session starts per user a minute.")
+    redis_url: str | None = Field(
+        None,
+        description="redis:// or rediss:// URL of the shared counter store (limits, session caps, token "
+        "budget); unset: each process counts on its own. Never carries a password in uat/production.",
+    )
+    redis_auth: Literal["none", "entra"] = Field(
+        "none",
+        description="entra: authenticate to Azure Managed Redis with the managed identity AZURE_CLIENT_ID.",
+    )
+    redis_key_prefix: str = Field(
+        "engram",
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9_.:-]+$",
+        description="Namespace of the keys.",
+    )
+    voice_max_sessions_per_user: int | None = Field(
+        None, ge=1, le=1000, description="Concurrent voice sessions one user may hold (unset: no cap)."
+    )
+    voice_max_sessions_deployment: int | None = Field(
+        None, ge=1, le=100_000, description="Concurrent voice sessions across all replicas (unset: no cap)."
+    )
+    chat_tokens_per_minute: int | None = Field(
+        None,
+        ge=1000,
+        description="Deployment-wide chat tokens a minute: the model quota (429 before the upstream).",
+    )
     max_request_body_bytes: int = Field(1_048_576, ge=1024, description="Largest request body accepted.")
 
     @field_validator("environment", mode="before")
@@ -189,6 +216,13 @@ class Settings(BaseSettings):
                 "must be the gateway's base URL without a query string or fragment (the OpenAI v1 "
                 "routes need no api-version; the key goes in AZURE_AI_KEY)"
             )
+        return value
+
+    @field_validator("redis_url", mode="after")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if value is not None and urlsplit(value).scheme not in ("redis", "rediss", "unix"):
+            raise ValueError("must be a redis://, rediss:// or unix:// URL")
         return value
 
     @field_validator("azure_ai_key_header", mode="before")
@@ -229,6 +263,7 @@ class Settings(BaseSettings):
             "entra": entra_configured(self),
             "encryption": self.encryption_key is not None,
             "telemetry": telemetry_mode(self),
+            "limits": "redis" if self.redis_url else "in-process",
         }
 
 
@@ -282,6 +317,19 @@ def check_sop(settings: Settings) -> list[str]:
             problems.append("DATA_RETENTION_DAYS must be set in production (e.g. DATA_RETENTION_DAYS=90)")
         if settings.encryption_key is None:
             problems.append("ENCRYPTION_KEY must be set in production (a Key Vault secret reference)")
+    if env in ("uat", "production") and settings.redis_url:
+        problems.extend(_check_redis(settings.redis_url, env))
+    return problems
+
+
+def _check_redis(url: str, env: str) -> list[str]:
+    """TLS and no password in the URL: Azure Managed Redis takes Entra tokens (REDIS_AUTH=entra)."""
+    parts = urlsplit(url)
+    problems = []
+    if parts.scheme != "rediss":
+        problems.append(f"REDIS_URL must use TLS (rediss://) in {env}")
+    if parts.password:
+        problems.append(f"REDIS_URL must not carry a password in {env}: use REDIS_AUTH=entra")
     return problems
 
 

@@ -32,6 +32,7 @@ from pulumi_azure_native import app, containerregistry, operationalinsights
 
 from components.network import DnsLinks, private_zone
 from components.private_endpoint import PrivateEndpoint, PrivateEndpointArgs, PrivateLinkPlacement
+from policies.rules.secrets import looks_secret
 
 APP_PORT = 8080
 #: What a stack's first deployment runs, before its own registry exists and holds an image: the public
@@ -51,7 +52,6 @@ BLUE_GREEN_OWNED = (
     "configuration.ingress.traffic",  # the weights the workflow and `engram rollback` set
 )
 #: Env var names that must never carry a plain value (they go through secretRef).
-SECRET_LIKE = re.compile(r"(KEY|SECRET|PASSWORD|TOKEN|CONNECTION_STRING|DATABASE_URL)")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -139,7 +139,8 @@ class HostingArgs:
     depends_on: Sequence[pulumi.Resource] = field(default_factory=tuple)  # role assignments first
 
     def __post_init__(self) -> None:
-        plain_secrets = sorted(n for n in self.env if SECRET_LIKE.search(n))
+        # The pack's own test (SOP-SEC-001), so the component refuses exactly what the rule would.
+        plain_secrets = sorted(n for n in self.env if looks_secret(n))
         if plain_secrets:
             raise ValueError(f"secret-like variables must use secret_env, not env: {plain_secrets}")
         missing = sorted(set(self.secret_env.values()) - set(self.key_vault_secrets))

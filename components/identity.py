@@ -115,13 +115,14 @@ class WorkloadIdentityArgs:
 class WorkloadIdentity(pulumi.ComponentResource):
     identity_id: pulumi.Output[str] | None  # the container app's identity and Key Vault reference identity
     client_id: pulumi.Output[str] | None  # AZURE_CLIENT_ID for DefaultAzureCredential in the app
+    principal_id: pulumi.Output[str] | None  # its object id (data-plane grants such as Redis access)
     assignments: list[authorization.RoleAssignment]  # the app must wait for these before it starts
 
     def __init__(self, name: str, args: WorkloadIdentityArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("engram:identity:WorkloadIdentity", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         principals: list[tuple[str, pulumi.Input[str], PrincipalType]] = []
-        self.identity_id = self.client_id = None
+        self.identity_id = self.client_id = self.principal_id = None
         if args.managed_identity:
             uami = managedidentity.UserAssignedIdentity(
                 f"{name}-id",
@@ -130,7 +131,7 @@ class WorkloadIdentity(pulumi.ComponentResource):
                 tags=dict(args.tags),
                 opts=child,
             )
-            self.identity_id, self.client_id = uami.id, uami.client_id
+            self.identity_id, self.client_id, self.principal_id = uami.id, uami.client_id, uami.principal_id
             principals.append(("app", uami.principal_id, "ServicePrincipal"))
         for index, object_id in enumerate(args.developer_principal_ids):
             principals.append((f"dev{index}", object_id, "User"))

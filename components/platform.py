@@ -1,9 +1,10 @@
 """EngramPlatform: every tier of one environment, composed from one EnvironmentProfile.
 
 Order (each tier gets only the outputs it needs): resource group -> network (private-link stacks)
--> observability -> database -> AI services -> AI gateway -> Key Vault (secrets, including outputs of
-the tiers above) -> registry -> workload identity and role assignments -> Entra app -> static site ->
-Container Apps. Environment differences come from the profile only; nothing here reads the stack name.
+-> observability -> database -> cache (Redis for the shared limits) -> AI services -> AI gateway ->
+Key Vault (secrets, including outputs of the tiers above) -> registry -> workload identity, role
+assignments and Redis data access -> Entra app -> static site -> Container Apps. Environment
+differences come from the profile only; nothing here reads the stack name.
 
 The dev stack is local-first (`hosting.mode: local`): it provisions observability, Key Vault, AI
 Services and the gateway, and grants the developers' own Entra identities the roles the container
@@ -21,6 +22,7 @@ import pulumi
 from pulumi_azure_native import authorization, resources
 
 from components.ai_services import AiServices, AiServicesArgs, ModelDeploymentArgs
+from components.cache import Cache, CacheArgs
 from components.database import Database, DatabaseArgs
 from components.gateway import AiGateway, AiGatewayArgs
 from components.hosting import ContainerRegistry, ContainerRegistryArgs, Hosting, HostingArgs
@@ -69,9 +71,10 @@ class PlatformError(ValueError):
 
 
 # Container-app secret names (Key Vault secret names are the same).
-AI_KEY, DB_URL, ZEP_KEY, ENC_KEY, PSEUDONYM_KEY, APPI = (
+AI_KEY, DB_URL, REDIS_URL, ZEP_KEY, ENC_KEY, PSEUDONYM_KEY, APPI = (
     "azure-ai-key",
     "database-url",
+    "redis-url",
     "zep-api-key",
     "encryption-key",
     "audit-pseudonym-key",
@@ -122,6 +125,8 @@ class EngramPlatform(pulumi.ComponentResource):
                 group_ids.append("Gateway")
             if p.hosted and p.database.enabled:
                 group_ids.append("postgresqlServer")
+            if p.hosted and p.limits.redis:
+                group_ids.append("redisEnterprise")
             if private_registry:
                 group_ids.append("registry")
             hub = p.network.hub
@@ -197,6 +202,22 @@ class EngramPlatform(pulumi.ComponentResource):
                 opts=child,
             )
 
+        cache: Cache | None = None
+        if p.hosted and p.limits.redis:
+            cache = Cache(
+                f"{name}-cache",
+                CacheArgs(
+                    resource_group_name=rg,
+                    location=location,
+                    tags=tags,
+                    sku=p.limits.redis_sku,
+                    high_availability=p.limits.redis_high_availability,
+                    public_network_access=p.limits.redis_public_network_access,
+                    private_link=placement,
+                ),
+                opts=child,
+            )
+
         ai = AiServices(
             f"{name}-ai",
             AiServicesArgs(
@@ -258,6 +279,8 @@ class EngramPlatform(pulumi.ComponentResource):
                 vault_secrets[PSEUDONYM_KEY] = secrets.audit_pseudonym_key
             if database is not None:
                 vault_secrets[DB_URL] = database.database_url
+            if cache is not None:
+                vault_secrets[REDIS_URL] = cache.url  # no credential in it, but REDIS_URL is secret-like
             if p.memory.zep and secrets.zep_api_key is not None:
                 vault_secrets[ZEP_KEY] = secrets.zep_api_key
         kv = p.key_vault
@@ -329,6 +352,9 @@ class EngramPlatform(pulumi.ComponentResource):
             ),
             opts=child,
         )
+        app_ready: list[pulumi.Resource] = list(workload.assignments)
+        if cache is not None and workload.principal_id is not None:
+            app_ready.append(cache.data_access(f"{name}-cache-app", workload.principal_id, child))
 
         site: StaticSite | None = None
         if p.hosted:
@@ -429,7 +455,7 @@ class EngramPlatform(pulumi.ComponentResource):
                     active_revisions_mode=h.active_revisions_mode,
                     infrastructure_subnet_id=apps_subnet_id,
                     dns=dns,
-                    depends_on=workload.assignments,
+                    depends_on=app_ready,
                 ),
                 opts=child,
             )
@@ -549,15 +575,30 @@ def service_environment(
         env["AZURE_AD_CLIENT_ID"] = app_client_id
     if p.memory.zep_api_url:
         env["ZEP_API_URL"] = p.memory.zep_api_url
+    env.update(limit_environment(p))
     secret_env = {
         "AZURE_AI_KEY": AI_KEY,
         "DATABASE_URL": DB_URL,
+        "REDIS_URL": REDIS_URL,
         "ZEP_API_KEY": ZEP_KEY,
         "ENCRYPTION_KEY": ENC_KEY,
         "AUDIT_PSEUDONYM_KEY": PSEUDONYM_KEY,
         "APPLICATIONINSIGHTS_CONNECTION_STRING": APPI,
     }
     return env, {var: name for var, name in secret_env.items() if name in secret_names}
+
+
+def limit_environment(p: EnvironmentProfile) -> dict[str, str]:
+    """The limits' settings: the chat deployment's quota as the token budget (thousands of tokens a
+    minute -> tokens), the voice session caps, and Entra auth to Redis when the stack provisions it."""
+    env = {"CHAT_TOKENS_PER_MINUTE": str(p.ai.chat.capacity * 1000)}
+    if p.limits.redis:
+        env["REDIS_AUTH"] = "entra"
+    if p.limits.voice_max_sessions_per_user is not None:
+        env["VOICE_MAX_SESSIONS_PER_USER"] = str(p.limits.voice_max_sessions_per_user)
+    if p.limits.voice_max_sessions_deployment is not None:
+        env["VOICE_MAX_SESSIONS_DEPLOYMENT"] = str(p.limits.voice_max_sessions_deployment)
+    return env
 
 
 def _bool(value: bool) -> str:

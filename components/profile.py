@@ -46,6 +46,7 @@ SECTIONS = (
     "hosting",
     "staticSite",
     "memory",
+    "limits",
     "compliance",
 )
 
@@ -79,6 +80,7 @@ SECRET_KINDS: Mapping[str, SecretKind] = MappingProxyType(
         "encryption-key": "key",
         "audit-pseudonym-key": "key",
         "appinsights-connection-string": "key",
+        "redis-url": "key",  # a host name, no credential: renewed by re-affirming it
     }
 )
 
@@ -462,6 +464,29 @@ class MemorySection(_Section):
     zep_api_url: str | None = None
 
 
+class LimitsSection(_Section):
+    """The service's shared limits (issue 14): where they count and the caps the app enforces."""
+
+    redis: bool = Field(
+        default=False,
+        description="Provision Azure Managed Redis so every replica counts the limits together "
+        "(REDIS_URL); off: each replica counts on its own.",
+    )
+    redis_sku: str = Field(
+        default="Balanced_B0",
+        pattern=r"^(Balanced_B|MemoryOptimized_M|ComputeOptimized_X|FlashOptimized_A)\d+$",
+        description="Azure Managed Redis SKU (the counters need well under 1 GB).",
+    )
+    redis_high_availability: bool = Field(default=True, description="A replicated (two-node) cluster.")
+    redis_public_network_access: Access = Field(
+        default="Disabled", description="Disabled needs network.privateLink (a private endpoint)."
+    )
+    voice_max_sessions_per_user: Annotated[int, Field(ge=1, le=1000)] | None = None
+    voice_max_sessions_deployment: Annotated[int, Field(ge=1, le=100_000)] | None = Field(
+        default=None, description="Concurrent voice sessions across all replicas (the SOP alerts above 100)."
+    )
+
+
 class ComplianceSection(_Section):
     audit_logging: bool = False
     data_retention_days: Annotated[int, Field(ge=1, le=3650)] | None = None
@@ -484,6 +509,7 @@ class EnvironmentProfile(BaseModel):
     hosting: HostingSection
     static_site: StaticSiteSection = StaticSiteSection()
     memory: MemorySection = MemorySection()
+    limits: LimitsSection = LimitsSection()
     compliance: ComplianceSection = ComplianceSection()
 
     @model_validator(mode="after")
@@ -492,6 +518,14 @@ class EnvironmentProfile(BaseModel):
             raise ValueError("gateway.virtualNetwork Internal needs network.privateLink (the VNet it joins)")
         if self.hosting.internal and not self.network.private_link:
             raise ValueError("hosting.internal needs network.privateLink (the VNet the environment joins)")
+        if (
+            self.limits.redis
+            and self.limits.redis_public_network_access == "Disabled"
+            and not self.network.private_link
+        ):
+            raise ValueError(
+                "limits.redisPublicNetworkAccess Disabled needs network.privateLink (its private endpoint)"
+            )
         return self
 
     @property

@@ -252,6 +252,16 @@ ARM_TYPES: Mapping[str, ArmType] = {
     "azure-native:dbforpostgresql:Administrator": _t(
         "Microsoft.DBforPostgreSQL/flexibleServers/administrators", "serverName", "objectId"
     ),
+    "azure-native:redisenterprise:RedisEnterprise": _t("Microsoft.Cache/redisEnterprise", "clusterName"),
+    "azure-native:redisenterprise:Database": _t(
+        "Microsoft.Cache/redisEnterprise/databases", "clusterName", "databaseName"
+    ),
+    "azure-native:redisenterprise:AccessPolicyAssignment": _t(
+        "Microsoft.Cache/redisEnterprise/databases/accessPolicyAssignments",
+        "clusterName",
+        "databaseName",
+        "accessPolicyAssignmentName",
+    ),
     # hosting
     "azure-native:containerregistry:Registry": _t("Microsoft.ContainerRegistry/registries", "registryName"),
     "azure-native:containerregistry:Replication": _t(

@@ -2,8 +2,9 @@
 
 From a stack's planned resources (the inputs a preview registers, with their property dependencies)
 this derives the paths the deployed service uses - browser -> UI, browser -> API (HTTP and websocket),
-API -> AI gateway, gateway -> AI Services, API -> VoiceLive, API -> PostgreSQL, API -> Key Vault
-references, API -> registry pull, API -> Zep, telemetry -> Application Insights - and decides each:
+API -> AI gateway, gateway -> AI Services, API -> VoiceLive, API -> PostgreSQL, API -> Redis (the
+shared limits), API -> Key Vault references, API -> registry pull, API -> Zep, telemetry ->
+Application Insights - and decides each:
 
 * reachable: a route exists (a public endpoint the source may use, or a private endpoint in a VNet
   the source sits in or peers with, whose DNS zone has the right name and is linked to the source's VNet);
@@ -45,6 +46,7 @@ APIM_NAMED_VALUE = "azure-native:apimanagement:NamedValue"
 AI_ACCOUNT = "azure-native:cognitiveservices:Account"
 POSTGRES = "azure-native:dbforpostgresql:Server"
 POSTGRES_FIREWALL = "azure-native:dbforpostgresql:FirewallRule"
+REDIS = "azure-native:redisenterprise:RedisEnterprise"  # Azure Managed Redis
 VAULT = "azure-native:keyvault:Vault"
 VAULT_SECRET = "azure-native:keyvault:Secret"  # noqa: S105 - a type token
 REGISTRY = "azure-native:containerregistry:Registry"
@@ -63,6 +65,7 @@ ARM_NAME_KEY: dict[str, str] = {
     VAULT: "vaultName",
     AI_ACCOUNT: "accountName",
     POSTGRES: "serverName",
+    REDIS: "clusterName",
     APIM: "serviceName",
     REGISTRY: "registryName",
     STATIC_SITE: "name",
@@ -86,6 +89,7 @@ PRIVATE_DNS_ZONES: dict[str, tuple[str, ...]] = {
         "privatelink.services.ai.azure.com",
     ),
     "postgresqlServer": ("privatelink.postgres.database.azure.com",),
+    "redisEnterprise": ("privatelink.redis.azure.net",),  # Azure Managed Redis
     "registry": ("privatelink.azurecr.io",),
     # Static Web Apps: the site's partition zone `privatelink.<n>.azurestaticapps.net`, taken from its
     # default host name; this is the unpartitioned form.
@@ -98,6 +102,7 @@ GROUP_OF_TYPE: dict[str, str] = {
     VAULT: "vault",
     AI_ACCOUNT: "account",
     POSTGRES: "postgresqlServer",
+    REDIS: "redisEnterprise",
     REGISTRY: "registry",
     STATIC_SITE: "staticSites",
     APIM: "Gateway",
@@ -109,6 +114,7 @@ ZONE_OF_HOST_SUFFIX: tuple[tuple[str, str], ...] = (
     (".openai.azure.com", "privatelink.openai.azure.com"),
     (".services.ai.azure.com", "privatelink.services.ai.azure.com"),
     (".postgres.database.azure.com", "privatelink.postgres.database.azure.com"),
+    (".redis.azure.net", "privatelink.redis.azure.net"),
     (".azurecr.io", "privatelink.azurecr.io"),
     (".azure-api.net", "privatelink.azure-api.net"),
 )
@@ -541,6 +547,11 @@ class Model:
             if access == "disabled":
                 return _Fail(f"{label} has public network access disabled", "")
             return self._postgres_firewall(target, source, label)
+        if t == REDIS:
+            access = known(_pna(p.get("publicNetworkAccess")), f"{label} publicNetworkAccess")
+            if access == "disabled":
+                return _Fail(f"{label} has public network access disabled", "")
+            return _Open(f"public endpoint of {label} (TLS, Entra tokens)")
         if t == APIM:
             vnet_type = known(p.get("virtualNetworkType"), f"{label} virtualNetworkType")
             if isinstance(vnet_type, str) and vnet_type.lower() == "internal":
@@ -881,6 +892,7 @@ def _kind(node: Node) -> str:
         VAULT: "Key Vault",
         AI_ACCOUNT: "AI Services",
         POSTGRES: "PostgreSQL",
+        REDIS: "Azure Managed Redis",
         APIM: "API Management",
         REGISTRY: "registry",
         STATIC_SITE: "Static Web App",
@@ -1236,6 +1248,20 @@ class _Paths:
         for server in servers:
             self.decide(source, f"PostgreSQL ({server.arm_name})", server)
 
+    def redis(self) -> None:
+        clusters = self.plan.of(REDIS)
+        source = self.api_source()
+        if source is None or not clusters:
+            why = (
+                "no container app in the plan"
+                if source is None
+                else "no Redis in the plan (limits per replica)"
+            )
+            self.add(source.label if source else "API", "Redis", NOT_REQUIRED, why)
+            return
+        for cluster in clusters:
+            self.decide(source, f"Redis ({cluster.arm_name})", cluster)
+
     def key_vault(self) -> None:
         source = self.api_source()
         if source is None or self.app is None:
@@ -1400,6 +1426,7 @@ def analyse(resources: Iterable[Any]) -> list[PathResult]:
     paths.gateway_to_ai()
     paths.voicelive()
     paths.postgres()
+    paths.redis()
     paths.key_vault()
     paths.registry()
     paths.zep()

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.db.engine import create_engine, dispose
 from app.db.migrate import upgrade
 from app.settings import Settings
+from tests.redis_servers import own_redis, redis_prefix, redis_url  # noqa: F401 - shared fixtures
 from tests.telemetry import _session_sink, sink  # noqa: F401 - fixtures shared by every test area
 
 POSTGRES_HOST, POSTGRES_PORT = "127.0.0.1", 5432

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import aclosing
 from datetime import datetime
 from typing import Annotated
@@ -32,6 +32,7 @@ from app.chat.gateway import GatewayError, GatewayThrottled
 from app.chat.service import ChatReply, ChatService, SessionNotFound
 from app.memory.runtime import MemoryRuntime
 from app.security.deps import ChatCaller, OwnMemory, SettingsDep
+from app.security.limiter import Limiter
 from app.security.privacy import MIRROR_SETTLE_SECONDS
 
 log = logging.getLogger("engram.api.chat")
@@ -97,7 +98,10 @@ class ChatResponse(BaseModel):
 _ERRORS: dict[int | str, dict[str, object]] = {
     404: {"description": "Unknown agent, or the session belongs to someone else."},
     422: {"description": "Empty or oversized content."},
-    429: {"description": "The AI gateway is throttling; see Retry-After."},
+    429: {
+        "description": "The caller's chat rate, the deployment's token budget, or the AI gateway's own "
+        "throttling; see Retry-After."
+    },
     502: {"description": "The AI gateway failed."},
     503: {"description": "Chat is not configured (AZURE_AI_ENDPOINT)."},
     504: {"description": "The model did not answer in time."},
@@ -135,7 +139,11 @@ def _http_error(exc: Exception) -> HTTPException:
 
 @router.post("", response_model=ChatResponse, operation_id="chat-send", responses=_ERRORS)
 async def send(
-    body: ChatRequest, identity: ChatIdentity, service: ChatServiceDep, settings: SettingsDep
+    body: ChatRequest,
+    identity: ChatIdentity,
+    service: ChatServiceDep,
+    settings: SettingsDep,
+    request: Request,
 ) -> ChatResponse:
     """Send a message to an agent and get its reply (recorded in the session's episode)."""
     _check_size(body, settings.chat_max_content_chars)
@@ -143,7 +151,15 @@ async def send(
         reply = await service.reply(identity, body.content, body.agent_id, body.session_id)
     except (AgentNotFound, SessionNotFound, GatewayError) as exc:
         raise _http_error(exc) from None
+    _spend(request, body.content, reply)
     return ChatResponse.of(reply)
+
+
+def _spend(request: Request, question: str, reply: ChatReply) -> None:
+    """Count the reply's tokens against the deployment's budget (about 4 characters a token when the
+    gateway reported no usage)."""
+    limiter: Limiter = request.app.state.limits
+    limiter.spend_tokens(reply.tokens_used or (len(question) + len(reply.content)) // 4)
 
 
 @router.post(
@@ -153,7 +169,11 @@ async def send(
     response_class=StreamingResponse,
 )
 async def stream(
-    body: ChatRequest, identity: ChatIdentity, service: ChatServiceDep, settings: SettingsDep
+    body: ChatRequest,
+    identity: ChatIdentity,
+    service: ChatServiceDep,
+    settings: SettingsDep,
+    request: Request,
 ) -> StreamingResponse:
     """The same reply as Server-Sent Events: `delta`s as they arrive, then `done` with the metadata."""
     _check_size(body, settings.chat_max_content_chars)
@@ -162,7 +182,7 @@ async def stream(
     except (AgentNotFound, SessionNotFound, GatewayError) as exc:
         raise _http_error(exc) from None
     return StreamingResponse(
-        _sse(events),
+        _sse(events, lambda reply: _spend(request, body.content, reply)),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
@@ -172,12 +192,15 @@ def _event(name: str, data: object) -> str:
     return f"event: {name}\ndata: {json.dumps(data, default=str)}\n\n"
 
 
-async def _sse(events: AsyncGenerator[str | ChatReply]) -> AsyncIterator[str]:
+async def _sse(
+    events: AsyncGenerator[str | ChatReply], done: Callable[[ChatReply], None]
+) -> AsyncIterator[str]:
     # aclosing: when the client goes away the chain down to the model's stream is closed at once.
     try:
         async with aclosing(events) as stream:
             async for item in stream:
                 if isinstance(item, ChatReply):
+                    done(item)
                     yield _event("done", ChatResponse.of(item).model_dump(mode="json"))
                 else:
                     yield _event("delta", {"content": item})

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from app import __version__
 from app.db.engine import ping
 from app.security.deps import SettingsDep
+from app.security.limiter import Limiter
 
 router = APIRouter(tags=["health"])
 
@@ -28,6 +29,11 @@ class MemoryHealth(BaseModel):
     )
 
 
+class LimiterHealth(BaseModel):
+    backend: Literal["in-process", "redis"] = Field(description="Where the limits count (REDIS_URL).")
+    degraded: bool = Field(description="Redis does not answer: each replica counts on its own meanwhile.")
+
+
 class HealthResponse(BaseModel):
     status: Literal["ok", "degraded"]
     timestamp: datetime = Field(description="When this answer was made (ISO 8601, UTC).")
@@ -37,6 +43,7 @@ class HealthResponse(BaseModel):
     chat_configured: bool
     database_ok: bool
     memory: MemoryHealth
+    limiter: LimiterHealth
 
 
 class ReadyResponse(BaseModel):
@@ -54,8 +61,10 @@ async def health(request: Request, settings: SettingsDep) -> HealthResponse:
     if memory_health is not None:
         zep_reachable, degraded = await memory_health()
     backlog = _mirror_backlog(request)
+    limiter: Limiter = request.app.state.limits
+    limits = await limiter.health()
     return HealthResponse(
-        status="ok" if database_ok and not degraded else "degraded",
+        status="ok" if database_ok and not degraded and not limits.degraded else "degraded",
         timestamp=datetime.now(UTC),
         version=__version__,
         environment=settings.environment,
@@ -70,6 +79,7 @@ async def health(request: Request, settings: SettingsDep) -> HealthResponse:
             mirror_backlog=backlog[0],
             mirror_oldest_age_s=backlog[1],
         ),
+        limiter=LimiterHealth(backend=limits.backend, degraded=limits.degraded),
     )
 
 

@@ -10,15 +10,17 @@ from __future__ import annotations
 import logging
 
 from fastapi import APIRouter, HTTPException, Request, WebSocket, status
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from app.agents import AgentNotFound
 from app.agents.catalogue import DEFAULT_AGENT_ID
 from app.api.contract import AgentIdPath
 from app.memory.runtime import MemoryRuntime
 from app.observability import metrics
-from app.security.deps import WS_POLICY_VIOLATION, websocket_identity
+from app.security.counters import Refusal
+from app.security.deps import WS_POLICY_VIOLATION, caller_key, websocket_identity
 from app.security.identity import Permission
+from app.security.limiter import Limiter
 from app.settings import Settings
 from app.usage.meter import UsageMeter
 from app.voice import protocol
@@ -41,8 +43,11 @@ class VoiceStatus(BaseModel):
     model: str
     api_version: str
     auth_mode: str
-    active_sessions: int
-    max_sessions: int
+    active_sessions: int = Field(description="Voice sessions open on this replica.")
+    max_sessions: int = Field(description="VOICE_MAX_SESSIONS: what one replica accepts.")
+    deployment_sessions: int = Field(
+        description="Voice sessions open across all replicas (REDIS_URL); this replica's without Redis."
+    )
     agents: dict[str, AgentVoice]
 
 
@@ -56,6 +61,11 @@ class VoiceAgentConfig(BaseModel):
 def _service(app_state: object) -> VoiceService:
     service: VoiceService = app_state.voice  # type: ignore[attr-defined]
     return service
+
+
+def _limiter(app_state: object) -> Limiter:
+    limiter: Limiter = app_state.limits  # type: ignore[attr-defined]
+    return limiter
 
 
 def _memory(app_state: object) -> MemoryRuntime:
@@ -76,6 +86,7 @@ async def voice_status(request: Request) -> VoiceStatus:
         auth_mode=auth_mode(settings),
         active_sessions=service.active,
         max_sessions=service.max_sessions,
+        deployment_sessions=await _limiter(request.app.state).open_sessions(),
         agents={agent.id: AgentVoice(voice=agent.voice) for agent in service.agents()},
     )
 
@@ -149,6 +160,17 @@ async def voicelive(websocket: WebSocket, session_id: str, agent: str = DEFAULT_
         await websocket.send_text(protocol.error(message))
         await websocket.close(code=protocol.CLOSE_TRY_AGAIN, reason=message[:120])
         return
+    limiter = _limiter(websocket.app.state)
+    client = websocket.client
+    lease = await limiter.open_voice(caller_key(identity, client and (client.host, client.port)))
+    if isinstance(lease, Refusal):
+        service.release()
+        message = _cap_message(lease, service.settings)
+        log.warning("voice session refused: %s cap", lease.limit)
+        metrics.voice_session_error("capacity")
+        await websocket.send_text(protocol.error(message))
+        await websocket.close(code=protocol.CLOSE_TRY_AGAIN, reason=message[:120])
+        return
     memory = _memory(websocket.app.state)
     metering = (
         meter.voice_session(
@@ -176,9 +198,19 @@ async def voicelive(websocket: WebSocket, session_id: str, agent: str = DEFAULT_
         with service.live(identity.user_id, bridge):  # so an erasure can end it
             await bridge.run()
     finally:
+        await limiter.close_voice(lease)  # before release: `wait_idle` then means every slot is back
         service.release()
         if metering is not None:
             metering.close()
+
+
+def _cap_message(refusal: Refusal, settings: Settings) -> str:
+    if refusal.limit == "user_sessions":
+        return (
+            f"you already have {settings.voice_max_sessions_per_user} voice sessions open (the limit); "
+            "close one and try again"
+        )
+    return f"voice is at capacity ({settings.voice_max_sessions_deployment} sessions); try again shortly"
 
 
 def _refusal(service: VoiceService, session_id: str, agent: str) -> tuple[int, str, str] | None:

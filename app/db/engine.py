@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import time
 import weakref
 from collections.abc import Callable
 from typing import TypeVar
@@ -12,7 +13,10 @@ from typing import TypeVar
 from sqlalchemy import Connection, Engine, event, text
 from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.engine import URL
+from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry
 
 from app.db.url import async_url
 from app.settings import Settings
@@ -46,7 +50,33 @@ def engine_for_url(url: URL) -> AsyncEngine:
         if url.database and url.database != ":memory:":
             _RUNNERS[engine.sync_engine] = SqliteRunner(url)
         return engine
-    return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    engine = create_async_engine(url, pool_size=10, max_overflow=20)
+    event.listen(engine.sync_engine, "checkin", _mark_checkin)
+    event.listen(engine.sync_engine, "checkout", _ping_if_idle)
+    return engine
+
+
+#: A pooled PostgreSQL connection idle for longer than this is pinged before use. SQLAlchemy's
+#: `pool_pre_ping` pings on every checkout, and asyncpg's ping is three round trips (BEGIN, `;`,
+#: ROLLBACK): on a chat request with three checkouts that was nine round trips of nothing. A
+#: connection just checked in was alive a moment ago; one the server or a failover may have dropped
+#: while idle is still checked.
+PING_AFTER_IDLE_S = 10.0
+
+
+def _mark_checkin(_dbapi_connection: object, record: ConnectionPoolEntry) -> None:
+    record.info["checked_in_at"] = time.monotonic()
+
+
+def _ping_if_idle(dbapi_connection: DBAPIConnection, record: ConnectionPoolEntry, _proxy: object) -> None:
+    """Pessimistic disconnect handling for idle connections: the pool retries with a fresh one."""
+    checked_in = record.info.get("checked_in_at")
+    if checked_in is None or time.monotonic() - checked_in < PING_AFTER_IDLE_S:
+        return
+    try:
+        dbapi_connection.ping()
+    except Exception as exc:  # any failure: the connection is not usable
+        raise DisconnectionError("an idle pooled connection did not answer its ping") from exc
 
 
 def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:

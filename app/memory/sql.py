@@ -178,7 +178,7 @@ class SqlMemoryStore:
         if self._runner is not None:
             return await self._runner.read(operation)
         async with self._sessions() as session:
-            return await session.run_sync(_on_connection, operation)
+            return await session.run_sync(_on_autocommit_connection, operation)
 
     async def _write(self, operation: Callable[[Connection], T]) -> T:
         """Run a synchronous write transaction in one hop, queued behind SQLite's other writers."""
@@ -722,6 +722,12 @@ def _search_facts(owner_id: str, query: str, limit: int, connection: Connection)
 
 def _on_connection(session: Session, operation: Callable[[Connection], T]) -> T:
     return operation(session.connection())
+
+
+def _on_autocommit_connection(session: Session, operation: Callable[[Connection], T]) -> T:
+    """Reads without BEGIN and ROLLBACK: two round trips fewer. Under READ COMMITTED (PostgreSQL's
+    default) each statement takes its own snapshot inside a transaction too, so reads see the same."""
+    return operation(session.connection(execution_options={"isolation_level": "AUTOCOMMIT"}))
 
 
 def _written(turns: Sequence[NewTurn], new_ids: set[str | None]) -> list[bool]:

@@ -39,6 +39,8 @@ _memory_degraded = _instrument(signals.MEMORY_DEGRADED)
 _mirror_backlog = _instrument(signals.MIRROR_BACKLOG)
 _mirror_oldest_age = _instrument(signals.MIRROR_OLDEST_AGE)
 _usage_dropped = _instrument(signals.USAGE_DROPPED)
+_limiter_fallbacks = _instrument(signals.LIMITER_FALLBACKS)
+_limiter_refusals = _instrument(signals.LIMITER_REFUSALS)
 
 
 def chat_latency(ms: float, agent_id: str, outcome: str) -> None:
@@ -88,3 +90,11 @@ def mirror_backlog(batches: int, oldest_age_s: float) -> None:
 
 def usage_dropped(reason: str) -> None:
     _usage_dropped.add(1, {"reason": reason})
+
+
+def limiter_fallback(operation: str, reason: str) -> None:
+    _limiter_fallbacks.add(1, {"operation": operation, "reason": reason})
+
+
+def limiter_refusal(limit: str) -> None:
+    _limiter_refusals.add(1, {"limit": limit})

@@ -100,6 +100,21 @@ USAGE_DROPPED = Signal(
     "How often was usage not stored (writer backlog full) or held for a retry (flush failed)?",
 )
 
+LIMITER_FALLBACKS = Signal(
+    "limiter_fallbacks",
+    "counter",
+    "1",
+    ("operation", "reason"),
+    "How often did a limit fall back to this replica's own counters because Redis did not answer?",
+)
+LIMITER_REFUSALS = Signal(
+    "limiter_refusals",
+    "counter",
+    "1",
+    ("limit",),
+    "How often was a caller refused by a rate limit, a session cap or the token budget, and which?",
+)
+
 ALL_SIGNALS: tuple[Signal, ...] = (
     CHAT_LATENCY,
     VOICE_SESSIONS_STARTED,
@@ -112,4 +127,6 @@ ALL_SIGNALS: tuple[Signal, ...] = (
     MIRROR_BACKLOG,
     MIRROR_OLDEST_AGE,
     USAGE_DROPPED,
+    LIMITER_FALLBACKS,
+    LIMITER_REFUSALS,
 )

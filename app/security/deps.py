@@ -10,8 +10,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.observability import metrics
 from app.security.authenticator import Authenticator, AuthError, IdentityProviderUnavailable, bearer_token
+from app.security.counters import BucketSpec, Refusal
 from app.security.identity import Identity, Permission
-from app.security.limits import RateLimiter
+from app.security.limiter import Limiter
 from app.security.tickets import TicketStore
 from app.settings import Settings
 
@@ -64,28 +65,40 @@ def require(permission: Permission) -> Callable[..., Awaitable[Identity]]:
     return _check
 
 
-def _caller_key(identity: Identity, client: tuple[str, int] | None) -> str:
+def caller_key(identity: Identity, client: tuple[str, int] | None) -> str:
     """Per user; per client IP for the anonymous POC caller (everyone shares that identity)."""
     if identity.auth_method == "poc":
         return f"ip:{client[0] if client else 'unknown'}"
     return f"user:{identity.tenant_id}:{identity.user_id}"
 
 
+def refusal_message(bucket: str, refusal: Refusal, settings: Settings) -> str:
+    """What a refused caller reads: their own rate, or the deployment's token budget."""
+    if refusal.limit == "tokens":
+        return (
+            f"the deployment's chat token budget ({settings.chat_tokens_per_minute} tokens a minute) "
+            f"is spent; retry in {refusal.retry_after_s} s"
+        )
+    return f"too many {bucket} requests; retry in {refusal.retry_after_s} s"
+
+
 def rate_limited(permission: Permission, bucket: str) -> Callable[..., Awaitable[Identity]]:
-    """`require(permission)` plus the named per-caller rate limit (429 with Retry-After when spent)."""
+    """`require(permission)` plus the named per-caller rate limit (429 with Retry-After when spent);
+    chat also checks the deployment's token budget (same answer, its own message)."""
     check = require(permission)
 
     # A default, not `Annotated[...]`: with postponed annotations FastAPI cannot see the local `check`.
     async def _limited(request: Request, identity: Identity = Depends(check)) -> Identity:
-        limiter: RateLimiter = getattr(request.app.state.limits, bucket)
-        wait = limiter.take(
-            _caller_key(identity, request.client and (request.client.host, request.client.port))
+        limiter: Limiter = request.app.state.limits
+        spec: BucketSpec = getattr(limiter, bucket)
+        refusal = await limiter.admit(
+            spec, caller_key(identity, request.client and (request.client.host, request.client.port))
         )
-        if wait is not None:
+        if refusal is not None:
             raise HTTPException(
                 status.HTTP_429_TOO_MANY_REQUESTS,
-                f"too many {bucket} requests; retry in {wait} s",
-                headers={"Retry-After": str(wait)},
+                refusal_message(bucket, refusal, request.app.state.settings),
+                headers={"Retry-After": str(refusal.retry_after_s)},
             )
         return identity
 
@@ -153,10 +166,13 @@ async def websocket_identity(websocket: WebSocket) -> tuple[Identity, str | None
         return None
     if ticket is None:
         client = websocket.client
-        wait = state.limits.voice.take(_caller_key(identity, client and (client.host, client.port)))
-        if wait is not None:
+        limiter: Limiter = state.limits
+        refusal = await limiter.admit(
+            limiter.voice, caller_key(identity, client and (client.host, client.port))
+        )
+        if refusal is not None:
             await websocket.close(
-                code=WS_TRY_AGAIN_LATER, reason=f"too many voice sessions; retry in {wait} s"
+                code=WS_TRY_AGAIN_LATER, reason=f"too many voice sessions; retry in {refusal.retry_after_s} s"
             )
             return None
     websocket.state.identity = identity

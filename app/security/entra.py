@@ -126,8 +126,15 @@ class _KeySet:
         self._lock = asyncio.Lock()
         self._clock = clock
         self._last_refresh: float | None = None
+        # The keys last handed out, by kid: a known kid within the cache lifespan is answered here,
+        # without the lock and the thread hop the client's own (equally fresh) cache would cost.
+        self._known: dict[str, PyJWK] = {}
+        self._known_at = 0.0
 
     async def key_for(self, kid: str) -> PyJWK:
+        known = self._known.get(kid)
+        if known is not None and time.monotonic() - self._known_at < JWKS_CACHE_SECONDS:
+            return known
         async with self._lock:
             keys = await asyncio.to_thread(self._client.get_signing_keys)
             self._mark_first_fetch()
@@ -136,6 +143,8 @@ class _KeySet:
                 self._last_refresh = self._clock()
                 keys = await asyncio.to_thread(self._client.get_signing_keys, True)
                 found = _match(keys, kid)
+            self._known = {k.key_id: k for k in keys if k.key_id}
+            self._known_at = time.monotonic()
         if found is None:
             raise AuthError("the token was signed with an unknown key", "unknown_kid")
         return found
@@ -154,6 +163,7 @@ class _KeySet:
             timeout=JWKS_TIMEOUT_SECONDS,
         )  # fmt: skip
         self._last_refresh = None
+        self._known = {}
 
 
 def _match(keys: Iterable[PyJWK], kid: str) -> PyJWK | None:

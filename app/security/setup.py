@@ -18,7 +18,8 @@ from app.audit.anchor import head_anchor_task
 from app.audit.middleware import AuditMiddleware
 from app.audit.trail import AuditTrail, pseudonym_key
 from app.security.entra import authenticator_for
-from app.security.limits import BodySizeLimitMiddleware, Limits, SecurityHeadersMiddleware
+from app.security.limiter import Limiter
+from app.security.limits import BodySizeLimitMiddleware, SecurityHeadersMiddleware
 from app.security.privacy import retention_task
 from app.security.tickets import TicketStore
 from app.settings import Settings
@@ -28,7 +29,7 @@ def install(app: FastAPI, settings: Settings) -> None:
     state = app.state
     state.authenticator = authenticator_for(settings)
     state.tickets = TicketStore(state.sessions)
-    state.limits = Limits(settings)
+    state.limits = Limiter.from_settings(settings)
     state.audit = AuditTrail(state.sessions, pseudonym_key(settings))
 
     app.include_router(voice_ticket.router)
@@ -43,13 +44,16 @@ def install(app: FastAPI, settings: Settings) -> None:
 
 @contextlib.asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """The audit writer, the audit head anchor and the retention purge run for the life of the service."""
+    """The audit writer, the audit head anchor, the retention purge and the limiter's flush and lease
+    renewal run for the life of the service."""
     settings: Settings = app.state.settings
     trail: AuditTrail = app.state.audit
+    limiter: Limiter = app.state.limits
     await trail.start()
     try:
         memory = app.state.memory
         async with (
+            limiter.running(),
             retention_task(memory.store, trail, settings.data_retention_days, zep=memory.mirror),
             head_anchor_task(trail, settings.audit_anchor_interval_seconds),
         ):

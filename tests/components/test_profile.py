@@ -139,6 +139,7 @@ def test_sop_floors_are_left_to_the_policy_pack() -> None:
     config["hosting"]["internal"] = False
     config["database"]["highAvailability"] = "Disabled"
     config["keyVault"]["publicNetworkAccess"] = "Enabled"
+    config["limits"]["redisPublicNetworkAccess"] = "Enabled"
     profile = load_profile("prod", config)
     assert profile.network.private_link is False
 
@@ -149,6 +150,7 @@ def test_sop_floors_are_left_to_the_policy_pack() -> None:
         ("network", "hub", {"vnetId": "<HUB>"}, "hub needs privateLink"),
         ("gateway", "virtualNetwork", "Internal", "virtualNetwork Internal needs network.privateLink"),
         ("hosting", "internal", True, "hosting.internal needs network.privateLink"),
+        ("limits", "redisPublicNetworkAccess", "Disabled", "redisPublicNetworkAccess Disabled needs network"),
     ],
 )
 def test_what_lives_in_the_vnet_needs_the_vnet(section: str, key: str, value: object, message: str) -> None:
@@ -156,6 +158,7 @@ def test_what_lives_in_the_vnet_needs_the_vnet(section: str, key: str, value: ob
     config["network"] = {"privateLink": False}
     config["gateway"]["virtualNetwork"] = "None"
     config["hosting"]["internal"] = False
+    config["limits"]["redisPublicNetworkAccess"] = "Enabled"
     config[section][key] = value
     with pytest.raises(ProfileError, match=message):
         load_profile("prod", config)
@@ -193,10 +196,10 @@ def test_rotation_schedule_is_the_sop_table() -> None:
 
 
 def test_every_vault_secret_has_a_kind() -> None:
-    from components.platform import AI_KEY, APPI, DB_URL, ENC_KEY, PSEUDONYM_KEY, ZEP_KEY
+    from components.platform import AI_KEY, APPI, DB_URL, ENC_KEY, PSEUDONYM_KEY, REDIS_URL, ZEP_KEY
     from components.profile import SECRET_KINDS, rotation_days
 
-    assert set(SECRET_KINDS) == {AI_KEY, DB_URL, ZEP_KEY, ENC_KEY, PSEUDONYM_KEY, APPI}
+    assert set(SECRET_KINDS) == {AI_KEY, DB_URL, REDIS_URL, ZEP_KEY, ENC_KEY, PSEUDONYM_KEY, APPI}
     assert rotation_days(AI_KEY) == 90 and rotation_days(DB_URL) == 180
     with pytest.raises(KeyError, match="no kind"):
         rotation_days("new-secret")

@@ -102,6 +102,9 @@ def test_prod_has_no_public_endpoints_and_a_private_endpoint_per_data_service(pr
     registry = prod.one("azure-native:containerregistry:Registry")
     assert registry.inputs["publicNetworkAccess"] == "Disabled"
     assert registry.inputs["sku"] == {"name": "Premium"}
+    assert (
+        prod.one("azure-native:redisenterprise:RedisEnterprise").inputs["publicNetworkAccess"] == "Disabled"
+    )
     environment = prod.one("azure-native:app:ManagedEnvironment")
     assert dig(environment.inputs, "vnetConfiguration.internal") is True
     assert environment.inputs["zoneRedundant"] is True
@@ -116,10 +119,11 @@ def test_prod_has_no_public_endpoints_and_a_private_endpoint_per_data_service(pr
         ("azure-native:keyvault:Vault", "vault"),
         ("azure-native:cognitiveservices:Account", "account"),
         ("azure-native:dbforpostgresql:Server", "postgresqlServer"),
+        ("azure-native:redisenterprise:RedisEnterprise", "redisEnterprise"),
         ("azure-native:containerregistry:Registry", "registry"),
         ("azure-native:web:StaticSite", "staticSites"),
     }
-    assert len(prod.of_type("azure-native:network:PrivateDnsZoneGroup")) == 5
+    assert len(prod.of_type("azure-native:network:PrivateDnsZoneGroup")) == 6
     # Every zone is linked to the stack's VNet; only the names users need are linked to the hub too.
     zones = {z.name: z for z in prod.of_type("azure-native:privatedns:PrivateZone")}
     linked: dict[str, set[str]] = {}
@@ -422,7 +426,10 @@ def stand_in_environment(env: dict[str, dict[str, str]]) -> dict[str, str]:
     values = {}
     for name, entry in env.items():
         if "secretRef" in entry:
-            values[name] = Fernet.generate_key().decode() if name == "ENCRYPTION_KEY" else "stand-in"
+            values[name] = {
+                "ENCRYPTION_KEY": Fernet.generate_key().decode(),
+                "REDIS_URL": "rediss://stand-in.redis.azure.net:10000",
+            }.get(name, "stand-in")
         else:
             values[name] = entry["value"].replace(
                 "<CUSTOMER_TENANT_ID>", "11111111-2222-3333-4444-555555555555"
@@ -646,6 +653,7 @@ def test_key_vault_secrets_expire_on_the_sop_schedule(stack: str) -> None:
         "azure-ai-key": 90,
         "zep-api-key": 90,
         "database-url": 180,
+        "redis-url": 365,
         "encryption-key": 365,
         "audit-pseudonym-key": 365,
         "appinsights-connection-string": 365,

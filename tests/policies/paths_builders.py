@@ -30,6 +30,7 @@ NAMED_VALUE = "azure-native:apimanagement:NamedValue"
 AI = "azure-native:cognitiveservices:Account"
 KV = "azure-native:keyvault:Vault"
 PG = "azure-native:dbforpostgresql:Server"
+REDIS = "azure-native:redisenterprise:RedisEnterprise"
 PG_RULE = "azure-native:dbforpostgresql:FirewallRule"
 ACR = "azure-native:containerregistry:Registry"
 SWA = "azure-native:web:StaticSite"
@@ -312,6 +313,7 @@ def private_prod() -> Topology:
         )
     _services(t, private=True)
     t.add(PG, "pg", {"serverName": "pg-engram", "network": {"publicNetworkAccess": "Disabled"}})
+    t.add(REDIS, "redis", {"clusterName": "redis-engram", "publicNetworkAccess": "Disabled"})
     t.add(
         ACR,
         "acr",
@@ -331,6 +333,7 @@ def private_prod() -> Topology:
         both,
     )
     _private_link(t, "pg", "postgresqlServer", ("privatelink.postgres.database.azure.com",), both)
+    _private_link(t, "redis", "redisEnterprise", ("privatelink.redis.azure.net",), both)
     _private_link(t, "acr", "registry", ("privatelink.azurecr.io",), both)
     _private_link(t, "swa", "staticSites", ("privatelink.azurestaticapps.net",), both)
     _app(t, "cae", database=True, registry_host="acrengram.azurecr.io")
@@ -352,6 +355,7 @@ def public_test() -> Topology:
     )
     _services(t, private=False)
     t.add(PG, "pg", {"serverName": "pg-engram", "network": {"publicNetworkAccess": "Enabled"}})
+    t.add(REDIS, "redis", {"clusterName": "redis-engram", "publicNetworkAccess": "Enabled"})
     t.add(
         PG_RULE,
         "pg-allow-azure",

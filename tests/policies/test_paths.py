@@ -44,6 +44,7 @@ ALL_PATHS = {
     "AI Services",
     "VoiceLive",
     "PostgreSQL",
+    "Redis",
     "Key Vault references",
     "registry pull",
     "Zep",

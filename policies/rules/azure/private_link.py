@@ -58,6 +58,7 @@ GROUPS_BY_TARGET: dict[str, tuple[str, frozenset[str]]] = {
     KEY_VAULT: ("Key Vault", frozenset({"vault"})),
     AI_ACCOUNT: ("AI Services account", frozenset({"account"})),
     POSTGRES: ("PostgreSQL flexible server", frozenset({"postgresqlserver"})),
+    paths_model.REDIS: ("Azure Managed Redis cluster", frozenset({"redisenterprise"})),
     APIM: ("API Management service", frozenset({"gateway"})),
     REGISTRY: ("container registry", frozenset({"registry"})),
     STATIC_SITE: ("Static Web App", frozenset({"staticsites"})),

@@ -25,7 +25,7 @@ async def test_status_unconfigured(tmp_path: Path) -> None:
     body = response.json()
     assert body["voicelive_configured"] is False and body["endpoint"] is None
     assert body["auth_mode"] == "managed_identity"
-    assert body["active_sessions"] == 0
+    assert body["active_sessions"] == 0 and body["deployment_sessions"] == 0
     assert body["agents"]["elena"] == {"voice": get_agent(settings, "elena").voice}
     assert set(body["agents"]) >= {"elena", "marcus"}
 

@@ -330,3 +330,20 @@ async def test_a_stopped_stream_stops_the_model_call_and_stores_nothing(
         assert again.status_code == 200
         turns = (await client.get("/api/v1/memory/episodes/stopped-1")).json()["transcript"]
     assert [t["content"] for t in turns] == ["short, please", "A short answer."]
+
+
+async def test_spent_token_budget_is_429_before_the_gateway(tmp_path: Path, gateway: OpenAIDouble) -> None:
+    settings = chat_settings(tmp_path, gateway, chat_tokens_per_minute=1000)
+    async with running(settings) as (app, client):
+        app.state.limits.spend_tokens(982)
+        first = await client.post("/api/v1/chat", json={"content": "hello"})
+        assert first.status_code == 200 and first.json()["tokens_used"] == 18  # 982 + 18: the budget
+        refused = await client.post("/api/v1/chat", json={"content": "hello again"})
+        streamed = await client.post("/api/v1/chat/stream", json={"content": "and again"})
+    assert refused.status_code == 429
+    assert refused.json()["detail"].startswith(
+        "the deployment's chat token budget (1000 tokens a minute) is spent; retry in "
+    )
+    assert int(refused.headers["Retry-After"]) >= 1
+    assert streamed.status_code == 429
+    assert len(gateway.requests) == 1  # the refused ones never reached the gateway

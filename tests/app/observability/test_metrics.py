@@ -51,6 +51,11 @@ def test_every_emitter_produces_its_signal_with_its_attributes(sink: Sink) -> No
         signals.MIRROR_BACKLOG: (lambda: _bump_backlog(sink), {}),
         signals.MIRROR_OLDEST_AGE: (lambda: _bump_backlog(sink), {}),
         signals.USAGE_DROPPED: (lambda: metrics.usage_dropped("backlog_full"), {"reason": "backlog_full"}),
+        signals.LIMITER_FALLBACKS: (
+            lambda: metrics.limiter_fallback("admit", "ConnectionError"),
+            {"operation": "admit", "reason": "ConnectionError"},
+        ),
+        signals.LIMITER_REFUSALS: (lambda: metrics.limiter_refusal("rate"), {"limit": "rate"}),
     }
     assert set(calls) == set(signals.ALL_SIGNALS)
     for signal, (emit, attributes) in calls.items():

@@ -6,6 +6,7 @@ the bounded refresh on an unknown kid are observable. A fake clock drives the re
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -18,6 +19,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from app.security import entra
 from app.security.authenticator import Authenticator, AuthError, IdentityProviderUnavailable
 from app.security.entra import MIN_REFRESH_INTERVAL, EntraValidator, claims_challenge
 from app.security.identity import Permission, Role
@@ -103,6 +105,27 @@ async def test_keys_are_cached_between_tokens(jwks: JwksServer, make_token: Toke
     for _ in range(3):
         await v(make_token())
     assert jwks.hits == 1
+
+
+async def test_a_known_key_is_answered_without_a_thread_hop(
+    jwks: JwksServer, make_token: TokenFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    v = validator(jwks)
+    await v(make_token())
+    hops: list[object] = []
+    real = asyncio.to_thread
+
+    async def counting(func: Any, /, *args: Any, **kwargs: Any) -> Any:
+        hops.append(func)
+        return await real(func, *args, **kwargs)
+
+    monkeypatch.setattr(entra.asyncio, "to_thread", counting)
+    for _ in range(3):
+        await v(make_token())
+    assert hops == []
+    v.keys.clear()  # forgetting the keys goes back to the client (and its fetch)
+    await v(make_token())
+    assert len(hops) == 1
 
 
 # --- time claims --------------------------------------------------------------------------------------

@@ -426,6 +426,31 @@ async def test_sessions_beyond_the_limit_are_refused(tmp_path: Path) -> None:
     assert got == [{"type": "error", "message": "voice is at capacity (1 sessions); try again shortly"}]
 
 
+async def test_a_users_sessions_beyond_the_per_user_cap_are_refused(tmp_path: Path) -> None:
+    async with VoiceLiveDouble() as double:
+        settings = make_settings(
+            tmp_path,
+            azure_voicelive_endpoint=double.endpoint,
+            azure_voicelive_key=double.api_key,
+            voice_max_sessions_per_user=1,
+        )
+        async with voice_env(settings, double) as env:
+            async with env.client("a") as first:
+                await first.until("agent_switched")
+                async with env.client("b") as second:  # the same (anonymous) caller
+                    code, got = await second.closed()
+            await env.app.state.voice.wait_idle()  # the first session has torn down
+            async with env.client("c") as again:
+                await again.until("agent_switched")  # its slot came back
+    assert code == 1013
+    assert got == [
+        {
+            "type": "error",
+            "message": "you already have 1 voice sessions open (the limit); close one and try again",
+        }
+    ]
+
+
 async def test_session_length_limit(env: VoiceEnv) -> None:
     env.app.state.voice.params = VoiceParams(max_session_seconds=0.3)
     async with env.client() as client:
