@@ -149,6 +149,7 @@ async def voicelive(websocket: WebSocket, session_id: str, agent: str = DEFAULT_
             agent=service.agent(agent),
             resolve_agent=service.agent,
             params=service.params,
+            settle=service.settle,
         )
         with service.live(identity.user_id, bridge):  # so an erasure can end it
             await bridge.run()
