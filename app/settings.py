@@ -101,7 +101,10 @@ class Settings(BaseSettings):
         2000, ge=0, le=32_000, description="Token budget of the restored turns (oldest dropped first)."
     )
     voice_resume_window_seconds: int = Field(
-        900, ge=0, le=86_400, description="A reconnect within this long of the episode's last turn resumes it."
+        900,
+        ge=0,
+        le=86_400,
+        description="A reconnect within this long of the episode's last turn resumes it.",
     )
 
     # Persistence and memory.

@@ -590,7 +590,7 @@ class VoiceBridge:
         now = time.monotonic()
         cut = [(item_id, text.strip()) for item_id, text in self._partial.items() if text.strip()]
         for item_id, text in cut:
-            self._ledger.fill(item_id, "assistant", self._agent.id, text, now)
+            self._record(self._ledger.fill(item_id, "assistant", self._agent.id, text, now))
         self._record(self._ledger.close())
         self._ledger = TranscriptLedger(self._params.transcript_wait_s)
         self._partial.clear()
