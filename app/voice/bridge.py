@@ -540,8 +540,10 @@ class VoiceBridge:
         started = time.monotonic()
         link = self._link
         link.begin_gap()
-        log.warning(
-            "voicelive session lost (%s, code %s); renewing", reason, close_code, extra=self._log_extra
+        # Expiry and proactive renewal are routine (every session reaches the cap); the rest is news.
+        level = logging.INFO if reason in ("expired", "proactive") else logging.WARNING
+        log.log(
+            level, "voicelive session lost (%s, code %s); renewing", reason, close_code, extra=self._log_extra
         )
         for text in self._close_conversation():  # the browser's line for a cut-off answer is final now
             await self._send(protocol.transcription("assistant", "complete", text))
