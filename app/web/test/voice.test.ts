@@ -180,6 +180,46 @@ describe("VoiceConnection", () => {
     expect(states.at(-1)?.[0]).toBe("open");
   });
 
+  it("reconnects with the default scheduler, calling setTimeout as a plain function", async () => {
+    const real = globalThis.setTimeout;
+    const delays: number[] = [];
+    // Browsers throw "Illegal invocation" when setTimeout is called as a method of another object.
+    globalThis.setTimeout = function (this: unknown, _fn: () => void, ms?: number) {
+      if (this !== undefined && this !== globalThis) throw new TypeError("Illegal invocation");
+      delays.push(ms ?? 0);
+      return 0;
+    } as unknown as typeof setTimeout;
+    try {
+      FakeSocket.created = [];
+      const states: ConnectionState[] = [];
+      const connection = new VoiceConnection(
+        () => "ws://127.0.0.1:1/api/v1/voice/voicelive/s1",
+        async () => websocketProtocols(null),
+        { state: (s) => states.push(s), message: () => undefined },
+        (url, protocols) => new FakeSocket(url, protocols) as unknown as WebSocket,
+      );
+      await connection.connect();
+      FakeSocket.created[0]!.open();
+      FakeSocket.created[0]!.drop(1006);
+      expect(delays).toHaveLength(1);
+      expect(states.at(-1)).toBe("reconnecting");
+    } finally {
+      globalThis.setTimeout = real;
+    }
+  });
+
+  it("reconnects after the server asks to try again (1013), to the same session", async () => {
+    const { connection, timers } = harness();
+    await connection.connect();
+    FakeSocket.created[0]!.open();
+    FakeSocket.created[0]!.drop(1013, "the voice service is unavailable right now");
+    expect(timers).toHaveLength(1);
+    timers[0]!.fn();
+    await Promise.resolve();
+    await Promise.resolve();
+    expect(FakeSocket.created[1]?.url).toBe(FakeSocket.created[0]?.url);
+  });
+
   it("does not retry after an authentication refusal (1008)", async () => {
     const { connection, states, timers } = harness();
     await connection.connect();

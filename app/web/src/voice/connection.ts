@@ -43,7 +43,10 @@ export class VoiceConnection {
     private readonly protocols: () => Promise<string[]>,
     private readonly events: ConnectionEvents,
     private readonly createSocket: SocketFactory = (url, protocols) => new WebSocket(url, protocols),
-    private readonly schedule: (fn: () => void, ms: number) => ReturnType<typeof setTimeout> = setTimeout,
+    // A plain call: stored bare, `this.schedule(...)` would call setTimeout as a method of this
+    // object, which browsers refuse ("Illegal invocation") - and no reconnect would ever happen.
+    private readonly schedule: (fn: () => void, ms: number) => ReturnType<typeof setTimeout> = (fn, ms) =>
+      setTimeout(fn, ms),
   ) {}
 
   get isOpen(): boolean {
