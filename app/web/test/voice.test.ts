@@ -220,6 +220,22 @@ describe("VoiceConnection", () => {
     expect(FakeSocket.created[1]?.url).toBe(FakeSocket.created[0]?.url);
   });
 
+  it("drops the socket when the network goes and reconnects when it is back", async () => {
+    const { connection, states, timers } = harness();
+    await connection.connect();
+    const first = FakeSocket.created[0]!;
+    first.open();
+    connection.networkLost();
+    expect(first.readyState).toBe(3);
+    expect(states.at(-1)).toEqual(["reconnecting", "Offline. Reconnecting when the network is back…"]);
+    expect(timers).toHaveLength(0); // no attempt while offline
+    connection.networkBack();
+    await Promise.resolve();
+    await Promise.resolve();
+    expect(FakeSocket.created).toHaveLength(2);
+    expect(FakeSocket.created[1]?.url).toBe(first.url);
+  });
+
   it("does not retry after an authentication refusal (1008)", async () => {
     const { connection, states, timers } = harness();
     await connection.connect();

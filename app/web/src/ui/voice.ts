@@ -133,6 +133,8 @@ export function voicePanel({ auth, agents, wsBase, sessionId }: VoicePanelDeps):
       message: onMessage,
     },
   );
+  window.addEventListener("offline", () => connection.networkLost());
+  window.addEventListener("online", () => connection.networkBack());
 
   const startMic = async (): Promise<void> => {
     if (micOn) return;

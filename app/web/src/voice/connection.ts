@@ -2,7 +2,10 @@
  * The voice websocket with reconnection: exponential backoff with jitter while the user wants to be
  * connected (dropped, at capacity, upstream failed), none after a refusal or a normal end (see the
  * close codes below) or a user stop. Every (re)connect names the chosen agent in the URL, so a
- * dropped socket does not silently change agents.
+ * dropped socket does not silently change agents, and the page's session id, so the server resumes
+ * the conversation. When the browser reports the network gone (`networkLost`, the window's
+ * `offline` event) the socket is dropped at once (an established websocket can otherwise sit silent
+ * for a long time) and the reconnect waits for `networkBack` (`online`).
  */
 import { parseServerMessage, type ClientMessage, type ServerMessage } from "./protocol";
 
@@ -11,6 +14,7 @@ export type ConnectionState = "idle" | "connecting" | "open" | "reconnecting" | 
 export const NORMAL = 1000; // the session ended (client left, or its maximum length was reached)
 export const POLICY_VIOLATION = 1008; // authentication, permission, origin or ownership refused
 export const INTERNAL = 1011; // not configured, or a server fault
+export const NETWORK_LOST = 4000; // sent by this client when the browser reports the network gone
 export const ERASED = 4410; // the user's data was erased: the session is over, never reconnect to it
 export const MAX_ATTEMPTS = 8;
 /** WebSocket.readyState values (named here so the module loads where WebSocket is absent). */
@@ -36,6 +40,8 @@ export class VoiceConnection {
   private timer: ReturnType<typeof setTimeout> | null = null;
   /** The last error the server sent on this socket (it explains the close that follows). */
   private lastError = "";
+  /** The browser reported the network gone: reconnect when it is back, not on a timer. */
+  private offline = false;
   agentId: string | null = null;
 
   constructor(
@@ -78,6 +84,26 @@ export class VoiceConnection {
     this.socket = null;
     if (socket && socket.readyState <= OPEN) socket.close(1000, "user stopped");
     this.events.state("closed");
+  }
+
+  /** The network went away: drop the socket now (nothing gets through) and wait for `networkBack`. */
+  networkLost(): void {
+    this.offline = true;
+    const socket = this.socket;
+    if (!this.wanted || !socket) return;
+    this.socket = null;
+    if (socket.readyState <= OPEN) socket.close(NETWORK_LOST, "network lost");
+    this.closed(NETWORK_LOST, "network lost");
+  }
+
+  /** The network is back: reconnect now if a reconnect is due. */
+  networkBack(): void {
+    this.offline = false;
+    if (!this.wanted || this.socket) return;
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+    this.attempt = 0;
+    void this.open("reconnecting");
   }
 
   private async open(state: ConnectionState): Promise<void> {
@@ -123,6 +149,10 @@ export class VoiceConnection {
     if (code === NORMAL || code === ERASED || (code === INTERNAL && /not configured/i.test(explanation))) {
       this.wanted = false;
       this.events.state("closed", explanation ? `Voice ended: ${explanation}` : "The voice conversation ended.");
+      return;
+    }
+    if (this.offline) {
+      this.events.state("reconnecting", "Offline. Reconnecting when the network is back…");
       return;
     }
     if (this.attempt >= MAX_ATTEMPTS) {
