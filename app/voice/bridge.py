@@ -335,6 +335,10 @@ class VoiceBridge:
         if agent.id == self._agent.id and self._pending_switch is None:
             await self._send(protocol.agent_switched(agent.id))
             return
+        if self._link.in_gap:  # no session to update: the renewed one is configured for this agent
+            self._agent, self._pending_switch = agent, None
+            await self._send(protocol.agent_switched(agent.id))
+            return
         # Same facts, same conversation: only the voice and the persona change. During a renewal gap
         # the update is not sent; the renewed session is configured for the pending agent instead.
         event_id = await self._send_session_update(agent)
@@ -552,10 +556,13 @@ class VoiceBridge:
             self._pending_switch = None
             await self._send(protocol.agent_switched(self._agent.id))
         connecting = asyncio.create_task(link.reconnect(), name=f"voice-renew-{self.connection_id}")
+        adopted = False
         try:
             history = await self._history(confirmed_owner=True, flush=True)
             conn = await connecting
+            configured = self._agent
             await link.end_gap(conn, self._configuration(history or Restored((), False)))
+            adopted = True
         except ConnectFailed as exc:
             metrics.voice_renewal(reason, "gave_up")
             metrics.voice_gap_frames(link.buffered, link.dropped)
@@ -572,6 +579,11 @@ class VoiceBridge:
         finally:
             if not connecting.done():
                 connecting.cancel()
+            elif not adopted and not connecting.cancelled() and connecting.exception() is None:
+                link.close_aside(connecting.result())  # opened, then the renewal was cut short
+        if self._agent is not configured:  # switched during the gap, after the configuration was built
+            session = session_for(self._agent, self._facts).as_dict()
+            await self._to_upstream({"type": "session.update", "session": session}, owed=True)
         gap_ms = (time.monotonic() - started) * 1000
         metrics.voice_renewal(reason, "renewed", gap_ms)
         metrics.voice_gap_frames(link.buffered, link.dropped)

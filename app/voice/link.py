@@ -140,7 +140,7 @@ class UpstreamLink:
             self.buffered = self.dropped = 0
         conn, self._conn, self._raw = self._conn, None, None
         if conn is not None:
-            self._close_aside(conn)
+            self.close_aside(conn)
 
     async def reconnect(self) -> VoiceLiveConnection:
         """The next session: bounded attempts with backoff; `ConnectFailed` (the last) when none worked."""
@@ -168,7 +168,7 @@ class UpstreamLink:
                 while gap:  # frames may still arrive while these are sent: drain until none is left
                     await self._send_audio_on(conn, raw, gap.popleft())
             except (VoiceLiveConnectionError, *_SEND_ERRORS) as exc:
-                self._close_aside(conn)
+                self.close_aside(conn)
                 raise UpstreamLost("network") from exc
             self.generation += 1
             self._gap = None
@@ -278,7 +278,7 @@ class UpstreamLink:
 
     # --- closing --------------------------------------------------------------------------------------
 
-    def _close_aside(self, conn: VoiceLiveConnection) -> None:
+    def close_aside(self, conn: VoiceLiveConnection) -> None:
         """Close `conn` in the background (bounded); a dead peer never holds up the conversation."""
         task = asyncio.create_task(self._close(conn))
         self._closing.add(task)

@@ -219,6 +219,24 @@ async def test_an_agent_switch_pending_at_the_loss_configures_the_renewed_sessio
     assert new.session_updates[0]["voice"]["name"] == get_agent(env.settings, "marcus").voice
 
 
+async def test_an_agent_switch_during_the_gap_configures_the_renewed_session(env: VoiceEnv) -> None:
+    env.app.state.voice.params = VoiceParams(**{**FAST, "renewal_backoff_s": 0.5})
+    async with env.client() as client:
+        await client.until("agent_switched")
+        old = await env.double.session()
+        env.double.refuse_next = 1
+        await old.disconnect()
+        await eventually(lambda: bool(env.double.refused))  # in the gap: no session to update
+        await client.send(type="agent", agent_id="marcus")
+        switched = await client.until("agent_switched")
+        await client.until("session_renewed")
+        new = await env.double.session(1)
+        await new.wait_for("session.update")
+    assert switched[-1] == {"type": "agent_switched", "agent_id": "marcus"}
+    assert new.session_updates[0]["voice"]["name"] == get_agent(env.settings, "marcus").voice
+    assert old.session_updates[-1]["voice"]["name"] == get_agent(env.settings, "elena").voice
+
+
 # --- the browser leg ----------------------------------------------------------------------------------
 
 
