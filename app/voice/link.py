@@ -25,6 +25,7 @@ import contextlib
 import logging
 import time
 from collections import deque
+from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
 import aiohttp
@@ -40,6 +41,8 @@ log = logging.getLogger("engram.voice")
 LossReason = Literal["expired", "closed", "network", "stalled", "proactive"]
 _SEND_ERRORS = (aiohttp.ClientError, ConnectionResetError, RuntimeError)
 _DATA = (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY)
+#: What reading a session's socket may raise besides `UpstreamLost` (see `UpstreamLink.loss`).
+LINK_ERRORS = (aiohttp.ClientError,)
 
 
 class UpstreamLost(Exception):
@@ -94,10 +97,13 @@ class UpstreamLink:
         #: Frames kept and dropped during the current (or last) gap.
         self.buffered = 0
         self.dropped = 0
-        #: Monotonic times: the current session opened; its last event; a request it still owes.
+        #: When the current session opened (monotonic), and how many events it has sent: a counter, not
+        #: a clock read per event, because this runs for every audio delta.
         self.opened_at = 0.0
-        self.last_event_at = 0.0
-        self.owed_since: float | None = None
+        self.heard = 0
+        self._owed: tuple[float, int] | None = None  # (when, `heard` then) of the oldest unanswered request
+        self._heard_at_tick = 0
+        self._quiet_since = 0.0
 
     @property
     def key(self) -> str:
@@ -127,8 +133,9 @@ class UpstreamLink:
         self._conn = conn
         self._raw = raw_websocket(conn)
         self._break_reason = None
-        self.opened_at = self.last_event_at = time.monotonic()
-        self.owed_since = None
+        self.opened_at = self._quiet_since = time.monotonic()
+        self.heard = self._heard_at_tick = 0
+        self._owed = None
 
     # --- the gap --------------------------------------------------------------------------------------
 
@@ -214,9 +221,28 @@ class UpstreamLink:
             except (VoiceLiveConnectionError, *_SEND_ERRORS):
                 self.request_renewal("network")
                 return False
-        if owed and self.owed_since is None:
-            self.owed_since = time.monotonic()
+        if owed and self._owed is None:
+            self._owed = (time.monotonic(), self.heard)
         return True
+
+    # --- silence (sampled by the housekeeping tick) -----------------------------------------------------
+
+    def owed_for(self, now: float) -> float | None:
+        """How long a request has gone unanswered (no event at all since it was sent); None if none."""
+        owed = self._owed
+        if owed is None:
+            return None
+        if self.heard != owed[1]:
+            self._owed = None
+            return None
+        return now - owed[0]
+
+    def silence(self, now: float) -> float:
+        """How long the current session has sent nothing, to the precision of the caller's ticks."""
+        if self.heard != self._heard_at_tick:
+            self._heard_at_tick = self.heard
+            self._quiet_since = now
+        return now - self._quiet_since
 
     @staticmethod
     async def _send_event(
@@ -238,23 +264,33 @@ class UpstreamLink:
 
     # --- receiving ------------------------------------------------------------------------------------
 
-    async def receive(self) -> str | bytes:
-        """The next event of the current session; `UpstreamLost` when it is over."""
+    def reader(self) -> Callable[[], Awaitable[aiohttp.WSMessage]] | None:
+        """The current session's `receive` (the hot path reads it directly; pass each message to
+        `data`); None when the SDK has another layout (use `receive`) or no session is open."""
         raw = self._raw
-        if raw is not None:
+        return raw.receive if raw is not None else None
+
+    def data(self, message: aiohttp.WSMessage) -> str | bytes:
+        """A received message's payload; `UpstreamLost` when it says the session is over."""
+        if message.type in _DATA:
+            self.heard += 1
+            payload: str | bytes = message.data
+            return payload
+        reason = self._break_reason or ("network" if message.type is aiohttp.WSMsgType.ERROR else "closed")
+        raise UpstreamLost(reason, message.data if isinstance(message.data, int) else None)
+
+    def loss(self, exc: BaseException) -> UpstreamLost:
+        """The session's socket failed while being read."""
+        return exc if isinstance(exc, UpstreamLost) else UpstreamLost(self._break_reason or "network")
+
+    async def receive(self) -> str | bytes:
+        """The next event of the current session (the SDK's API); `UpstreamLost` when it is over."""
+        read = self.reader()
+        if read is not None:
             try:
-                message = await raw.receive()
+                return self.data(await read())
             except aiohttp.ClientError as exc:
-                raise UpstreamLost(self._break_reason or "network") from exc
-            if message.type in _DATA:
-                self.last_event_at = time.monotonic()
-                self.owed_since = None
-                data: str | bytes = message.data
-                return data
-            reason = self._break_reason or (
-                "network" if message.type is aiohttp.WSMsgType.ERROR else "closed"
-            )
-            raise UpstreamLost(reason, raw.close_code)
+                raise self.loss(exc) from exc
         conn = self._conn
         if conn is None:
             raise UpstreamLost(self._break_reason or "closed")
@@ -264,8 +300,7 @@ class UpstreamLink:
             raise UpstreamLost(self._break_reason or "closed", exc.code) from exc
         if self._break_reason is not None:
             raise UpstreamLost(self._break_reason)
-        self.last_event_at = time.monotonic()
-        self.owed_since = None
+        self.heard += 1
         return body
 
     def request_renewal(self, reason: LossReason) -> None:
