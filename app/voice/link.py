@@ -197,17 +197,20 @@ class UpstreamLink:
     async def send_audio(self, data: str) -> None:
         """Microphone audio upstream (base64 PCM16, validated): the single point all mic audio passes."""
         raw = self._raw
-        if raw is None or raw.closed:
-            if self._gap is not None:
-                self._keep(data)
-            elif self._conn is not None:  # an SDK without the aiohttp layout
-                await self.send({"type": "input_audio_buffer.append", "audio": data})
+        if raw is not None and not raw.closed:
+            async with self._lock:
+                try:
+                    await raw.send_str('{"type":"input_audio_buffer.append","audio":"' + data + '"}')
+                    return
+                except _SEND_ERRORS:
+                    self.request_renewal("network")  # the gap starts: this frame is kept below
+        elif raw is None and self._gap is None and self._conn is not None:  # an SDK without aiohttp
+            await self.send({"type": "input_audio_buffer.append", "audio": data})
             return
-        async with self._lock:
-            try:
-                await raw.send_str('{"type":"input_audio_buffer.append","audio":"' + data + '"}')
-            except _SEND_ERRORS:
-                self.request_renewal("network")
+        elif raw is not None:  # closed under us, before the reader noticed: the gap starts now
+            self.request_renewal("closed")
+        if self._gap is not None:
+            self._keep(data)
 
     async def send(self, event: dict[str, Any], *, owed: bool = False) -> bool:
         """A control event to the current session; False (dropped) during a gap. `owed`: the session
