@@ -87,6 +87,27 @@ class Settings(BaseSettings):
         le=1_048_576,
         description="Largest decoded audio chunk one browser message may carry.",
     )
+    voice_upstream_max_session_seconds: int = Field(
+        1800,
+        ge=60,
+        le=86_400,
+        description="VoiceLive's own session cap (Azure realtime: 30 min); renewed before it, when quiet.",
+    )
+    voice_renewal_attempts: int = Field(
+        4, ge=1, le=10, description="Connect attempts to replace a lost VoiceLive session before giving up."
+    )
+    voice_restore_turns: int = Field(
+        20, ge=0, le=200, description="Last turns of the episode restored into a renewed or resumed session."
+    )
+    voice_restore_tokens: int = Field(
+        2000, ge=0, le=32_000, description="Token budget of the restored turns (oldest dropped first)."
+    )
+    voice_resume_window_seconds: int = Field(
+        900,
+        ge=0,
+        le=86_400,
+        description="A reconnect within this long of the episode's last turn resumes it.",
+    )
 
     # Persistence and memory.
     data_dir: Path = Field(DEFAULT_DATA_DIR, description="Where the embedded SQLite file lives.")

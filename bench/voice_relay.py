@@ -14,6 +14,14 @@ are read from /proc for the proxy process only.
 
     .venv/bin/python bench/voice_relay.py                  # 10, 50, 200 sessions, 10 s each
     .venv/bin/python bench/voice_relay.py --sessions 200 --seconds 20
+
+Fault mode (`--fault-after K`): every upstream session expires K seconds after it opened (the
+`session_expired` error, then a 1001 close, as at VoiceLive's duration cap), so the relay renews each
+one under a live browser. Reported per run: renewals seen by the clients, the gap the user hears (the
+last answer audio before the loss -> the first audio after `session_renewed`) p50/p99/max, and the
+sessions lost (closed by the relay before the run ended). Target: p99 gap <= 1 s, no session lost.
+
+    .venv/bin/python bench/voice_relay.py --fault-after 3 --sessions 10 100 --seconds 10
 """
 
 from __future__ import annotations
@@ -29,6 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
@@ -52,11 +61,11 @@ def free_port() -> int:
 # --- roles run in child processes --------------------------------------------------------------------
 
 
-def run_upstream(port_file: str) -> None:
+def run_upstream(port_file: str, expire_after: float | None) -> None:
     from tests.doubles.voicelive_server import VoiceLiveDouble
 
     async def main() -> None:
-        async with VoiceLiveDouble(echo_audio=True) as double:
+        async with VoiceLiveDouble(echo_audio=True, expire_after_s=expire_after) as double:
             Path(port_file).write_text(str(double.port))  # noqa: ASYNC240 - once, before any load
             await asyncio.Event().wait()
 
@@ -98,8 +107,20 @@ def _run(coro: object) -> None:
 # --- the load --------------------------------------------------------------------------------------
 
 
-async def one_session(url: str, direct: bool, seconds: float, samples: list[float], gate: Gate) -> None:
+@dataclass
+class Faults:
+    """What the clients saw of renewals: the audio gaps around each, and sessions the relay closed."""
+
+    gaps_ms: list[float] = field(default_factory=list)
+    renewals: int = 0
+    lost: int = 0
+
+
+async def one_session(
+    url: str, direct: bool, seconds: float, samples: list[float], gate: Gate, faults: Faults
+) -> None:
     from websockets.asyncio.client import connect
+    from websockets.exceptions import ConnectionClosed
 
     headers = {"api-key": "test-voicelive-key"} if direct else None
     protocols = None if direct else ["engram.v1"]
@@ -131,11 +152,22 @@ async def one_session(url: str, direct: bool, seconds: float, samples: list[floa
                 n += 1
 
         async def receiver() -> None:
+            last_audio = 0
+            renewed = False
             async for message in ws:
                 now = time.monotonic_ns()
-                data = orjson.loads(message).get(key)
+                event = orjson.loads(message)
+                if event.get("type") == "session_renewed":
+                    faults.renewals += 1
+                    renewed = True
+                    continue
+                data = event.get(key)
                 if not data:
                     continue
+                if renewed:  # the first answer audio after a renewal: the gap the user heard
+                    faults.gaps_ms.append((now - last_audio) / 1e6)
+                    renewed = False
+                last_audio = now
                 stamps = base64.b64decode(data[:40])
                 sent = struct.unpack_from("<Q", stamps, 0)[0]
                 received, replied = struct.unpack_from("<QQ", stamps, 12)
@@ -144,9 +176,15 @@ async def one_session(url: str, direct: bool, seconds: float, samples: list[floa
 
         send_task = asyncio.create_task(sender())
         recv_task = asyncio.create_task(receiver())
-        await send_task
-        await asyncio.sleep(0.5)  # let the last echoes arrive
-        recv_task.cancel()
+        try:
+            await send_task
+            await asyncio.sleep(0.5)  # let the last echoes arrive
+            if recv_task.done():  # the relay closed the session before the run ended
+                raise ConnectionClosed(None, None)
+        except ConnectionClosed:
+            faults.lost += 1
+        finally:
+            recv_task.cancel()
 
 
 class Gate:
@@ -164,10 +202,11 @@ class Gate:
         await self.open.wait()
 
 
-async def load(urls: list[str], direct: bool, seconds: float) -> list[float]:
+async def load(urls: list[str], direct: bool, seconds: float, faults: Faults | None = None) -> list[float]:
     samples: list[float] = []
     gate = Gate(len(urls))
-    await asyncio.gather(*(one_session(u, direct, seconds, samples, gate) for u in urls))
+    faults = faults if faults is not None else Faults()
+    await asyncio.gather(*(one_session(u, direct, seconds, samples, gate, faults) for u in urls))
     return samples
 
 
@@ -186,18 +225,27 @@ def pct(values: list[float], q: float) -> float:
 
 
 async def measure(
-    n: int, seconds: float, proxy_pid: int, upstream_pid: int, proxy_port: int, upstream_port: int
+    n: int,
+    seconds: float,
+    proxy_pid: int,
+    upstream_pid: int,
+    proxy_port: int,
+    upstream_port: int,
+    fault: bool,
 ) -> dict[str, float]:
-    direct = await load(
-        [f"ws://127.0.0.1:{upstream_port}/voice-live/realtime?api-version=b&model=b"] * n, True, seconds
-    )
+    direct: list[float] = []
+    if not fault:  # a direct session would just end at the fault: the baseline needs none
+        direct = await load(
+            [f"ws://127.0.0.1:{upstream_port}/voice-live/realtime?api-version=b&model=b"] * n, True, seconds
+        )
     rss0 = proc_rss_mb(proxy_pid)
     cpu0 = proc_cpu_s(proxy_pid)
     up0 = proc_cpu_s(upstream_pid)
     me0 = proc_cpu_s(os.getpid())
     t0 = time.monotonic()
     urls = [f"ws://127.0.0.1:{proxy_port}/api/v1/voice/voicelive/bench-{n}-{i}" for i in range(n)]
-    relayed = await load(urls, False, seconds)
+    faults = Faults()
+    relayed = await load(urls, False, seconds, faults)
     elapsed = time.monotonic() - t0
     cpu = proc_cpu_s(proxy_pid) - cpu0
     up = proc_cpu_s(upstream_pid) - up0
@@ -218,6 +266,12 @@ async def measure(
         "cpu_pct_total": 100 * cpu / elapsed,
         "rss_mb": rss,
         "rss_delta_kb_per_session": max(0.0, rss - rss0) * 1024 / n,
+        "renewals": faults.renewals,
+        "gaps": len(faults.gaps_ms),
+        "gap_p50": pct(faults.gaps_ms, 0.5),
+        "gap_p99": pct(faults.gaps_ms, 0.99),
+        "gap_max": max(faults.gaps_ms, default=float("nan")),
+        "lost": faults.lost,
     }
 
 
@@ -232,9 +286,15 @@ def main() -> None:
     parser.add_argument("--upstream-port", type=int, default=0)
     parser.add_argument("--port-file", default="")
     parser.add_argument("--data-dir", default="")
+    parser.add_argument(
+        "--fault-after",
+        type=float,
+        default=None,
+        help="every upstream session expires after this many seconds",
+    )
     args = parser.parse_args()
     if args.role == "upstream":
-        run_upstream(args.port_file)
+        run_upstream(args.port_file, args.fault_after)
         return
     if args.role == "proxy":
         run_proxy(args.port, args.upstream_port, args.data_dir)
@@ -243,7 +303,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         port_file = Path(tmp) / "upstream.port"
         me = [sys.executable, __file__]
-        upstream = subprocess.Popen([*me, "--role", "upstream", "--port-file", str(port_file)])
+        fault = ["--fault-after", str(args.fault_after)] if args.fault_after else []
+        upstream = subprocess.Popen([*me, "--role", "upstream", "--port-file", str(port_file), *fault])
         proxy: subprocess.Popen[bytes] | None = None
         try:
             while not port_file.exists() or not port_file.read_text():
@@ -274,8 +335,35 @@ def main() -> None:
                 f"{'added p50/p99 ms':>17} {'proxy CPU %/sess':>16} {'total CPU %':>11} {'RSS MB':>7} "
                 f"{'KB/sess':>8}"
             )
+            if args.fault_after:
+                print(
+                    f"fault mode: every upstream session expires {args.fault_after:g}s after it opens; "
+                    "gap = last answer audio before the loss -> first audio after session_renewed"
+                )
+                print(
+                    f"{'sessions':>8} {'renewals':>8} {'gap p50 ms':>10} {'gap p99 ms':>10} "
+                    f"{'gap max ms':>10} {'lost':>5} {'proxy p50/p99 ms':>17} {'total CPU %':>11}"
+                )
             for n in args.sessions:
-                r = _run_load(measure(n, args.seconds, proxy.pid, upstream.pid, proxy_port, upstream_port))
+                r = _run_load(
+                    measure(
+                        n,
+                        args.seconds,
+                        proxy.pid,
+                        upstream.pid,
+                        proxy_port,
+                        upstream_port,
+                        bool(args.fault_after),
+                    )
+                )
+                if args.fault_after:
+                    print(
+                        f"{n:>8} {int(r['renewals']):>8} {r['gap_p50']:>10.1f} {r['gap_p99']:>10.1f} "
+                        f"{r['gap_max']:>10.1f} {int(r['lost']):>5} "
+                        f"{r['proxy_p50']:>8.2f}/{r['proxy_p99']:<8.2f} {r['cpu_pct_total']:>11.1f}",
+                        flush=True,
+                    )
+                    continue
                 print(
                     f"{n:>8} {int(r['frames']):>8} {r['direct_p50']:>8.2f}/{r['direct_p99']:<9.2f} "
                     f"{r['proxy_p50']:>8.2f}/{r['proxy_p99']:<8.2f} "

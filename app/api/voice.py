@@ -194,6 +194,7 @@ async def voicelive(websocket: WebSocket, session_id: str, agent: str = DEFAULT_
             resolve_agent=service.agent,
             params=service.params,
             on_usage=metering.on_usage if metering is not None else None,
+            settle=service.settle,
         )
         with service.live(identity.user_id, bridge):  # so an erasure can end it
             await bridge.run()

@@ -40,7 +40,10 @@ VOICE_ERROR_RATE = AlertQuery(
     id="voicelive-error-rate",
     sop="6.6",
     title="VoiceLive error rate",
-    condition="voice session errors / sessions started > 5% over 5 minutes",
+    condition=(
+        "failed voice sessions / sessions started > 5% over 5 minutes (a lost VoiceLive session that is "
+        "renewed is not a failure; it counts once, as renewal_failed, only when renewal gives up)"
+    ),
     kql=f"""customMetrics
 | where timestamp > ago(5m)
 | where name in ("{signals.VOICE_SESSION_ERRORS.name}", "{signals.VOICE_SESSIONS_STARTED.name}")

@@ -33,6 +33,10 @@ _voice_started = _instrument(signals.VOICE_SESSIONS_STARTED)
 _voice_errors = _instrument(signals.VOICE_SESSION_ERRORS)
 _voice_active = _instrument(signals.VOICE_SESSIONS_ACTIVE)
 _first_audio = _instrument(signals.VOICE_FIRST_AUDIO_LATENCY)
+_renewals = _instrument(signals.VOICE_RENEWALS)
+_renewal_gap = _instrument(signals.VOICE_RENEWAL_GAP)
+_gap_frames = _instrument(signals.VOICE_GAP_FRAMES)
+_resumes = _instrument(signals.VOICE_RESUMES)
 _auth_failures = _instrument(signals.AUTH_FAILURES)
 _throttled = _instrument(signals.GATEWAY_THROTTLED)
 _memory_degraded = _instrument(signals.MEMORY_DEGRADED)
@@ -66,6 +70,25 @@ def voice_sessions_active(delta: int) -> None:
 def voice_first_audio_latency(ms: float, agent_id: str) -> None:
     _first_audio.record(ms, {"agent_id": agent_id})
     LIVE.voice_first_audio(ms)
+
+
+def voice_renewal(reason: str, outcome: str, gap_ms: float | None = None) -> None:
+    """One replacement of a VoiceLive session; the gap is recorded when it worked."""
+    _renewals.add(1, {"reason": reason, "outcome": outcome})
+    if gap_ms is not None:
+        _renewal_gap.record(gap_ms, {"reason": reason})
+
+
+def voice_gap_frames(buffered: int, dropped: int) -> None:
+    """Microphone frames that arrived during one renewal gap."""
+    if buffered:
+        _gap_frames.add(buffered, {"outcome": "buffered"})
+    if dropped:
+        _gap_frames.add(dropped, {"outcome": "dropped"})
+
+
+def voice_session_resumed() -> None:
+    _resumes.add(1)
 
 
 def auth_failure(reason: str) -> None:

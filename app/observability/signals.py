@@ -41,7 +41,8 @@ VOICE_SESSION_ERRORS = Signal(
     "counter",
     "1",
     ("reason",),
-    "How many voice sessions failed, and why? (alert: errors / started > 5%)",
+    "How many voice sessions failed, and why? (alert: errors / started > 5%; a lost VoiceLive session "
+    "counts only when its renewal gave up)",
 )
 VOICE_SESSIONS_ACTIVE = Signal(
     "voice_sessions_active",
@@ -56,6 +57,35 @@ VOICE_FIRST_AUDIO_LATENCY = Signal(
     "ms",
     ("agent_id",),
     "How long from the end of the user's speech to the first audio of the answer?",
+)
+VOICE_RENEWALS = Signal(
+    "voice_upstream_renewals",
+    "counter",
+    "1",
+    ("reason", "outcome"),
+    "How often was a VoiceLive session replaced under a live browser (expired, closed, network, stalled, "
+    "proactive), and did it work (renewed, gave_up)?",
+)
+VOICE_RENEWAL_GAP = Signal(
+    "voice_renewal_gap_ms",
+    "histogram",
+    "ms",
+    ("reason",),
+    "How long was the user without a VoiceLive session while it was replaced?",
+)
+VOICE_GAP_FRAMES = Signal(
+    "voice_gap_frames",
+    "counter",
+    "1",
+    ("outcome",),
+    "How many microphone frames arrived while no VoiceLive session was open (buffered, dropped)?",
+)
+VOICE_RESUMES = Signal(
+    "voice_sessions_resumed",
+    "counter",
+    "1",
+    (),
+    "How many browser reconnects resumed a recent conversation (its turns restored)?",
 )
 AUTH_FAILURES = Signal(
     "auth_failures",
@@ -121,6 +151,10 @@ ALL_SIGNALS: tuple[Signal, ...] = (
     VOICE_SESSION_ERRORS,
     VOICE_SESSIONS_ACTIVE,
     VOICE_FIRST_AUDIO_LATENCY,
+    VOICE_RENEWALS,
+    VOICE_RENEWAL_GAP,
+    VOICE_GAP_FRAMES,
+    VOICE_RESUMES,
     AUTH_FAILURES,
     GATEWAY_THROTTLED,
     MEMORY_DEGRADED,

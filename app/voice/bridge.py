@@ -1,18 +1,29 @@
-"""One browser websocket <-> one VoiceLive session: the relay, the events, the transcripts, the teardown.
+"""One browser websocket <-> a succession of VoiceLive sessions: the conversation, its events, teardown.
 
 Three tasks run per connection: the client pump (browser -> VoiceLive), the upstream pump (VoiceLive
--> browser) and a housekeeping tick (session length, transcript order). The first to finish decides
-how the session ends; one idempotent `_teardown()` then closes both sides with bounded waits and
-drains the transcript writer. Transcript writes (SQL with its Zep outbox row) run in their own task
-so audio never waits on them.
+-> browser) and a housekeeping tick (session length, transcript order, stalls, proactive renewal). The
+first to finish decides how the session ends; one idempotent `_teardown()` then closes both sides with
+bounded waits and drains the transcript writer (`turn_writer.py`), which runs in its own task so audio
+never waits on memory.
+
+The VoiceLive side lives in `link.py`. When VoiceLive ends a session under a live browser (an
+`session_expired` error, a close, a network error, a stall, or proactive renewal before its duration
+cap) the upstream pump renews it (`_renew`): the old session's turns are recorded, a new session gets
+the same configuration and the episode's last turns (`history.py`), buffered microphone audio follows,
+and the browser gets `session_renewed`; if no session can be had, the browser gets an error and 1013.
+A browser that reconnects to a recent episode of its own gets the same restoration (a resume).
+
+Single points where the recording tap and usage metering hook in: `_forward_mic_audio` (every mic
+frame upstream), `_forward_agent_audio` (every answer audio chunk to the browser), `_response_done`
+(each `response.done`) and `_record` (every turn handed to memory).
 
 An erasure of the user ends the session from outside (`end`, called by `VoiceService.close_user`),
-and so does the store refusing a transcript write because the user was erased on another replica
-(`OwnerErased`). Either way the transcripts not yet written are discarded, never written late.
+and so does the store refusing a transcript write because the user was erased on another replica.
+Either way the transcripts not yet written are discarded, never written late.
 
 Audio stays lean both ways: browser audio is forwarded as the base64 text it arrived in, and upstream
-events are read as raw bytes and parsed with orjson (no SDK models), looking only at `type` and the
-few fields each event needs; audio deltas go back to the browser untouched.
+events are parsed with orjson (no SDK models), looking only at `type` and the few fields each event
+needs; audio deltas go back to the browser untouched.
 """
 
 from __future__ import annotations
@@ -22,42 +33,45 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import aiohttp
 import orjson
-from azure.ai.voicelive.aio import ConnectionClosed, VoiceLiveConnection
-from azure.ai.voicelive.aio import ConnectionError as VoiceLiveConnectionError
 from azure.ai.voicelive.models import InputTextContentPart, UserMessageItem
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from app.agents import Agent, AgentNotFound
 from app.memory.outbox import MirrorOutbox
-from app.memory.store import EpisodeOwnedByAnother, MemoryStore, NewTurn, OwnerErased
+from app.memory.store import MemoryStore
 from app.observability import metrics
 from app.security.identity import Identity
 from app.voice import protocol
+from app.voice.history import Restored, restore_items
+from app.voice.link import LINK_ERRORS, ConnectFailed, LossReason, UpstreamLink, UpstreamLost
 from app.voice.params import (
     BYTES_PER_SECOND,
     CLOSE_TIMEOUT_S,
     CONNECT_TIMEOUT_S,
     OWNER_CHECK_TIMEOUT_S,
+    RENEWAL_FLUSH_S,
     VoiceParams,
 )
 from app.voice.session_config import session_for
 from app.voice.transcripts import ReadyTurn, TranscriptLedger
+from app.voice.turn_writer import TurnWriter
 from app.voice.upstream import VoiceLiveUpstream
 
 log = logging.getLogger("engram.voice")
 
-#: How often the housekeeping task wakes (session deadline, overdue transcript slots).
+#: How often the housekeeping task wakes at most (session deadline, overdue transcript slots, stalls).
 TICK_S = 1.0
-#: Upstream error codes that follow from our own best-effort requests and mean nothing to the user.
 _MAX_PARTIAL_ITEMS = 8  # assistant items whose text so far is kept (one is usual; bounded regardless)
+#: Upstream error codes that follow from our own best-effort requests and mean nothing to the user.
 _BENIGN_ERROR_CODES = frozenset({"response_cancel_not_active", "item_truncate_invalid_item_id"})
+#: Upstream error codes that mean the VoiceLive session is over (its close follows): renew at once.
+_SESSION_ENDING_CODES = frozenset({"session_expired"})
 
 AgentResolver = Callable[[str], Agent]
 SendError = (WebSocketDisconnect, RuntimeError, OSError)
@@ -69,7 +83,7 @@ class Ending:
 
     code: int
     message: str | None = None  # sent as an error message before the close
-    metric_reason: str | None = None  # counted as a voice error when set
+    metric_reason: str | None = None  # counted as a failed voice session when set
     client_gone: bool = False
     discard_transcripts: bool = False  # erasure: transcripts not yet written are dropped, not written
 
@@ -80,8 +94,10 @@ ERASED = Ending(
     "your stored data was erased, so this session has ended; start a new session to continue",
     discard_transcripts=True,
 )
-UPSTREAM_LOST = Ending(
-    protocol.CLOSE_BAD_GATEWAY, "the voice service ended the session", "upstream_disconnect"
+RENEWAL_FAILED = Ending(
+    protocol.CLOSE_TRY_AGAIN,
+    "the voice service is unavailable right now; reconnect to continue the conversation",
+    "renewal_failed",
 )
 
 
@@ -99,29 +115,30 @@ class VoiceBridge:
         resolve_agent: AgentResolver,
         params: VoiceParams,
         on_usage: Callable[[str, object], None] | None = None,
+        settle: Callable[[VoiceBridge], Awaitable[None]] | None = None,
     ) -> None:
         self.connection_id = uuid.uuid4().hex[:12]
+        self.user_id = identity.user_id
+        self.session_id = session_id
         self._ws = websocket
-        self._upstream = upstream
         self._store = store
-        self._mirror = mirror
         self._identity = identity
-        self._session_id = session_id
         self._agent = agent
         self._resolve_agent = resolve_agent
         self._params = params
         self._on_usage = on_usage  # (agent id, `response.done` usage): metering, app/usage
-        self._conn: VoiceLiveConnection | None = None
-        self._raw_upstream: aiohttp.ClientWebSocketResponse | None = None
+        self._settle = settle  # waits for an earlier connection on this episode to finish writing
+        self._link = UpstreamLink(upstream, params, self.connection_id)
         self._facts: list[str] = []
         self._client_lock = asyncio.Lock()
-        self._upstream_lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[Ending]] = []
         self._torn_down = False
         # Conversation state, all owned by this connection's tasks on one event loop.
         self._ready = False
+        self._resumed_turns = 0  # restored at start (a resume); told to the browser once ready
         self._pending_switch: tuple[str, Agent] | None = None  # (session.update event id, agent)
         self._response_id: str | None = None
+        self._user_speaking = False
         self._audio_item_id: str | None = None
         self._audio_sent_bytes = 0
         self._audio_started: float | None = None  # monotonic time of the item's first audio delta
@@ -129,11 +146,16 @@ class VoiceBridge:
         self._completed_items: set[str] = set()  # assistant items whose "complete" the client has
         self._partial: dict[str, str] = {}  # assistant item id -> its text so far (while processing)
         self._ledger = TranscriptLedger(params.transcript_wait_s)
-        self._writes: asyncio.Queue[ReadyTurn | None] = asyncio.Queue()
-        self._writer: asyncio.Task[None] | None = None
-        self._discarding = False  # set on erasure: the writer skips whatever is still queued
         # When this conversation began: the store refuses its writes if the user is erased after it.
-        self._opened_at = datetime.now(UTC)
+        self._writer = TurnWriter(
+            store=store,
+            mirror=mirror,
+            identity=identity,
+            session_id=session_id,
+            opened_at=datetime.now(UTC),
+            on_erased=lambda: self.end(ERASED),
+            log_extra=self._log_extra,
+        )
         self._stop: asyncio.Future[Ending] = asyncio.get_running_loop().create_future()
         self._closed = asyncio.Event()
 
@@ -168,50 +190,53 @@ class VoiceBridge:
 
     async def _serve(self) -> Ending:
         metrics.voice_session_started(self._agent.id)
+        owner: str | None = None
         if self._store is not None:
             # An early, friendly refusal; `append_turn` enforces ownership on every write regardless,
             # so a slow database only skips this check instead of stalling the session start.
-            owner: str | None = None
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(OWNER_CHECK_TIMEOUT_S):
-                    owner = await self._store.episode_owner(self._session_id)
-            if owner is not None and owner != self._identity.user_id:
+                    owner = await self._store.episode_owner(self.session_id)
+            if owner is not None and owner != self.user_id:
                 # Same answer as a missing episode elsewhere: never reveal that the id exists.
                 return Ending(protocol.CLOSE_POLICY, "this session id cannot be used; start a new session")
-        self._facts = await self._fetch_facts()
-        try:
-            async with asyncio.timeout(CONNECT_TIMEOUT_S):
-                self._conn = await self._upstream.connect().__aenter__()
-        except (TimeoutError, VoiceLiveConnectionError) as exc:
-            log.warning(
-                "voicelive connect failed: %s",
-                type(exc).__name__,
-                extra=self._log_extra,
-            )
-            status = getattr(exc.__cause__, "status", None)  # aiohttp's handshake error carries it
-            if status in (401, 403):
-                # A configuration fault, not a blip: say so, so `engram verify` can point at the RBAC fix.
-                return Ending(
-                    protocol.CLOSE_BAD_GATEWAY,
-                    f"the voice service refused the app's credentials (HTTP {status})",
-                    "connect_refused",
-                )
-            return Ending(
-                protocol.CLOSE_BAD_GATEWAY, "could not reach the voice service; try again", "connect_failed"
-            )
-        self._raw_upstream = raw_websocket(self._conn)
-        self._writer = asyncio.create_task(self._write_turns(), name=f"voice-writer-{self.connection_id}")
-        await self._send_session_update(self._agent)
+        facts, resumed, failed = await asyncio.gather(
+            self._fetch_facts(), self._resume(owner == self.user_id), self._link_open()
+        )
+        if failed is not None:
+            return failed
+        self._facts = facts
+        self._writer.start(f"voice-writer-{self.connection_id}")
+        history = resumed or Restored((), False)
+        if resumed is not None and resumed.items:
+            self._resumed_turns = len(resumed.items)
+            metrics.voice_session_resumed()
+        for index, event in enumerate(self._configuration(history)):
+            await self._link.send(event, owed=index == 0 or event["type"] == "response.create")
         self._tasks = [
             asyncio.create_task(self._client_pump(), name=f"voice-client-{self.connection_id}"),
             asyncio.create_task(self._upstream_pump(), name=f"voice-upstream-{self.connection_id}"),
             asyncio.create_task(self._housekeeping(), name=f"voice-tick-{self.connection_id}"),
         ]
         done, _ = await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
-        first = next(iter(done))
-        if isinstance(first.exception(), VoiceLiveConnectionError):  # a send found the upstream gone
-            return UPSTREAM_LOST
-        return first.result()
+        return next(iter(done)).result()
+
+    async def _link_open(self) -> Ending | None:
+        """Open the first VoiceLive session (alongside the memory reads); an Ending when it fails."""
+        try:
+            await self._link.open(CONNECT_TIMEOUT_S)
+        except ConnectFailed as exc:
+            if exc.refused:
+                # A configuration fault, not a blip: say so, so `engram verify` can point at the RBAC fix.
+                return Ending(
+                    protocol.CLOSE_BAD_GATEWAY,
+                    f"the voice service refused the app's credentials (HTTP {exc.status})",
+                    "connect_refused",
+                )
+            return Ending(
+                protocol.CLOSE_BAD_GATEWAY, "could not reach the voice service; try again", "connect_failed"
+            )
+        return None
 
     async def _teardown(self, ending: Ending) -> None:
         """The one exit path: idempotent, each wait bounded."""
@@ -225,15 +250,13 @@ class VoiceBridge:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        if ending.discard_transcripts:  # before the bounded closes: nothing more may be written
-            await self._discard_writes()
+        drain_s = self._params.memory_drain_timeout_s
+        # On erasure, before the bounded closes: nothing more may be written.
+        if ending.discard_transcripts and not await self._writer.stop(drain_s, discard=True):
+            log.error("voice transcript write cut off at erasure", extra=self._log_extra)
         if ending.metric_reason:
             metrics.voice_session_error(ending.metric_reason)
-        if self._conn is not None:
-            conn, self._conn = self._conn, None
-            self._raw_upstream = None
-            with contextlib.suppress(TimeoutError, VoiceLiveConnectionError):
-                await asyncio.wait_for(conn.close(), CLOSE_TIMEOUT_S)
+        await self._link.close()
         if not ending.client_gone and self._ws.client_state is WebSocketState.CONNECTED:
             if ending.message:
                 await self._send(protocol.error(ending.message))
@@ -241,13 +264,16 @@ class VoiceBridge:
                 await asyncio.wait_for(
                     self._ws.close(code=ending.code, reason=(ending.message or "")[:120]), CLOSE_TIMEOUT_S
                 )
-        await self._drain_writes()
+        self._close_conversation()
+        if not await self._writer.stop(self._params.memory_drain_timeout_s):
+            log.error("voice transcripts still pending at close were dropped", extra=self._log_extra)
         log.info(
             "voice session ended",
             extra={
                 "connection_id": self.connection_id,
                 "close_code": ending.code,
                 "reason": ending.metric_reason,
+                "renewals": self._link.generation,
             },
         )
 
@@ -269,7 +295,7 @@ class VoiceBridge:
                 await self._send(protocol.error(str(exc)))
                 continue
             if isinstance(parsed, protocol.AudioIn):
-                await self._append_audio(parsed.data)
+                await self._forward_mic_audio(parsed.data)
             elif isinstance(parsed, protocol.AgentSwitch):
                 await self._switch_agent(parsed.agent_id)
             elif isinstance(parsed, protocol.Cancel):
@@ -277,30 +303,30 @@ class VoiceBridge:
             else:
                 await self._typed_input(parsed.content)
 
-    async def _append_audio(self, data: str) -> None:
-        """The hot path: the append event is built by concatenation (the base64 was validated, so it
-        needs no JSON escaping) and written to the SDK's websocket, skipping a json.dumps per frame."""
-        raw = self._raw_upstream
-        if raw is None:
-            await self._to_upstream({"type": "input_audio_buffer.append", "audio": data})
-            return
-        async with self._upstream_lock:
-            try:
-                await raw.send_str('{"type":"input_audio_buffer.append","audio":"' + data + '"}')
-            except (aiohttp.ClientError, ConnectionResetError, RuntimeError) as exc:
-                raise VoiceLiveConnectionError(f"send failed: {type(exc).__name__}") from exc
+    def _forward_mic_audio(self, data: str) -> Awaitable[None]:
+        """Every microphone frame (base64 PCM16, validated) goes upstream here, and only here (a plain
+        function returning the send: one coroutine less per frame on the hot path)."""
+        return self._link.send_audio(data)
 
-    async def _to_upstream(self, event: dict[str, Any]) -> None:
-        conn = self._conn
-        if conn is None:
-            return
-        async with self._upstream_lock:
-            await conn.send(event)
+    async def _to_upstream(self, event: dict[str, Any], *, owed: bool = False) -> bool:
+        return await self._link.send(event, owed=owed)
+
+    def _configuration(self, history: Restored) -> list[dict[str, Any]]:
+        """What a new VoiceLive session is told first: the session, the conversation so far, and a
+        request for the answer when the conversation ends on an unanswered user turn."""
+        session = session_for(self._agent, self._facts).as_dict()
+        events: list[dict[str, Any]] = [{"type": "session.update", "session": session}]
+        events.extend(history.items)
+        if history.ends_with_user:
+            events.append({"type": "response.create"})
+        return events
 
     async def _send_session_update(self, agent: Agent) -> str:
         event_id = f"evt_{uuid.uuid4().hex[:20]}"
         session = session_for(agent, self._facts).as_dict()
-        await self._to_upstream({"type": "session.update", "session": session, "event_id": event_id})
+        await self._to_upstream(
+            {"type": "session.update", "session": session, "event_id": event_id}, owed=True
+        )
         return event_id
 
     async def _switch_agent(self, agent_id: str) -> None:
@@ -312,7 +338,12 @@ class VoiceBridge:
         if agent.id == self._agent.id and self._pending_switch is None:
             await self._send(protocol.agent_switched(agent.id))
             return
-        # Same facts, same conversation: only the voice and the persona change.
+        if self._link.in_gap:  # no session to update: the renewed one is configured for this agent
+            self._agent, self._pending_switch = agent, None
+            await self._send(protocol.agent_switched(agent.id))
+            return
+        # Same facts, same conversation: only the voice and the persona change. During a renewal gap
+        # the update is not sent; the renewed session is configured for the pending agent instead.
         event_id = await self._send_session_update(agent)
         self._pending_switch = (event_id, agent)
 
@@ -320,10 +351,12 @@ class VoiceBridge:
         item_id = f"txt_{uuid.uuid4().hex[:20]}"
         now = time.monotonic()
         await self._interrupt(now)
-        self._queue(self._ledger.fill(item_id, "user", self._agent.id, content, now))
+        self._record(self._ledger.fill(item_id, "user", self._agent.id, content, now))
+        # During a renewal gap both sends are dropped: the turn is recorded, so the renewed session
+        # gets it with the restored conversation and is asked to answer it.
         item = UserMessageItem(id=item_id, content=[InputTextContentPart(text=content)])
         await self._to_upstream({"type": "conversation.item.create", "item": item.as_dict()})
-        await self._to_upstream({"type": "response.create"})
+        await self._to_upstream({"type": "response.create"}, owed=True)
 
     async def _interrupt(self, now: float) -> None:
         """Barge-in: stop the browser's playback, cancel the reply, cut the item at what was heard."""
@@ -353,31 +386,30 @@ class VoiceBridge:
     # --- VoiceLive -> browser --------------------------------------------------------------------
 
     async def _upstream_pump(self) -> Ending:
-        conn = self._conn
-        assert conn is not None
+        link = self._link
         loads = orjson.loads
         while True:
             try:
-                raw = await conn.recv_bytes()
-            except ConnectionClosed as exc:
-                log.warning(
-                    "voicelive closed the session (code %s)",
-                    exc.code,
-                    extra=self._log_extra,
-                )
-                return UPSTREAM_LOST
-            if not raw:
-                continue
-            try:
-                event = loads(raw)
-                kind = event["type"]
-            except (orjson.JSONDecodeError, KeyError, TypeError):
-                log.warning("unreadable voicelive event skipped", extra=self._log_extra)
-                continue
-            if kind == "response.audio.delta":
-                await self._on_audio_delta(event)
-            else:
-                await self._on_event(kind, event)
+                # The hot path reads the session's socket directly (one coroutine less per event).
+                read = link.reader()
+                raw = link.data(await read()) if read is not None else await link.receive()
+                if not raw:
+                    continue
+                try:
+                    event = loads(raw)
+                    kind = event["type"]
+                except (orjson.JSONDecodeError, KeyError, TypeError):
+                    log.warning("unreadable voicelive event skipped", extra=self._log_extra)
+                    continue
+                if kind == "response.audio.delta":
+                    await self._on_audio_delta(event)
+                else:
+                    await self._on_event(kind, event)
+            except (UpstreamLost, *LINK_ERRORS) as exc:
+                lost = link.loss(exc)
+                ending = await self._renew(lost.reason, lost.code)
+                if ending is not None:
+                    return ending
 
     async def _on_audio_delta(self, event: dict[str, Any]) -> None:
         delta = event.get("delta")
@@ -393,14 +425,21 @@ class VoiceBridge:
             metrics.voice_first_audio_latency((now - self._speech_stopped) * 1000, self._agent.id)
             self._speech_stopped = None
         self._audio_sent_bytes += len(delta) * 3 // 4
-        await self._send(protocol.audio_out(delta))
+        await self._forward_agent_audio(delta)
+
+    def _forward_agent_audio(self, delta: str) -> Awaitable[None]:
+        """Every chunk of answer audio (base64 PCM16, untouched) goes to the browser here, and only here
+        (a plain function returning the send, like `_forward_mic_audio`)."""
+        return self._send(protocol.audio_out(delta))
 
     async def _on_event(self, kind: str, event: dict[str, Any]) -> None:
         now = time.monotonic()
         if kind == "input_audio_buffer.speech_started":
+            self._user_speaking = True
             await self._interrupt(now)
             await self._send(protocol.transcription("user", "listening"))
         elif kind == "input_audio_buffer.speech_stopped":
+            self._user_speaking = False
             self._speech_stopped = now
             await self._send(protocol.transcription("user", "processing"))
         elif kind == "input_audio_buffer.committed":
@@ -410,11 +449,11 @@ class VoiceBridge:
             item_id = _str(event, "item_id")
             await self._send(protocol.transcription("user", "complete", text))
             if text:
-                self._queue(self._ledger.fill(item_id, "user", self._agent.id, text, now))
+                self._record(self._ledger.fill(item_id, "user", self._agent.id, text, now))
             else:
-                self._queue(self._ledger.drop(item_id, now))
+                self._record(self._ledger.drop(item_id, now))
         elif kind == "conversation.item.input_audio_transcription.failed":
-            self._queue(self._ledger.drop(_str(event, "item_id"), now))
+            self._record(self._ledger.drop(_str(event, "item_id"), now))
         elif kind == "response.created":
             self._response_id = _str(event.get("response"), "id") or "response"
         elif kind == "response.output_item.added":
@@ -453,10 +492,11 @@ class VoiceBridge:
             self._completed_items.add(item_id)
             await self._send(protocol.transcription("assistant", "complete", text))
         if text:
-            self._queue(self._ledger.fill(item_id, "assistant", self._agent.id, text, now))
+            self._record(self._ledger.fill(item_id, "assistant", self._agent.id, text, now))
 
     async def _response_done(self, response: object, now: float) -> None:
-        """The last word on a reply: fills any item whose text/transcript event never came."""
+        """The last word on a reply (every `response.done` passes here): fills any item whose
+        text/transcript event never came."""
         self._response_id = None
         if not isinstance(response, dict):
             return
@@ -471,7 +511,7 @@ class VoiceBridge:
             if text:
                 await self._assistant_done(item_id, text, now)
             else:
-                self._queue(self._ledger.drop(item_id, now))
+                self._record(self._ledger.drop(item_id, now))
         if response.get("status") == "failed":
             await self._send(protocol.error("the voice service could not answer; please say that again"))
 
@@ -479,6 +519,8 @@ class VoiceBridge:
         if not self._ready:
             self._ready = True
             await self._send(protocol.agent_switched(self._agent.id))
+            if self._resumed_turns:
+                await self._send(protocol.session_resumed(self._resumed_turns))
         elif self._pending_switch is not None:
             _, self._agent = self._pending_switch
             self._pending_switch = None
@@ -489,8 +531,9 @@ class VoiceBridge:
         code = _str(details, "code") or _str(details, "type") or "unknown"
         if code in _BENIGN_ERROR_CODES:
             return
+        if code in _SESSION_ENDING_CODES:
+            raise UpstreamLost("expired")  # the close follows; renew now instead of waiting for it
         log.warning("voicelive error event: %s", code[:64], extra=self._log_extra)
-        metrics.voice_session_error("upstream_error")
         pending = self._pending_switch
         if pending is not None and _str(details, "event_id") == pending[0]:
             self._pending_switch = None
@@ -502,84 +545,135 @@ class VoiceBridge:
         safe = code if code.replace("_", "").isalnum() and len(code) <= 64 else "unknown"
         await self._send(protocol.error(f"the voice service reported an error ({safe})"))
 
-    # --- housekeeping, transcripts ---------------------------------------------------------------
+    # --- renewal ---------------------------------------------------------------------------------
 
-    async def _housekeeping(self) -> Ending:
-        deadline = time.monotonic() + self._params.max_session_seconds
-        while True:
-            now = time.monotonic()
-            if now >= deadline:
-                limit = self._params.max_session_seconds
-                return Ending(protocol.CLOSE_NORMAL, f"the session reached its maximum length ({limit:g} s)")
-            self._queue(self._ledger.release(now))
-            await asyncio.sleep(min(TICK_S, deadline - now))
+    async def _renew(self, reason: LossReason, close_code: int | None, depth: int = 0) -> Ending | None:
+        """Replace the lost VoiceLive session under the live browser; None when the conversation goes
+        on, else how the session ends (renewal gave up: the only case counted as a failed session)."""
+        started = time.monotonic()
+        link = self._link
+        link.begin_gap()
+        # Expiry and proactive renewal are routine (every session reaches the cap); the rest is news.
+        level = logging.INFO if reason in ("expired", "proactive") else logging.WARNING
+        log.log(
+            level, "voicelive session lost (%s, code %s); renewing", reason, close_code, extra=self._log_extra
+        )
+        for text in self._close_conversation():  # the browser's line for a cut-off answer is final now
+            await self._send(protocol.transcription("assistant", "complete", text))
+        if self._pending_switch is not None:  # the renewed session is configured for it
+            _, self._agent = self._pending_switch
+            self._pending_switch = None
+            await self._send(protocol.agent_switched(self._agent.id))
+        connecting = asyncio.create_task(link.reconnect(), name=f"voice-renew-{self.connection_id}")
+        adopted = False
+        try:
+            history = await self._history(confirmed_owner=True, flush=True)
+            conn = await connecting
+            configured = self._agent
+            await link.end_gap(conn, self._configuration(history or Restored((), False)))
+            adopted = True
+        except ConnectFailed as exc:
+            metrics.voice_renewal(reason, "gave_up")
+            metrics.voice_gap_frames(link.buffered, link.dropped)
+            log.error("voicelive renewal gave up: %s", exc, extra=self._log_extra)
+            if exc.refused:
+                message = f"the voice service refused the app's credentials (HTTP {exc.status})"
+                return Ending(protocol.CLOSE_BAD_GATEWAY, message, "renewal_failed")
+            return RENEWAL_FAILED
+        except UpstreamLost as lost:  # the new session failed while being configured
+            if depth + 1 >= self._params.renewal_attempts:
+                metrics.voice_renewal(reason, "gave_up")
+                return RENEWAL_FAILED
+            return await self._renew(lost.reason, None, depth + 1)
+        finally:
+            if not connecting.done():
+                connecting.cancel()
+            elif not adopted and not connecting.cancelled() and connecting.exception() is None:
+                link.close_aside(connecting.result())  # opened, then the renewal was cut short
+        if self._agent is not configured:  # switched during the gap, after the configuration was built
+            session = session_for(self._agent, self._facts).as_dict()
+            await self._to_upstream({"type": "session.update", "session": session}, owed=True)
+        gap_ms = (time.monotonic() - started) * 1000
+        metrics.voice_renewal(reason, "renewed", gap_ms)
+        metrics.voice_gap_frames(link.buffered, link.dropped)
+        log.info(
+            "voicelive session renewed in %.0f ms (%d frames kept, %d dropped)",
+            gap_ms,
+            link.buffered,
+            link.dropped,
+            extra=self._log_extra,
+        )
+        await self._send(protocol.session_renewed())
+        return None
 
-    def _event_key(self, item_id: str) -> str:
-        """A turn's idempotency key: the item id within this connection's VoiceLive session.
+    def _close_conversation(self) -> list[str]:
+        """The current VoiceLive session's conversation is over: record what it said (an answer cut
+        off is recorded as far as it got; its texts are returned), forget its item ids (a new session
+        may reuse them)."""
+        now = time.monotonic()
+        cut = [(item_id, text.strip()) for item_id, text in self._partial.items() if text.strip()]
+        for item_id, text in cut:
+            self._record(self._ledger.fill(item_id, "assistant", self._agent.id, text, now))
+        self._record(self._ledger.close())
+        self._ledger = TranscriptLedger(self._params.transcript_wait_s)
+        self._partial.clear()
+        self._completed_items.clear()
+        self._response_id = None
+        self._user_speaking = False
+        self._audio_item_id = None
+        self._audio_started = None
+        self._audio_sent_bytes = 0
+        self._speech_stopped = None
+        return [text for _, text in cut]
 
-        Item ids are only unique within one upstream session (a second connection on the same
-        session id may see the same ids again), so the key names the session too. One connection
-        holds exactly one VoiceLive session; its connection id stands for that session.
-        """
-        return f"vl:{self.connection_id}:{item_id}"[:128]
+    # --- memory ----------------------------------------------------------------------------------
 
-    def _queue(self, turns: list[ReadyTurn]) -> None:
-        for turn in turns:
-            self._writes.put_nowait(turn)
+    def _record(self, turns: list[ReadyTurn]) -> None:
+        """Every turn handed to memory passes here, keyed by the VoiceLive session it came from."""
+        if turns:
+            self._writer.put(turns, self._link.key)
 
-    async def _write_turns(self) -> None:
-        """Writes transcripts in order, off the audio path; a failed write is logged and skipped."""
-        while (turn := await self._writes.get()) is not None:
-            if self._store is None or self._discarding:
-                continue
-            new = NewTurn(
-                session_id=self._session_id,
-                owner_id=self._identity.user_id,
-                tenant_id=self._identity.tenant_id,
-                role=turn.role,
-                content=turn.text,
-                agent_id=turn.agent_id,
-                channel="voice",
-                source_event_id=self._event_key(turn.item_id),
-                created_at=turn.created_at,
-                opened_at=self._opened_at,
+    async def _resume(self, owner_confirmed: bool) -> Restored | None:
+        """A reconnect to this user's episode whose last turn is recent: the conversation to restore."""
+        if not owner_confirmed or self._params.resume_window_s <= 0:
+            return None
+        if self._settle is not None:
+            await self._settle(self)  # an earlier connection on this episode has written its turns
+        return await self._history(confirmed_owner=True, flush=False, window_s=self._params.resume_window_s)
+
+    async def _history(
+        self, *, confirmed_owner: bool, flush: bool, window_s: float | None = None
+    ) -> Restored | None:
+        """The episode's last turns as conversation items (bounded in time; None when unavailable)."""
+        params = self._params
+        if self._store is None or not confirmed_owner or params.restore_turns == 0:
+            return None
+        if flush and not await self._writer.flushed(RENEWAL_FLUSH_S):
+            log.warning(
+                "renewal: transcripts still being written; restoring without them", extra=self._log_extra
             )
-            try:
-                if await self._store.append_turn(new) and self._mirror is not None:
-                    self._mirror.submit([new])  # Zep, best-effort, in the background
-            except OwnerErased:  # erased on another replica: this session must not write again
-                log.warning(
-                    "voice turn refused: the user was erased; ending the session", extra=self._log_extra
-                )
-                self._discarding = True
-                self.end(ERASED)
-            except EpisodeOwnedByAnother:
-                log.warning("voice turn refused: episode owned by another user", extra=self._log_extra)
-            except Exception:
-                log.exception("voice turn not recorded", extra=self._log_extra)
-
-    async def _discard_writes(self) -> None:
-        """Erasure: let a write already under way finish (the erasure runs after it), skip the rest."""
-        self._discarding = True
-        writer, self._writer = self._writer, None
-        if writer is None:
-            return
-        self._writes.put_nowait(None)
         try:
-            await asyncio.wait_for(writer, self._params.memory_drain_timeout_s)
+            async with asyncio.timeout(params.facts_timeout_s):
+                turns = await self._store.recent_turns(self.session_id, params.restore_turns)
         except TimeoutError:
-            log.error("voice transcript write cut off at erasure", extra=self._log_extra)
-
-    async def _drain_writes(self) -> None:
-        self._queue(self._ledger.close())
-        writer, self._writer = self._writer, None
-        if writer is None:
-            return
-        self._writes.put_nowait(None)
-        try:
-            await asyncio.wait_for(writer, self._params.memory_drain_timeout_s)
-        except TimeoutError:
-            log.error("voice transcripts still pending at close were dropped", extra=self._log_extra)
+            log.warning("conversation not restored: the episode read timed out", extra=self._log_extra)
+            return None
+        except Exception:
+            log.exception("conversation not restored", extra=self._log_extra)
+            return None
+        if not turns:
+            return None
+        if window_s is not None:
+            last = turns[-1].timestamp
+            last = last if last.tzinfo else last.replace(tzinfo=UTC)
+            if (datetime.now(UTC) - last).total_seconds() > window_s:
+                return None
+        return restore_items(
+            turns,
+            max_turns=params.restore_turns,
+            budget_tokens=params.restore_tokens,
+            speaking_agent=self._agent.id,
+        )
 
     async def _fetch_facts(self) -> list[str]:
         """Up to N memory facts for the instructions; best-effort within a short budget."""
@@ -587,7 +681,7 @@ class VoiceBridge:
             return []
         try:
             async with asyncio.timeout(self._params.facts_timeout_s):
-                facts = await self._store.search_facts(self._identity.user_id, "", self._params.memory_facts)
+                facts = await self._store.search_facts(self.user_id, "", self._params.memory_facts)
         except TimeoutError:
             log.warning("memory facts skipped: timed out", extra=self._log_extra)
             return []
@@ -595,6 +689,45 @@ class VoiceBridge:
             log.exception("memory facts skipped", extra=self._log_extra)
             return []
         return [fact.text for fact in facts]
+
+    # --- housekeeping ----------------------------------------------------------------------------
+
+    async def _housekeeping(self) -> Ending:
+        params = self._params
+        deadline = time.monotonic() + params.max_session_seconds
+        tick = min(TICK_S, params.stall_timeout_s / 3)
+        while True:
+            now = time.monotonic()
+            if now >= deadline:
+                limit = params.max_session_seconds
+                return Ending(protocol.CLOSE_NORMAL, f"the session reached its maximum length ({limit:g} s)")
+            self._record(self._ledger.release(now))
+            self._watch_upstream(now)
+            await asyncio.sleep(min(tick, deadline - now))
+
+    def _watch_upstream(self, now: float) -> None:
+        """Stall detection and proactive renewal; both end the current session on purpose and the
+        upstream pump renews it."""
+        link, params = self._link, self._params
+        if link.in_gap:
+            return
+        owed = link.owed_for(now)
+        silent = link.silence(now)
+        if (owed is not None and owed > params.stall_timeout_s) or (
+            self._response_id is not None and silent > params.stall_timeout_s
+        ):
+            link.request_renewal("stalled")
+            return
+        age = now - link.opened_at
+        cap = params.upstream_max_session_s
+        quiet = (
+            self._response_id is None
+            and not self._user_speaking
+            and owed is None
+            and self._ledger.pending == 0
+        )
+        if age >= cap - params.proactive_deadline_s or (quiet and age >= cap - params.proactive_window_s):
+            link.request_renewal("proactive")
 
     # --- sending to the browser ------------------------------------------------------------------
 
@@ -609,17 +742,6 @@ class VoiceBridge:
     @property
     def _log_extra(self) -> dict[str, str]:
         return {"connection_id": self.connection_id}
-
-
-def raw_websocket(conn: VoiceLiveConnection) -> aiohttp.ClientWebSocketResponse | None:
-    """The aiohttp websocket under the SDK connection, when this SDK version has it where 1.x does.
-
-    `VoiceLiveConnection.send` only takes mappings or models and json-encodes each one; for 25 audio
-    frames a second per session that encode is a measurable share of the relay's CPU. Receiving
-    needs no such trick (`recv_bytes` is public). Any other SDK layout falls back to `send`.
-    """
-    ws = getattr(conn, "_connection", None)
-    return ws if isinstance(ws, aiohttp.ClientWebSocketResponse) else None
 
 
 def _str(source: object, key: str) -> str:

@@ -12,6 +12,8 @@ Server -> client:
    "text": ..., "delta": ...}   (assistant "processing": `text` is the answer so far, `delta` the new part)
   {"type": "audio", "data": "<base64>", "format": "audio/pcm16"}
   {"type": "stop_playback"}      (barge-in: drop any audio queued for playback)
+  {"type": "session_renewed"}    (VoiceLive's session was replaced; the conversation goes on)
+  {"type": "session_resumed", "turns": n}   (a reconnect: the conversation's last n turns restored)
   {"type": "error", "message": ...}
 
 Audio is the hot path: it is parsed with orjson and the base64 text is forwarded untouched; it is
@@ -34,7 +36,7 @@ Status = Literal["listening", "processing", "complete"]
 CLOSE_NORMAL = 1000  # the client left, or the session reached its maximum length
 CLOSE_POLICY = 1008  # authentication, permission, origin or session ownership refused
 CLOSE_INTERNAL = 1011  # voice is not configured, or an unexpected server fault
-CLOSE_TRY_AGAIN = 1013  # this process is at its concurrent-session limit
+CLOSE_TRY_AGAIN = 1013  # at the concurrent-session limit, or VoiceLive could not be renewed: reconnect
 CLOSE_BAD_GATEWAY = 1014  # the VoiceLive session failed or disconnected
 CLOSE_ERASED = 4410  # private range (4000-4999), "410 Gone": the user's data was erased mid-session
 
@@ -153,6 +155,14 @@ def agent_switched(agent_id: str) -> str:
 
 def stop_playback() -> str:
     return '{"type":"stop_playback"}'
+
+
+def session_renewed() -> str:
+    return '{"type":"session_renewed"}'
+
+
+def session_resumed(turns: int) -> str:
+    return orjson.dumps({"type": "session_resumed", "turns": turns}).decode()
 
 
 def error(message: str) -> str:

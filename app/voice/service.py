@@ -15,6 +15,9 @@ from app.voice.upstream import VoiceLiveUpstream
 
 #: How long an erasure waits for the user's sessions here to tear down (each close is bounded too).
 CLOSE_USER_TIMEOUT_S = 10.0
+#: How long a reconnect waits for the dropped connection on the same episode to finish writing its
+#: turns before it reads the episode back (the old one's teardown is bounded by the same order).
+SETTLE_TIMEOUT_S = 3.0
 
 
 class VoiceService:
@@ -58,6 +61,20 @@ class VoiceService:
             sessions.discard(bridge)
             if not sessions:
                 self._live.pop(user_id, None)
+
+    async def settle(self, bridge: VoiceBridge) -> None:
+        """Until the user's other connections on `bridge`'s episode in this process have torn down
+        (bounded), so a resumed session reads back every turn they wrote."""
+        earlier = [
+            other
+            for other in self._live.get(bridge.user_id, ())
+            if other is not bridge and other.session_id == bridge.session_id
+        ]
+        if earlier:
+            waits = [asyncio.create_task(other.wait_closed()) for other in earlier]
+            _, late = await asyncio.wait(waits, timeout=SETTLE_TIMEOUT_S)
+            for task in late:
+                task.cancel()
 
     async def close_user(self, user_id: str) -> int:
         """End the user's sessions in this process (erasure): close code 4410, unwritten transcripts

@@ -12,6 +12,12 @@ audio and transcript, errors, disconnect), so a test states the exact event sequ
 answered at once with a `response.audio.delta` carrying the same audio, with the server's receive and
 send times (monotonic ns) written into bytes 12-27 of the payload.
 
+Faults, for the renewal tests and the benchmark's fault mode: `DoubleSession.stall()` (the session
+stops answering but stays open), `DoubleSession.expire()` (the `session_expired` error, then a 1001
+close, as realtime services do at their duration cap), `VoiceLiveDouble.refuse_next` (the next n
+handshakes get a 503), `VoiceLiveDouble.refuse_all` and `expire_after_s` (every session expires that
+long after it opened).
+
 `auto_turn_frames=n` turns it into the load tests' upstream (tests/load): every n-th appended frame
 of a session ends a user turn by itself, as server VAD would: speech started and stopped, the
 transcription, then a whole answer with `auto_answer_ms` of audio. Appended audio is counted there,
@@ -64,6 +70,7 @@ class DoubleSession:
         self._ids = itertools.count(1)
         self.response_active: str | None = None
         self.closed = asyncio.Event()
+        self.stalled = False  # set by `stall()`: nothing is answered any more
         self.appended = 0  # frames counted, not recorded (VoiceLiveDouble.auto_turn_frames)
 
     # --- what the client sent ---
@@ -270,6 +277,24 @@ class DoubleSession:
     async def disconnect(self, code: int = 1011, reason: str = "server going away") -> None:
         await self.ws.close(code=code, reason=reason)
 
+    async def expire(self) -> None:
+        """The duration cap: the `session_expired` error, then a 1001 close."""
+        await self.error("session_expired", "Your session hit the maximum duration.")
+        await self.disconnect(1001, "session expired")
+
+    def stall(self) -> None:
+        """From now on the session answers nothing (pings still get pongs: the socket stays up)."""
+        self.stalled = True
+
+    def items_created(self) -> list[tuple[str, str]]:
+        """(role, text) of each `conversation.item.create` this session received, in order."""
+        out = []
+        for event in self.of_type("conversation.item.create"):
+            item = event["item"]
+            text = " ".join(part.get("text", "") for part in item.get("content") or ())
+            out.append((item.get("role", ""), text))
+        return out
+
 
 class VoiceLiveDouble:
     """Start with `async with VoiceLiveDouble() as double:`; `double.endpoint` is what the SDK needs."""
@@ -281,11 +306,15 @@ class VoiceLiveDouble:
         echo_audio: bool = False,
         auto_turn_frames: int | None = None,
         auto_answer_ms: int = 200,
+        expire_after_s: float | None = None,
     ) -> None:
         self.api_key = api_key
         self.echo_audio = echo_audio
         self.auto_turn_frames = auto_turn_frames
         self.auto_answer_ms = auto_answer_ms
+        self.expire_after_s = expire_after_s
+        self.refuse_next = 0  # the next n handshakes are refused with 503
+        self.refuse_all = False
         self.sessions: list[DoubleSession] = []
         self.refused: list[str] = []  # why handshakes were refused
         self.unavailable_voices: set[str] = set()  # session.update naming one gets an error
@@ -333,6 +362,9 @@ class VoiceLiveDouble:
         bearer = request.headers.get("authorization", "")
         if key != self.api_key and not bearer.startswith("Bearer "):
             return self._refuse(connection, HTTPStatus.UNAUTHORIZED, "bad credentials")
+        if self.refuse_all or self.refuse_next > 0:
+            self.refuse_next = max(0, self.refuse_next - 1)
+            return self._refuse(connection, HTTPStatus.SERVICE_UNAVAILABLE, "unavailable (fault injected)")
         return None
 
     def _refuse(self, connection: ServerConnection, status: HTTPStatus, why: str) -> Response:
@@ -346,6 +378,11 @@ class VoiceLiveDouble:
         async with self._new_session:
             self.sessions.append(session)
             self._new_session.notify_all()
+        expiry = None
+        if self.expire_after_s is not None:
+            expiry = asyncio.get_running_loop().call_later(
+                self.expire_after_s, lambda: asyncio.ensure_future(session.expire())
+            )
         try:
             await session.emit(
                 {
@@ -354,6 +391,8 @@ class VoiceLiveDouble:
                 }
             )
             async for message in ws:
+                if session.stalled:
+                    continue
                 event = orjson.loads(message)
                 kind = event.get("type")
                 if kind == "input_audio_buffer.append" and self.echo_audio:
@@ -367,6 +406,8 @@ class VoiceLiveDouble:
         except ConnectionClosed:
             pass
         finally:
+            if expiry is not None:
+                expiry.cancel()
             session.closed.set()
 
     async def _answer(self, session: DoubleSession, kind: str | None, event: Event) -> None:

@@ -66,6 +66,9 @@ async function boot(): Promise<void> {
     speaker: (onChange) => new PcmPlayer(onChange),
   });
   const voice = voicePanel({ controller, agents, announcer });
+  // Chromium keeps an established websocket open while offline: drop it at once, reconnect when back.
+  window.addEventListener("offline", () => controller.connection.networkLost());
+  window.addEventListener("online", () => controller.connection.networkBack());
 
   const startSession = (): string => {
     const previous = currentSession();

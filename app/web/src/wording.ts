@@ -57,6 +57,8 @@ export function voiceClosedText(info: StateInfo | undefined): string {
       return "Sign in again to use voice.";
     case "cannot-connect":
       return "Voice cannot connect from this page. Reload the page and try again.";
+    case "offline":
+      return "You are offline. Voice reconnects when the network is back… Nothing you say is sent until then.";
     case "retrying":
       return `Connection lost. Reconnecting in ${count(Math.max(1, Math.ceil(info.inMs / 1000)), "second")}… Nothing you say is sent until then.`;
     default:

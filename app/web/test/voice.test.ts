@@ -188,6 +188,35 @@ describe("VoiceConnection", () => {
     expect(states.at(-1)?.[0]).toBe("open");
   });
 
+  it("reconnects after the server asks to try again (1013), to the same session", async () => {
+    const { connection, timers } = harness();
+    await connection.connect();
+    FakeSocket.created[0]!.open();
+    FakeSocket.created[0]!.drop(1013, "the voice service is unavailable right now");
+    const retries = timers.filter((t) => t.ms !== 5000); // not the "stayed open" timer
+    expect(retries).toHaveLength(1);
+    retries[0]!.fn();
+    await Promise.resolve();
+    await Promise.resolve();
+    expect(FakeSocket.created[1]?.url).toBe(FakeSocket.created[0]?.url);
+  });
+
+  it("drops the socket when the network goes and reconnects when it is back", async () => {
+    const { connection, states, timers } = harness();
+    await connection.connect();
+    const first = FakeSocket.created[0]!;
+    first.open();
+    connection.networkLost();
+    expect(first.readyState).toBe(3);
+    expect(states.at(-1)).toEqual(["reconnecting", { why: "offline" }]);
+    expect(timers.filter((t) => t.ms !== 5000)).toHaveLength(0); // no attempt while offline
+    connection.networkBack();
+    await Promise.resolve();
+    await Promise.resolve();
+    expect(FakeSocket.created).toHaveLength(2);
+    expect(FakeSocket.created[1]?.url).toBe(first.url);
+  });
+
   it("does not retry after an authentication refusal (1008)", async () => {
     const { connection, states, timers } = harness();
     await connection.connect();

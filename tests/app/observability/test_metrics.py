@@ -41,6 +41,16 @@ def test_every_emitter_produces_its_signal_with_its_attributes(sink: Sink) -> No
             lambda: metrics.voice_first_audio_latency(80.0, "pm"),
             {"agent_id": "pm"},
         ),
+        signals.VOICE_RENEWALS: (
+            lambda: metrics.voice_renewal("closed", "renewed", 120.0),
+            {"reason": "closed", "outcome": "renewed"},
+        ),
+        signals.VOICE_RENEWAL_GAP: (
+            lambda: metrics.voice_renewal("stalled", "renewed", 80.0),
+            {"reason": "stalled"},
+        ),
+        signals.VOICE_GAP_FRAMES: (lambda: metrics.voice_gap_frames(0, 1), {"outcome": "dropped"}),
+        signals.VOICE_RESUMES: (metrics.voice_session_resumed, {}),
         signals.AUTH_FAILURES: (lambda: metrics.auth_failure("expired"), {"reason": "expired"}),
         signals.GATEWAY_THROTTLED: (lambda: metrics.gateway_throttled("pm"), {"agent_id": "pm"}),
         signals.MEMORY_DEGRADED: (

@@ -3,8 +3,9 @@ azure-ai-voicelive SDK -> the local VoiceLive double, with transcripts landing i
 
 Checked: the session.update the service sends; audio relayed untouched; the ordered client messages
 for a scripted conversation; transcripts written once each, in order, channel voice; barge-in;
-agent switch; every failure case (bad input, upstream error and disconnect, client disconnect,
-not configured, capacity, session length, auth, origin, ownership, connect failure).
+agent switch; every failure case (bad input, upstream error, client disconnect,
+not configured, capacity, session length, auth, origin, ownership, connect failure). An upstream
+that ends mid-session is renewed: tests/app/voice/test_renewal.py.
 """
 
 from __future__ import annotations
@@ -362,20 +363,6 @@ async def test_upstream_error_reaches_the_client_without_its_text(env: VoiceEnv)
         await client.audio()
         await upstream.wait_for("input_audio_buffer.append")
     assert error == {"type": "error", "message": "the voice service reported an error (rate_limit_exceeded)"}
-
-
-async def test_upstream_disconnect_closes_the_client_with_1014(env: VoiceEnv) -> None:
-    async with env.client() as client:
-        await client.until("agent_switched")
-        upstream = await env.double.session()
-        await upstream.speech_stopped("u1")
-        await upstream.transcription("u1", "before the drop")
-        await client.until("transcription", speaker="user", status="complete")
-        await upstream.disconnect()
-        code, got = await client.closed()
-    assert code == 1014
-    assert got[-1] == {"type": "error", "message": "the voice service ended the session"}
-    assert await turns(env) == [("user", "before the drop", "elena", "voice")]
 
 
 async def test_client_disconnect_closes_the_upstream(env: VoiceEnv) -> None:

@@ -9,7 +9,7 @@ from azure.core.credentials import AzureKeyCredential
 from azure.core.credentials_async import AsyncTokenCredential
 from azure.identity.aio import DefaultAzureCredential
 
-from app.voice.bridge import raw_websocket
+from app.voice.link import raw_websocket
 from app.voice.upstream import VoiceLiveUpstream, auth_mode, endpoint_host
 from tests.conftest import make_settings
 from tests.doubles.voicelive_server import VoiceLiveDouble

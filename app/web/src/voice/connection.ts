@@ -4,7 +4,10 @@
  * refusal or a normal end (see the close codes below) or a user stop. Every (re)connect uses the same
  * session id and names the chosen agent in the URL, so a dropped socket resumes the same conversation
  * and does not silently change agents. Retries are bounded: after MAX_ATTEMPTS drops without a stable
- * connection in between, the connection closes for good and says so.
+ * connection in between, the connection closes for good and says so. When the browser reports the
+ * network gone (`networkLost`, the window's `offline` event) the socket is dropped at once (an
+ * established websocket can otherwise sit silent for a long time) and the reconnect waits for
+ * `networkBack` (`online`) instead of a timer.
  */
 import { parseServerMessage, type ClientMessage, type ServerMessage } from "./protocol";
 
@@ -13,6 +16,7 @@ export type ConnectionState = "idle" | "connecting" | "open" | "reconnecting" | 
 export const NORMAL = 1000; // the session ended (client left, or its maximum length was reached)
 export const POLICY_VIOLATION = 1008; // authentication, permission, origin or ownership refused
 export const INTERNAL = 1011; // not configured, or a server fault
+export const NETWORK_LOST = 4000; // sent by this client when the browser reports the network gone
 export const ERASED = 4410; // the user's data was erased: the session is over, never reconnect to it
 export const MAX_ATTEMPTS = 8;
 /** A socket that stays open this long counts as recovered: the attempt counter starts again. */
@@ -59,7 +63,8 @@ export type StateInfo =
   | { why: "gave-up" }
   | { why: "sign-in" }
   | { why: "cannot-connect" }
-  | { why: "retrying"; attempt: number; inMs: number };
+  | { why: "retrying"; attempt: number; inMs: number }
+  | { why: "offline" };
 
 export interface ConnectionEvents {
   state(state: ConnectionState, info?: StateInfo): void;
@@ -74,6 +79,8 @@ export class VoiceConnection {
   private stableTimer: TimerId | null = null;
   /** The last error the server sent on this socket (it explains the close that follows). */
   private lastError = "";
+  /** The browser reported the network gone: reconnect when it is back, not on a timer. */
+  private offline = false;
   agentId: string | null = null;
   private readonly createSocket: SocketFactory;
   private readonly timers: Timers;
@@ -122,6 +129,28 @@ export class VoiceConnection {
     this.socket = null;
     if (socket && socket.readyState <= OPEN) socket.close(1000, "user stopped");
     this.events.state("closed");
+  }
+
+  /** The network went away: drop the socket now (nothing gets through) and wait for `networkBack`. */
+  networkLost(): void {
+    this.offline = true;
+    const socket = this.socket;
+    if (!this.wanted || !socket) return;
+    this.socket = null;
+    if (this.stableTimer !== null) this.timers.clear(this.stableTimer);
+    this.stableTimer = null;
+    if (socket.readyState <= OPEN) socket.close(NETWORK_LOST, "network lost");
+    this.closed(NETWORK_LOST, "network lost");
+  }
+
+  /** The network is back: reconnect now if a reconnect is due. */
+  networkBack(): void {
+    this.offline = false;
+    if (!this.wanted || this.socket) return;
+    if (this.retryTimer !== null) this.timers.clear(this.retryTimer);
+    this.retryTimer = null;
+    this.attempt = 0;
+    void this.open("reconnecting");
   }
 
   private clearTimers(): void {
@@ -188,6 +217,10 @@ export class VoiceConnection {
     if (code === NORMAL || code === ERASED || (code === INTERNAL && /not configured/i.test(explanation))) {
       this.wanted = false;
       this.events.state("closed", { why: "ended", server: explanation });
+      return;
+    }
+    if (this.offline) {
+      this.events.state("reconnecting", { why: "offline" });
       return;
     }
     if (this.attempt >= this.maxAttempts) {
