@@ -42,7 +42,7 @@ _SERVICE_VARIABLES = {
 def _no_ambient_configuration(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
     """Tests see only the settings they build: no developer `.env`, no inherited SOP variables."""
     for name in list(os.environ):
-        if name in _SERVICE_VARIABLES or name.startswith(("AZURE_", "ZEP_")):
+        if name in _SERVICE_VARIABLES or name.startswith(("AZURE_", "ZEP_", "RECORDING_")):
             monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)  # a stray `.env` in the checkout cannot leak in
     yield

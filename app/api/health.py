@@ -11,6 +11,8 @@ from pydantic import BaseModel, Field
 from app import __version__
 from app.db.engine import ping
 from app.security.deps import SettingsDep
+from app.settings import Settings
+from app.voice.recording import Recordings
 
 router = APIRouter(tags=["health"])
 
@@ -22,6 +24,14 @@ class MemoryHealth(BaseModel):
     degraded: bool
 
 
+class RecordingsHealth(BaseModel):
+    mode: Literal["off", "consent"]
+    store_configured: bool
+    degraded: bool  # frames dropped or a store failure in the last few minutes; calls go on regardless
+    dropped_frames: int
+    store_failures: int
+
+
 class HealthResponse(BaseModel):
     status: Literal["ok", "degraded"]
     timestamp: datetime = Field(description="When this answer was made (ISO 8601, UTC).")
@@ -31,6 +41,7 @@ class HealthResponse(BaseModel):
     chat_configured: bool
     database_ok: bool
     memory: MemoryHealth
+    recordings: RecordingsHealth
 
 
 class ReadyResponse(BaseModel):
@@ -47,8 +58,9 @@ async def health(request: Request, settings: SettingsDep) -> HealthResponse:
     degraded = False
     if memory_health is not None:
         zep_reachable, degraded = await memory_health()
+    recordings = _recordings(request, settings)
     return HealthResponse(
-        status="ok" if database_ok and not degraded else "degraded",
+        status="ok" if database_ok and not degraded and not recordings.degraded else "degraded",
         timestamp=datetime.now(UTC),
         version=__version__,
         environment=settings.environment,
@@ -61,6 +73,19 @@ async def health(request: Request, settings: SettingsDep) -> HealthResponse:
             zep_reachable=zep_reachable,
             degraded=degraded,
         ),
+        recordings=recordings,
+    )
+
+
+def _recordings(request: Request, settings: Settings) -> RecordingsHealth:
+    recordings: Recordings | None = getattr(request.app.state, "recordings", None)
+    health = recordings.health if recordings is not None else None
+    return RecordingsHealth(
+        mode=settings.recording_mode,
+        store_configured=settings.recording_store_configured,
+        degraded=bool(health and health.degraded),
+        dropped_frames=health.dropped_frames if health else 0,
+        store_failures=health.store_failures if health else 0,
     )
 
 

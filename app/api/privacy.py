@@ -17,6 +17,8 @@ router = APIRouter(prefix="/api/v1/memory", tags=["memory"])
 class ErasureResponse(BaseModel):
     removed: dict[str, int]  # episodes, turns, facts, tickets (unredeemed websocket tickets)
     zep: Literal["requested", "failed", "not_configured"]  # Zep deletes asynchronously once requested
+    # Voice recordings (removed["recordings"] counts the blobs); "failed": ask again, erasure is idempotent.
+    recordings: Literal["deleted", "failed", "not_configured"] = "not_configured"
 
 
 @router.delete("/users/me", response_model=ErasureResponse, operation_id="memory-erase-me")
@@ -37,5 +39,6 @@ async def erase_for(request: Request, user_id: str, actor: Identity) -> ErasureR
         pending=state.memory.queue,
         voice=state.voice,
         tickets=state.tickets,
+        recordings=state.recordings.store,
     )
-    return ErasureResponse(removed=result.removed, zep=result.zep)
+    return ErasureResponse(removed=result.removed, zep=result.zep, recordings=result.recordings)

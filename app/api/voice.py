@@ -8,6 +8,7 @@ close with the code documented in docs/voice-protocol.md.
 from __future__ import annotations
 
 import logging
+from typing import Literal
 
 from fastapi import APIRouter, HTTPException, Request, WebSocket, status
 from pydantic import BaseModel
@@ -42,6 +43,7 @@ class VoiceStatus(BaseModel):
     auth_mode: str
     active_sessions: int
     max_sessions: int
+    recording: Literal["off", "consent"]  # consent: the client may offer {"type": "consent", ...}
     agents: dict[str, AgentVoice]
 
 
@@ -75,6 +77,7 @@ async def voice_status(request: Request) -> VoiceStatus:
         auth_mode=auth_mode(settings),
         active_sessions=service.active,
         max_sessions=service.max_sessions,
+        recording="consent" if service.recordings is not None and service.recordings.enabled else "off",
         agents={agent.id: AgentVoice(voice=agent.voice) for agent in service.agents()},
     )
 
@@ -149,6 +152,7 @@ async def voicelive(websocket: WebSocket, session_id: str, agent: str = DEFAULT_
             agent=service.agent(agent),
             resolve_agent=service.agent,
             params=service.params,
+            recordings=service.recordings,
         )
         with service.live(identity.user_id, bridge):  # so an erasure can end it
             await bridge.run()

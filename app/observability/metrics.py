@@ -34,6 +34,7 @@ _first_audio = _instrument(signals.VOICE_FIRST_AUDIO_LATENCY)
 _auth_failures = _instrument(signals.AUTH_FAILURES)
 _throttled = _instrument(signals.GATEWAY_THROTTLED)
 _memory_degraded = _instrument(signals.MEMORY_DEGRADED)
+_recording_degraded = _instrument(signals.RECORDING_DEGRADED)
 
 
 def chat_latency(ms: float, agent_id: str, outcome: str) -> None:
@@ -74,3 +75,9 @@ def gateway_throttled(agent_id: str) -> None:
 def memory_degraded(operation: str, reason: str) -> None:
     _memory_degraded.add(1, {"operation": operation, "reason": reason})
     LIVE.mark(Event.MEMORY_DEGRADED)
+
+
+def recording_degraded(reason: str) -> None:
+    """A recording dropped frames (`queue_full`) or stopped (`store_error`, `store_timeout`, ...)."""
+    _recording_degraded.add(1, {"reason": reason})
+    LIVE.mark(Event.RECORDING_DEGRADED)

@@ -78,6 +78,13 @@ MEMORY_DEGRADED = Signal(
     ("operation", "reason"),
     "How often did a Zep call fail or time out (memory served from SQL only)?",
 )
+RECORDING_DEGRADED = Signal(
+    "recording_degradations",
+    "counter",
+    "1",
+    ("reason",),
+    "How often did a consented voice recording lose audio (queue full) or stop (store slow or failing)?",
+)
 
 ALL_SIGNALS: tuple[Signal, ...] = (
     CHAT_LATENCY,
@@ -88,4 +95,5 @@ ALL_SIGNALS: tuple[Signal, ...] = (
     AUTH_FAILURES,
     GATEWAY_THROTTLED,
     MEMORY_DEGRADED,
+    RECORDING_DEGRADED,
 )

@@ -23,6 +23,7 @@ class Permission(StrEnum):
     AUDIT_READ = "audit:read"
     ERASE_ANY = "erase:any"
     METRICS_READ = "metrics:read"
+    RECORDING_READ = "recording:read"
 
 
 _USER = frozenset({Permission.CHAT, Permission.VOICE, Permission.MEMORY_OWN})
@@ -33,7 +34,13 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.USER: _USER,
     Role.ANALYST: _ANALYST,
     Role.ADMIN: _ANALYST
-    | {Permission.MEMORY_ANY, Permission.AUDIT_READ, Permission.ERASE_ANY, Permission.METRICS_READ},
+    | {
+        Permission.MEMORY_ANY,
+        Permission.AUDIT_READ,
+        Permission.ERASE_ANY,
+        Permission.METRICS_READ,
+        Permission.RECORDING_READ,
+    },
 }
 
 

@@ -47,6 +47,7 @@ from app.voice.params import (
     OWNER_CHECK_TIMEOUT_S,
     VoiceParams,
 )
+from app.voice.recording import Recordings
 from app.voice.session_config import session_for
 from app.voice.transcripts import ReadyTurn, TranscriptLedger
 from app.voice.upstream import VoiceLiveUpstream
@@ -98,6 +99,7 @@ class VoiceBridge:
         agent: Agent,
         resolve_agent: AgentResolver,
         params: VoiceParams,
+        recordings: Recordings | None = None,
     ) -> None:
         self.connection_id = uuid.uuid4().hex[:12]
         self._ws = websocket
@@ -134,6 +136,8 @@ class VoiceBridge:
         self._opened_at = datetime.now(UTC)
         self._stop: asyncio.Future[Ending] = asyncio.get_running_loop().create_future()
         self._closed = asyncio.Event()
+        # Recording taps (app/voice/recording.py): a flag check and a non-blocking queue put each.
+        self._recorder = recordings.session(identity, session_id, self._send) if recordings else None
 
     # --- lifecycle -------------------------------------------------------------------------------
 
@@ -240,6 +244,8 @@ class VoiceBridge:
                     self._ws.close(code=ending.code, reason=(ending.message or "")[:120]), CLOSE_TIMEOUT_S
                 )
         await self._drain_writes()
+        if self._recorder is not None:
+            await self._recorder.close(discard=ending.discard_transcripts)
         log.info(
             "voice session ended",
             extra={
@@ -272,12 +278,16 @@ class VoiceBridge:
                 await self._switch_agent(parsed.agent_id)
             elif isinstance(parsed, protocol.Cancel):
                 await self._interrupt(time.monotonic())
-            else:
+            elif isinstance(parsed, protocol.Consent):
+                await self._consent(parsed.recording)
+            elif isinstance(parsed, protocol.TextIn):
                 await self._typed_input(parsed.content)
 
     async def _append_audio(self, data: str) -> None:
         """The hot path: the append event is built by concatenation (the base64 was validated, so it
         needs no JSON escaping) and written to the SDK's websocket, skipping a json.dumps per frame."""
+        if self._recorder is not None:
+            self._recorder.user_audio(data)
         raw = self._raw_upstream
         if raw is None:
             await self._to_upstream({"type": "input_audio_buffer.append", "audio": data})
@@ -287,6 +297,12 @@ class VoiceBridge:
                 await raw.send_str('{"type":"input_audio_buffer.append","audio":"' + data + '"}')
             except (aiohttp.ClientError, ConnectionResetError, RuntimeError) as exc:
                 raise VoiceLiveConnectionError(f"send failed: {type(exc).__name__}") from exc
+
+    async def _consent(self, granted: bool) -> None:
+        if self._recorder is None:
+            await self._send(protocol.recording_state("off", "recording is not enabled in this environment"))
+        else:
+            await self._recorder.consent(granted)
 
     async def _to_upstream(self, event: dict[str, Any]) -> None:
         conn = self._conn
@@ -391,10 +407,14 @@ class VoiceBridge:
             metrics.voice_first_audio_latency((now - self._speech_stopped) * 1000, self._agent.id)
             self._speech_stopped = None
         self._audio_sent_bytes += len(delta) * 3 // 4
+        if self._recorder is not None:
+            self._recorder.agent_audio(delta)
         await self._send(protocol.audio_out(delta))
 
     async def _on_event(self, kind: str, event: dict[str, Any]) -> None:
         now = time.monotonic()
+        if self._recorder is not None:
+            self._recorder.event(kind, self._agent.id)  # turn markers
         if kind == "input_audio_buffer.speech_started":
             await self._interrupt(now)
             await self._send(protocol.transcription("user", "listening"))

@@ -5,6 +5,7 @@ Client -> server (JSON text frames):
   {"type": "agent", "agent_id": "marcus"}
   {"type": "cancel"}
   {"type": "text", "content": "typed input"}
+  {"type": "consent", "recording": true|false}   (recording consent for this session; false withdraws)
 
 Server -> client:
   {"type": "agent_switched", "agent_id": ...}
@@ -13,6 +14,7 @@ Server -> client:
   {"type": "audio", "data": "<base64>", "format": "audio/pcm16"}
   {"type": "stop_playback"}      (barge-in: drop any audio queued for playback)
   {"type": "error", "message": ...}
+  {"type": "recording", "state": "on"|"off", "reason": ...}   (answers consent; "off" on a store failure)
 
 Audio is the hot path: it is parsed with orjson and the base64 text is forwarded untouched; it is
 decoded once only to check it and to enforce the frame cap. See docs/voice-protocol.md.
@@ -69,9 +71,14 @@ class TextIn:
     content: str
 
 
-ClientMessage = AudioIn | AgentSwitch | Cancel | TextIn
+@dataclass(frozen=True, slots=True)
+class Consent:
+    recording: bool
 
-CLIENT_TYPES = ("audio", "agent", "cancel", "text")
+
+ClientMessage = AudioIn | AgentSwitch | Cancel | TextIn | Consent
+
+CLIENT_TYPES = ("audio", "agent", "cancel", "text", "consent")
 
 
 def valid_session_id(session_id: str) -> bool:
@@ -111,6 +118,11 @@ def parse_client_message(raw: str | bytes, max_frame_bytes: int) -> ClientMessag
         if len(content) > _MAX_TEXT_CHARS:
             raise ProtocolError(f"text messages may hold at most {_MAX_TEXT_CHARS} characters")
         return TextIn(content.strip())
+    if kind == "consent":
+        recording = message.get("recording")
+        if not isinstance(recording, bool):
+            raise ProtocolError('consent messages need "recording": true or false')
+        return Consent(recording)
     if not isinstance(kind, str):
         raise ProtocolError('invalid message: missing "type" (one of: ' + ", ".join(CLIENT_TYPES) + ")")
     raise ProtocolError(f"unknown message type {kind[:32]!r}; expected one of: " + ", ".join(CLIENT_TYPES))
@@ -153,6 +165,14 @@ def agent_switched(agent_id: str) -> str:
 
 def stop_playback() -> str:
     return '{"type":"stop_playback"}'
+
+
+def recording_state(state: Literal["on", "off"], reason: str | None = None) -> str:
+    """Whether this session is being recorded now; `reason` says why not when consent was refused."""
+    message = {"type": "recording", "state": state}
+    if reason is not None:
+        message["reason"] = reason
+    return orjson.dumps(message).decode()
 
 
 def error(message: str) -> str:

@@ -11,6 +11,7 @@ from app.observability import metrics
 from app.settings import Settings
 from app.voice.bridge import ERASED, VoiceBridge
 from app.voice.params import VoiceParams
+from app.voice.recording import Recordings
 from app.voice.upstream import VoiceLiveUpstream
 
 #: How long an erasure waits for the user's sessions here to tear down (each close is bounded too).
@@ -18,8 +19,9 @@ CLOSE_USER_TIMEOUT_S = 10.0
 
 
 class VoiceService:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, recordings: Recordings | None = None) -> None:
         self.settings = settings
+        self.recordings = recordings  # consented recordings (None: the bridge never records)
         self.upstream = VoiceLiveUpstream(settings)
         self.params = VoiceParams.from_settings(settings)
         self.max_sessions = settings.voice_max_sessions
@@ -81,3 +83,5 @@ class VoiceService:
 
     async def aclose(self) -> None:
         await self.upstream.aclose()
+        if self.recordings is not None:
+            await self.recordings.aclose()

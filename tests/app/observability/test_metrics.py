@@ -47,6 +47,10 @@ def test_every_emitter_produces_its_signal_with_its_attributes(sink: Sink) -> No
             lambda: metrics.memory_degraded("add", "timeout"),
             {"operation": "add", "reason": "timeout"},
         ),
+        signals.RECORDING_DEGRADED: (
+            lambda: metrics.recording_degraded("store_error"),
+            {"reason": "store_error"},
+        ),
     }
     assert set(calls) == set(signals.ALL_SIGNALS)
     for signal, (emit, attributes) in calls.items():
