@@ -103,7 +103,7 @@ class Settings(BaseSettings):
     )
     recording_container: str = Field(
         "recordings",
-        pattern=r"^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$",
+        pattern=r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$",
         description="Blob container of the recordings (Azure's container naming rules).",
     )
 
@@ -183,6 +183,13 @@ class Settings(BaseSettings):
     @classmethod
     def _normalise_recording_mode(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("recording_container", mode="after")
+    @classmethod
+    def _container_name(cls, value: str) -> str:
+        if "--" in value:
+            raise ValueError("container names may not contain consecutive hyphens")
+        return value
 
     @field_validator("azure_ai_key_header", mode="before")
     @classmethod

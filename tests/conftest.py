@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.db.engine import create_engine, dispose
 from app.db.migrate import upgrade
 from app.settings import Settings
+from tests.azurite.server import Azurite, azurite
 from tests.telemetry import _session_sink, sink  # noqa: F401 - fixtures shared by every test area
 
 POSTGRES_HOST, POSTGRES_PORT = "127.0.0.1", 5432
@@ -103,3 +104,15 @@ async def engine(database_settings: Settings) -> AsyncIterator[AsyncEngine]:
         yield engine
     finally:
         await dispose(engine)
+
+
+@pytest.fixture(scope="session")
+def azurite_server() -> Iterator[Azurite]:
+    """Azurite's blob service for the session (tests/azurite); each test uses its own container."""
+    with azurite() as server:
+        yield server
+
+
+@pytest.fixture
+def recording_container() -> str:
+    return f"rec-{uuid.uuid4().hex[:12]}"

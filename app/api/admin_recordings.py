@@ -39,6 +39,7 @@ class Recording(BaseModel):
 
 
 class RecordingList(BaseModel):
+    store_configured: bool  # false: RECORDING_STORAGE_URL is not set, so nothing was ever recorded here
     session_id: str
     user_ref: str  # the owner's pseudonym (as in the audit trail)
     items: list[Recording]
@@ -61,13 +62,10 @@ class ReadLink(BaseModel):
     expires_at: UtcDateTime
 
 
-def _store(request: Request) -> RecordingStore:
+def _store(request: Request) -> RecordingStore | None:
+    """None when no store is configured: then no recording exists (the guard refuses consent mode
+    without one), so lists are empty and links not found, each saying why."""
     recordings: Recordings = request.app.state.recordings
-    if recordings.store is None:
-        raise HTTPException(
-            status.HTTP_503_SERVICE_UNAVAILABLE,
-            "no recordings store is configured (set RECORDING_STORAGE_URL)",
-        )
     return recordings.store
 
 
@@ -121,7 +119,7 @@ def _group(blobs: list[StoredBlob]) -> list[Recording]:
     "/sessions/{session_id}",
     response_model=RecordingList,
     operation_id="admin-recordings-list",
-    responses=errors(403, 404, 503),
+    responses=errors(403, 404),
 )
 async def list_recordings(
     request: Request,
@@ -137,9 +135,9 @@ async def list_recordings(
     trail: AuditTrail = request.app.state.audit
     user_ref = trail.user_ref(owner)
     try:
-        blobs = await store.list_session(user_ref, session_id)
-    except ValueError:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "no recordings for this session id") from None
+        blobs = await store.list_session(user_ref, session_id) if store is not None else []
+    except ValueError:  # not a session id a recording can have (blob name rules)
+        blobs = []
     items = _group(blobs)
     await _audit(
         request,
@@ -147,15 +145,19 @@ async def list_recordings(
         "recording_list",
         {"subject": user_ref, "session_id": session_id, "recordings": len(items)},
     )
-    return RecordingList(session_id=session_id, user_ref=user_ref, items=items)
+    return RecordingList(
+        store_configured=store is not None, session_id=session_id, user_ref=user_ref, items=items
+    )
 
 
 @router.post(
-    "/link", response_model=ReadLink, operation_id="admin-recordings-link", responses=errors(403, 404, 503)
+    "/link", response_model=ReadLink, operation_id="admin-recordings-link", responses=errors(403, 404)
 )
 async def read_link(request: Request, admin: RecordingReader, body: LinkRequest) -> ReadLink:
     """A short-lived read-only link to one part of one recording (audited)."""
     store = _store(request)
+    if store is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no recordings store is configured, so no recordings")
     owner = await _owner(request, body.session_id, body.user_id)
     trail: AuditTrail = request.app.state.audit
     user_ref = trail.user_ref(owner)

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Literal, Protocol
 
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob import BlobBlock, BlobSasPermissions, ContentSettings, generate_blob_sas
+from azure.storage.blob.aio import ExponentialRetry
 
 from app.settings import Settings
 
@@ -95,6 +96,8 @@ class StoredBlob:
 class RecordingStore(Protocol):
     """What the recorder, erasure, retention and the admin routes need from the store."""
 
+    async def prepare(self) -> None: ...
+
     async def stage(self, name: str, block_id: str, data: bytes) -> None: ...
 
     async def commit(self, name: str, block_ids: Sequence[str], metadata: dict[str, str]) -> None: ...
@@ -139,7 +142,8 @@ class BlobRecordingStore:
 
         if settings.recording_storage_connection_string is not None:
             conn = settings.recording_storage_connection_string.get_secret_value()
-            return cls(BlobServiceClient.from_connection_string(conn), settings.recording_container)
+            service = BlobServiceClient.from_connection_string(conn, retry_policy=_retry())
+            return cls(service, settings.recording_container)
         if settings.recording_storage_url:
             from azure.identity.aio import DefaultAzureCredential
 
@@ -147,7 +151,9 @@ class BlobRecordingStore:
                 managed_identity_client_id=settings.azure_client_id,
                 exclude_interactive_browser_credential=True,
             )
-            service = BlobServiceClient(settings.recording_storage_url, credential=credential)
+            service = BlobServiceClient(
+                settings.recording_storage_url, credential=credential, retry_policy=_retry()
+            )
             return cls(service, settings.recording_container, credential)
         return None
 
@@ -158,6 +164,10 @@ class BlobRecordingStore:
                 await self._container.create_container()
             self._container_ready = True
         return self._container
+
+    async def prepare(self) -> None:
+        """Reach the store (and create the container) now, so a store that is down shows at consent."""
+        await self._ready()
 
     async def stage(self, name: str, block_id: str, data: bytes) -> None:
         container = await self._ready()
@@ -278,6 +288,12 @@ class BlobRecordingStore:
         await self._service.close()
         if self._credential is not None:
             await self._credential.close()
+
+
+def _retry() -> ExponentialRetry:
+    """Storage's default waits 15 s before its first retry; the recorder gives each call 10 s in all
+    (app/voice/recording.py, STORE_TIMEOUT_S), so retries start sooner: after ~1 s and ~3 s."""
+    return ExponentialRetry(initial_backoff=1, increment_base=2, retry_total=2)
 
 
 def _stored(item: object) -> StoredBlob:

@@ -132,6 +132,7 @@ class SessionRecorder:
         self._session_id = session_id
         self._notify = notify
         self._span: _Span | None = None
+        self._spans: list[_Span] = []  # every span of this connection, for `close(discard=True)`
         self._finishing: set[asyncio.Task[None]] = set()
         self._closed = False
 
@@ -192,12 +193,19 @@ class SessionRecorder:
         span = _Span(key=key, consent_at=datetime.now(UTC))
         span.writer = asyncio.create_task(self._write(span), name=f"recording-{key.recording_id}")
         self._span = span
+        self._spans.append(span)
         log.info("recording started", extra={"recording_id": key.recording_id})
 
     def _stop(self, *, discard: bool = False) -> None:
         """Stop taking frames now; the writer commits (or discards) in the background."""
-        span, self._span = self._span, None
-        if span is None:
+        if self._span is not None:
+            self._detach(self._span, discard=discard)
+
+    def _detach(self, span: _Span, *, discard: bool = False) -> None:
+        if self._span is span:
+            self._span = None
+        if not span.accepting:
+            span.discard = span.discard or discard
             return
         span.accepting = False
         span.discard = discard
@@ -209,7 +217,8 @@ class SessionRecorder:
     async def close(self, *, discard: bool = False) -> None:
         """At session end: stop, then wait (bounded) for every recording to be committed or discarded."""
         self._closed = True
-        self._stop(discard=discard)
+        for span in self._spans:
+            self._detach(span, discard=discard)
         pending = set(self._finishing)
         if not pending:
             return
@@ -226,6 +235,7 @@ class SessionRecorder:
         sizes = {"user": 0, "agent": 0}
         blocks: dict[str, list[str]] = {"user": [], "agent": []}
         markers: list[dict[str, object]] = []
+        await self._call(span, "open", self._store.prepare())  # a store that is down shows now
         while (item := await span.queue.get()) is not None:
             if span.failed or span.discard:
                 continue  # drain: the recording stopped, the call goes on
@@ -339,9 +349,7 @@ class SessionRecorder:
             first = span.failed is None
             span.failed = reason
             if first and span.accepting:
-                span.accepting = False
-                if self._span is span:
-                    self._span = None
+                self._detach(span)
                 with contextlib.suppress(Exception):
                     await self._notify(
                         protocol.recording_state(
