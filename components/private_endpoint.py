@@ -17,13 +17,13 @@ from pulumi_azure_native import network
 
 from policies.paths import PRIVATE_DNS_ZONES as PACK_ZONES
 
-GroupId = Literal["vault", "account", "postgresqlServer", "Gateway", "staticSites", "registry"]
+GroupId = Literal["vault", "account", "postgresqlServer", "Gateway", "staticSites", "registry", "blob"]
 
 #: Private DNS zones per group id: the policy pack's table of Azure's documented names, so the zones
 #: created here are the ones AZ-PE-001 and the path check expect.
 PRIVATE_DNS_ZONES: Mapping[str, tuple[str, ...]] = {
     group: PACK_ZONES[group]
-    for group in ("vault", "account", "postgresqlServer", "Gateway", "staticSites", "registry")
+    for group in ("vault", "account", "postgresqlServer", "Gateway", "staticSites", "registry", "blob")
 }
 
 
