@@ -23,6 +23,7 @@ from . import (
     private_link,
     registry,
     static_sites,
+    storage,
     vnet,
 )
 
@@ -34,6 +35,7 @@ CATALOGUE: list[Entry] = [
     *postgres.CATALOGUE,
     *keyvault.CATALOGUE,
     *static_sites.CATALOGUE,
+    *storage.CATALOGUE,
     *private_link.CATALOGUE,
     *monitor.CATALOGUE,
     *entra.CATALOGUE,
