@@ -62,6 +62,7 @@ SEEDS: dict[str, tuple[dict[str, Any], str]] = {
     "scale-to-zero": ({"hosting": {"minReplicas": 0}}, "SOP-SCALE-002"),
     "environment-not-zone-redundant": ({"hosting": {"zoneRedundant": False}}, "SOP-HA-001"),
     "debug-on": ({"hosting": {"debug": True}}, "SOP-APP-003"),
+    "recordings-public": ({"recordings": {"publicNetworkAccess": "Enabled"}}, "SOP-REC-003"),
     "conditional-access-missing": (
         {"auth": {"mfaRequired": False, "conditionalAccess": {"enabled": False}}},
         "SOP-IAM-001",
