@@ -12,7 +12,13 @@ from pulumi_azure_native import app as aca
 
 from app.settings import Settings, check_sop
 from components.hosting import BLUE_GREEN_OWNED, BOOTSTRAP_IMAGE, BOOTSTRAP_PORT
-from components.identity import ACR_PULL, KEY_VAULT_SECRETS_USER, OPENAI_USER, SPEECH_USER
+from components.identity import (
+    ACR_PULL,
+    KEY_VAULT_SECRETS_USER,
+    OPENAI_USER,
+    SPEECH_USER,
+    STORAGE_BLOB_DATA_CONTRIBUTOR,
+)
 from components.offline import (
     OFFLINE_SECRET,
     OfflinePlan,
@@ -249,12 +255,13 @@ def test_role_assignments_for_the_app_identity(stack: str) -> None:
         for a in plan.of_type("azure-native:authorization:RoleAssignment")
         if a.inputs["principalId"] == principal
     }
+    recording = {(STORAGE_BLOB_DATA_CONTRIBUTOR, "azure-native:storage:StorageAccount")}
     assert granted == {
         (SPEECH_USER, "azure-native:cognitiveservices:Account"),
         (OPENAI_USER, "azure-native:cognitiveservices:Account"),
         (KEY_VAULT_SECRETS_USER, "azure-native:keyvault:Vault"),
         (ACR_PULL, "azure-native:containerregistry:Registry"),
-    }
+    } | (recording if stack in ("uat", "prod") else set())  # the stacks that record (with consent)
     registry = plan.one("azure-native:containerregistry:Registry")
     assert registry.inputs["adminUserEnabled"] is False
 
