@@ -254,7 +254,12 @@ ARM_TYPES: Mapping[str, ArmType] = {
     "azure-native:app:Job": _t("Microsoft.App/jobs", "jobName"),
     "azure-native:web:StaticSite": _t("Microsoft.Web/staticSites", "name"),
     # storage (voice recordings)
-    "azure-native:storage:StorageAccount": _t("Microsoft.Storage/storageAccounts", "accountName"),
+    "azure-native:storage:StorageAccount": _t(
+        "Microsoft.Storage/storageAccounts",
+        "accountName",
+        # azure-native's names for two ARM properties of the account.
+        renames={"networkRuleSet": "networkAcls", "enableHttpsTrafficOnly": "supportsHttpsTrafficOnly"},
+    ),
     "azure-native:storage:BlobServiceProperties": _t(
         "Microsoft.Storage/storageAccounts/blobServices", "accountName", "blobServicesName"
     ),
