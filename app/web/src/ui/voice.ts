@@ -14,6 +14,7 @@ import { voiceSocketUrl } from "../urls";
 import type { AgentStore } from "./agents";
 import { agentPicker } from "./agents";
 import { h } from "./dom";
+import { recordingControl } from "./recording";
 
 export interface VoicePanelDeps {
   auth: Auth;
@@ -111,6 +112,9 @@ export function voicePanel({ auth, agents, wsBase, sessionId }: VoicePanelDeps):
       case "audio":
         if (message.format === "audio/pcm16") player.enqueue(message.data);
         break;
+      case "recording":
+        recording.update(message);
+        break;
       case "error":
         error.textContent = message.message;
         break;
@@ -126,13 +130,18 @@ export function voicePanel({ auth, agents, wsBase, sessionId }: VoicePanelDeps):
         status.dataset.state = state;
         if (state === "open") {
           error.textContent = "";
+          recording.open();
           void startMic();
+        } else {
+          recording.closed();
         }
         if (state === "closed" && running) void stopAll(detail);
       },
       message: onMessage,
     },
   );
+
+  const recording = recordingControl((message) => connection.send(message));
 
   const startMic = async (): Promise<void> => {
     if (micOn) return;
@@ -159,6 +168,7 @@ export function voicePanel({ auth, agents, wsBase, sessionId }: VoicePanelDeps):
     start.textContent = "Start conversation";
     start.setAttribute("aria-pressed", "false");
     connection.close();
+    recording.reset();
     if (detail) status.textContent = detail;
     micOn = false;
     for (const id of transcript.end()) {
@@ -207,6 +217,7 @@ export function voicePanel({ auth, agents, wsBase, sessionId }: VoicePanelDeps):
     picker,
     active,
     h("div", { class: "actions" }, start, cancel),
+    recording.element,
     status,
     error,
     h("h2", { class: "subhead" }, "Transcript"),
