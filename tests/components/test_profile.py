@@ -139,6 +139,7 @@ def test_sop_floors_are_left_to_the_policy_pack() -> None:
     config["hosting"]["internal"] = False
     config["database"]["highAvailability"] = "Disabled"
     config["keyVault"]["publicNetworkAccess"] = "Enabled"
+    config["recordings"]["publicNetworkAccess"] = "Enabled"  # a private account needs the VNet
     profile = load_profile("prod", config)
     assert profile.network.private_link is False
 
@@ -149,6 +150,7 @@ def test_sop_floors_are_left_to_the_policy_pack() -> None:
         ("network", "hub", {"vnetId": "<HUB>"}, "hub needs privateLink"),
         ("gateway", "virtualNetwork", "Internal", "virtualNetwork Internal needs network.privateLink"),
         ("hosting", "internal", True, "hosting.internal needs network.privateLink"),
+        ("recordings", "publicNetworkAccess", "Disabled", "recordings.publicNetworkAccess Disabled needs"),
     ],
 )
 def test_what_lives_in_the_vnet_needs_the_vnet(section: str, key: str, value: object, message: str) -> None:

@@ -47,6 +47,7 @@ ALL_PATHS = {
     "Key Vault references",
     "registry pull",
     "Zep",
+    "recordings storage",
     "Application Insights",
 }
 
