@@ -132,7 +132,11 @@ def _app(t: Topology, env: str, *, database: bool, registry_host: str) -> None:
                 ]
             },
         },
-        {"managedEnvironmentId": [env], "template": ["apim", "ai", "acr", "rec"], "configuration": ["kv", "acr"]},
+        {
+            "managedEnvironmentId": [env],
+            "template": ["apim", "ai", "acr", "rec"],
+            "configuration": ["kv", "acr"],
+        },
     )
 
 
