@@ -144,3 +144,28 @@ async def test_read_link_reads_one_blob_for_a_bounded_time(store: BlobRecordingS
         assert (await http.get(url)).content[44:] == b"\x05\x00" * 10
     with pytest.raises(ValueError, match="read link"):
         await store.read_link(name, 7200)
+
+
+def test_retention_cli_purges_recordings_when_a_store_is_configured(
+    tmp_path: Path, store: BlobRecordingStore, azurite_server: Azurite, recording_container: str
+) -> None:
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[3]
+    env = {
+        "DATA_DIR": str(tmp_path / "data"),
+        "PATH": "/usr/bin:/bin",
+        "PYTHONPATH": str(root),
+        "DATA_RETENTION_DAYS": "30",
+        "RECORDING_STORAGE_CONNECTION_STRING": azurite_server.connection_string,
+        "RECORDING_CONTAINER": recording_container,
+        "RECORDING_RETENTION_DAYS": "30",
+    }
+    engram = [sys.executable, "-c", "from app.cli import main; main()"]
+    subprocess.run([*engram, "db", "upgrade"], env=env, check=True, capture_output=True, cwd=tmp_path)
+    ran = subprocess.run(
+        [*engram, "retention", "purge"], env=env, capture_output=True, text=True, cwd=tmp_path
+    )
+    assert ran.returncode == 0, ran.stderr
+    assert "recordings: deleted 0 blobs older than 30 days" in ran.stdout
