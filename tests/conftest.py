@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.db.engine import create_engine, dispose
 from app.db.migrate import upgrade
 from app.settings import Settings
-from tests.azurite.server import Azurite, azurite
+from tests.azurite.server import Azurite, AzuriteMissing, azurite
 from tests.telemetry import _session_sink, sink  # noqa: F401 - fixtures shared by every test area
 
 POSTGRES_HOST, POSTGRES_PORT = "127.0.0.1", 5432
@@ -108,9 +108,15 @@ async def engine(database_settings: Settings) -> AsyncIterator[AsyncEngine]:
 
 @pytest.fixture(scope="session")
 def azurite_server() -> Iterator[Azurite]:
-    """Azurite's blob service for the session (tests/azurite); each test uses its own container."""
-    with azurite() as server:
-        yield server
+    """Azurite's blob service for the session (tests/azurite); each test uses its own container.
+    Not installed: the test skips locally and fails under CI, so a green CI run always ran it."""
+    try:
+        with azurite() as server:
+            yield server
+    except AzuriteMissing as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"prerequisite missing in CI: {exc}")
+        pytest.skip(str(exc))
 
 
 @pytest.fixture

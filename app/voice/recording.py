@@ -42,8 +42,9 @@ log = logging.getLogger("engram.voice.recording")
 #: Frames (both directions together) a recording may have waiting for its writer; ~10 s of a busy
 #: two-way conversation at 25 frames a second each way. More are dropped (a counted gap).
 QUEUE_FRAMES = 500
-#: Audio is staged to the store in blocks of this many bytes (~22 s of PCM16 at 24 kHz).
-BLOCK_BYTES = 1 << 20
+#: Audio is staged to the store in blocks of this many bytes (~5.5 s of PCM16 at 24 kHz): with the
+#: queue, what a recording session holds in memory stays under ~2 MB (two buffers + 500 frames).
+BLOCK_BYTES = 256 * 1024
 #: Each store call (stage, commit, put) must finish within this long, or the recording stops.
 STORE_TIMEOUT_S = 10.0
 #: At session end the recording gets this long to commit its tracks.

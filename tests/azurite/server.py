@@ -17,8 +17,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
-
 HERE = Path(__file__).parent
 EXECUTABLE = HERE / "node_modules" / ".bin" / "azurite-blob"
 STARTUP_TIMEOUT_S = 30.0
@@ -59,14 +57,15 @@ def _listening(port: int) -> bool:
         return False
 
 
+class AzuriteMissing(Exception):
+    """Azurite is not installed (the tests skip locally and fail under CI; the bench exits)."""
+
+
 @contextmanager
 def azurite() -> Iterator[Azurite]:
-    """A running Azurite blob service; skipped (failed under CI) when it is not installed."""
+    """A running Azurite blob service, or `AzuriteMissing`."""
     if not EXECUTABLE.exists():
-        reason = "Azurite is not installed: `make azurite` (npm ci in tests/azurite)"
-        if os.environ.get("CI"):
-            pytest.fail(f"prerequisite missing in CI: {reason}")
-        pytest.skip(reason)
+        raise AzuriteMissing("Azurite is not installed: `make azurite` (npm ci in tests/azurite)")
     key = base64.b64encode(secrets.token_bytes(64)).decode()
     port = _free_port()
     env = {**os.environ, "AZURITE_ACCOUNTS": f"{ACCOUNT}:{key}"}

@@ -92,8 +92,9 @@ async def test_without_consent_nothing_is_written(
 
 
 async def test_consent_records_both_directions_as_playable_wav(
-    env: VoiceEnv, azurite_server: Azurite, recording_container: str
+    env: VoiceEnv, azurite_server: Azurite, recording_container: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(recording, "BLOCK_BYTES", 7_000)  # many blocks, cut mid-frame: order must hold
     async with env.client("sess-rec", token=USER) as client:
         await client.until("agent_switched")
         await client.send(type="consent", recording=True)
