@@ -95,6 +95,8 @@ async def test_consent_records_both_directions_as_playable_wav(
     env: VoiceEnv, azurite_server: Azurite, recording_container: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(recording, "BLOCK_BYTES", 7_000)  # many blocks, cut mid-frame: order must hold
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{env.port}") as http:
+        assert (await http.get("/api/v1/voice/status")).json()["recording"] == "consent"
     async with env.client("sess-rec", token=USER) as client:
         await client.until("agent_switched")
         await client.send(type="consent", recording=True)
@@ -178,6 +180,9 @@ async def test_recording_mode_off_refuses_consent(tmp_path: Path, azurite_server
             await client.until("agent_switched")
             await client.send(type="consent", recording=True)
             answer = await client.recv()
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{env.port}") as http:
+                status = (await http.get("/api/v1/voice/status")).json()
+    assert status["recording"] == "off"  # clients can tell before they ask
     assert answer["type"] == "recording" and answer["state"] == "off"
     assert "not enabled" in answer["reason"]
 
