@@ -43,7 +43,12 @@ from components.network import DnsLinks, HubArgs, Network, NetworkArgs
 from components.observability import AlertReceivers, Observability, ObservabilityArgs
 from components.private_endpoint import GroupId, PrivateLinkPlacement
 from components.profile import EnvironmentProfile, ModelDeployment
-from components.recordings import RecordingsStorage, RecordingsStorageArgs, account_name
+from components.recordings import (
+    CustomerManagedKey,
+    RecordingsStorage,
+    RecordingsStorageArgs,
+    account_name,
+)
 from components.static_site import StaticSite, StaticSiteArgs
 from policies.rules.azure.model_lifecycle import Family
 
@@ -258,6 +263,7 @@ class EngramPlatform(pulumi.ComponentResource):
             if p.memory.zep and secrets.zep_api_key is not None:
                 vault_secrets[ZEP_KEY] = secrets.zep_api_key
         kv = p.key_vault
+        vault_name = f"{p.environment.name_prefix}-{p.stack}-kv"[:24]
         vault = KeyVault(
             f"{name}-sec",
             KeyVaultArgs(
@@ -265,7 +271,7 @@ class EngramPlatform(pulumi.ComponentResource):
                 location=location,
                 tags=tags,
                 tenant_id=tenant_id,
-                vault_name=f"{p.environment.name_prefix}-{p.stack}-kv"[:24],
+                vault_name=vault_name,
                 sku=kv.sku,
                 soft_delete_retention_days=kv.soft_delete_retention_days,
                 purge_protection=kv.purge_protection,
@@ -312,6 +318,16 @@ class EngramPlatform(pulumi.ComponentResource):
                     public_network_access=r.public_network_access,
                     soft_delete_days=r.soft_delete_days,
                     private_link=placement if r.public_network_access == "Disabled" else None,
+                    customer_managed_key=(
+                        CustomerManagedKey(
+                            vault_name=vault_name,
+                            vault_id=vault.vault_id,
+                            vault_uri=vault.vault_uri,
+                            subscription_id=client.subscription_id,
+                        )
+                        if r.customer_managed_key
+                        else None
+                    ),
                 ),
                 opts=child,
             )

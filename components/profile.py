@@ -436,6 +436,11 @@ class RecordingsSection(_Section):
     soft_delete_days: Annotated[int, Field(ge=1, le=365)] = Field(
         default=7, description="Blob soft delete: deleted recordings stay recoverable this long."
     )
+    customer_managed_key: bool = Field(
+        default=False,
+        description="Encrypt with a key in the stack's Key Vault (which must have purge protection) "
+        "instead of Microsoft-managed keys.",
+    )
 
     @model_validator(mode="after")
     def _retention(self) -> RecordingsSection:

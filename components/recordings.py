@@ -6,7 +6,10 @@ tokens and user-delegation SAS work; no public blob access; HTTPS and TLS 1.2 on
 private link), `azure-native:storage:BlobServiceProperties` (blob and container soft delete),
 `azure-native:storage:BlobContainer` (private) and `azure-native:storage:ManagementPolicy` (the
 lifecycle rule deleting recordings older than the retention: the second line behind the service's
-own purge), plus a `PrivateEndpoint` (group `blob`) on private-link stacks. The app identity's role
+own purge), plus a `PrivateEndpoint` (group `blob`) on private-link stacks. With a customer-managed
+key (`recordings.customerManagedKey`): a `keyvault:Key` (RSA-HSM 3072, rotated yearly by its rotation
+policy) in the stack's vault, a user-assigned identity for the account with Key Vault Crypto Service
+Encryption User on the vault, and the account's encryption keyed to it (AZ-ST-005). The app identity's role
 (Storage Blob Data Contributor, which also lets it ask for user-delegation keys) is granted by the
 platform with the other grants.
 """
@@ -19,14 +22,18 @@ from dataclasses import dataclass
 from typing import Literal
 
 import pulumi
-from pulumi_azure_native import storage
+from pulumi_azure_native import keyvault, managedidentity, storage
 
+from components.identity import assign_role
 from components.private_endpoint import PrivateEndpoint, PrivateEndpointArgs, PrivateLinkPlacement
 
 #: The one lifecycle policy an account has is always named "default" (ARM refuses any other name).
 MANAGEMENT_POLICY_NAME = "default"
 LIFECYCLE_RULE = "delete-expired-recordings"
 _ACCOUNT_NAME = re.compile(r"^[a-z0-9]{3,24}$")
+#: Key Vault Crypto Service Encryption User: wrap/unwrap with the vault's keys (what Storage's CMK needs).
+CRYPTO_SERVICE_ENCRYPTION_USER = "e147488a-f6f5-4113-8e2d-b22465e65bf6"
+CMK_KEY_NAME = "recordings-cmk"
 
 
 def account_name(prefix: str, stack: str) -> str:
@@ -37,6 +44,16 @@ def account_name(prefix: str, stack: str) -> str:
 def blob_endpoint(name: str) -> str:
     """The account's blob endpoint in Azure's public cloud (RECORDING_STORAGE_URL)."""
     return f"https://{name}.blob.core.windows.net"
+
+
+@dataclass(frozen=True, kw_only=True)
+class CustomerManagedKey:
+    """The stack's Key Vault, which holds the account's key (soft delete and purge protection on)."""
+
+    vault_name: pulumi.Input[str]
+    vault_id: pulumi.Input[str]
+    vault_uri: pulumi.Input[str]
+    subscription_id: pulumi.Input[str]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -51,6 +68,7 @@ class RecordingsStorageArgs:
     public_network_access: Literal["Enabled", "Disabled"] = "Disabled"
     soft_delete_days: int = 7
     private_link: PrivateLinkPlacement | None = None
+    customer_managed_key: CustomerManagedKey | None = None
 
     def __post_init__(self) -> None:
         if not _ACCOUNT_NAME.match(self.account_name):
@@ -79,6 +97,62 @@ class RecordingsStorage(pulumi.ComponentResource):
             "require_infrastructure_encryption": True,  # a second AES-256 layer at the infrastructure
             "services": {"blob": {"enabled": True, "key_type": "Account"}},
         }
+        identity: storage.IdentityArgsDict | None = None
+        account_opts = child
+        cmk = args.customer_managed_key
+        if cmk is not None:
+            # Azure wants a user-assigned identity when CMK is set at creation (AZ-ST-005).
+            key_identity = managedidentity.UserAssignedIdentity(
+                f"{name}-cmk-id",
+                resource_group_name=args.resource_group_name,
+                location=args.location,
+                tags=dict(args.tags),
+                opts=child,
+            )
+            key_properties: keyvault.KeyPropertiesArgsDict = {
+                "kty": keyvault.JsonWebKeyType.RS_A_HSM,
+                "key_size": 3072,
+                "key_ops": [keyvault.JsonWebKeyOperation.WRAP_KEY, keyvault.JsonWebKeyOperation.UNWRAP_KEY],
+                # A new version every year; the account follows (no key_version pinned below).
+                "rotation_policy": {
+                    "attributes": {"expiry_time": "P2Y"},
+                    "lifetime_actions": [
+                        {
+                            "action": {"type": keyvault.KeyRotationPolicyActionType.ROTATE},
+                            "trigger": {"time_after_create": "P1Y"},
+                        }
+                    ],
+                },
+            }
+            key = keyvault.Key(
+                f"{name}-cmk-key",
+                resource_group_name=args.resource_group_name,
+                vault_name=cmk.vault_name,
+                key_name=CMK_KEY_NAME,
+                tags=dict(args.tags),
+                properties=key_properties,
+                opts=child,
+            )
+            grant = assign_role(
+                f"{name}-cmk-crypto",
+                principal_id=key_identity.principal_id,
+                principal_type="ServicePrincipal",
+                role_id=CRYPTO_SERVICE_ENCRYPTION_USER,
+                scope=cmk.vault_id,
+                subscription_id=cmk.subscription_id,
+                opts=child,
+            )
+            encryption = {
+                **encryption,
+                "key_source": "Microsoft.Keyvault",
+                "key_vault_properties": {"key_name": CMK_KEY_NAME, "key_vault_uri": cmk.vault_uri},
+                "encryption_identity": {"encryption_user_assigned_identity": key_identity.id},
+            }
+            identity = {
+                "type": storage.IdentityType.USER_ASSIGNED,
+                "user_assigned_identities": [key_identity.id],
+            }
+            account_opts = pulumi.ResourceOptions(parent=self, depends_on=[grant, key])
         rules: storage.NetworkRuleSetArgsDict = {
             "default_action": storage.DefaultAction.DENY if private else storage.DefaultAction.ALLOW,
             "bypass": storage.Bypass.NONE,  # no trusted-service exception
@@ -101,7 +175,8 @@ class RecordingsStorage(pulumi.ComponentResource):
             public_network_access=args.public_network_access,
             network_rule_set=rules,
             encryption=encryption,
-            opts=child,
+            identity=identity,
+            opts=account_opts,
         )
         storage.BlobServiceProperties(
             f"{name}-blobsvc",

@@ -259,6 +259,10 @@ ARM_TYPES: Mapping[str, ArmType] = {
         "accountName",
         # azure-native's names for two ARM properties of the account.
         renames={"networkRuleSet": "networkAcls", "enableHttpsTrafficOnly": "supportsHttpsTrafficOnly"},
+        nested_renames={
+            "properties.encryption.encryptionIdentity": "identity",
+            "properties.encryption.identity.encryptionUserAssignedIdentity": "userAssignedIdentity",
+        },
     ),
     "azure-native:storage:BlobServiceProperties": _t(
         "Microsoft.Storage/storageAccounts/blobServices", "accountName", "blobServicesName"

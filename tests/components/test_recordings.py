@@ -12,8 +12,14 @@ import pytest
 
 from components.private_endpoint import PrivateLinkPlacement
 from components.profile import RecordingsSection
-from components.recordings import RecordingsStorageArgs, account_name, blob_endpoint
-from tests.components.conftest import env_of, plan_for
+from components.recordings import (
+    CMK_KEY_NAME,
+    CRYPTO_SERVICE_ENCRYPTION_USER,
+    RecordingsStorageArgs,
+    account_name,
+    blob_endpoint,
+)
+from tests.components.conftest import by_id, env_of, plan_for
 
 STORAGE = "azure-native:storage:StorageAccount"
 
@@ -106,3 +112,36 @@ def test_recording_stacks_get_a_locked_down_account(stack: str, public: str, day
         if pe.inputs["privateLinkServiceConnections"][0]["groupIds"] == ["blob"]
     ]
     assert len(endpoints) == (1 if public == "Disabled" else 0)
+
+
+def test_prod_encrypts_recordings_with_its_own_hsm_key() -> None:
+    plan = plan_for("prod")
+    account = plan.one(STORAGE)
+    encryption = account.inputs["encryption"]
+    assert encryption["keySource"] == "Microsoft.Keyvault"
+    assert encryption["keyVaultProperties"] == {
+        "keyName": CMK_KEY_NAME,
+        "keyVaultUri": plan.one("azure-native:keyvault:Vault").outputs["properties"]["vaultUri"],
+    }
+    assert encryption["requireInfrastructureEncryption"] is True
+    key_identity = plan.one("azure-native:managedidentity:UserAssignedIdentity", "rec-cmk")
+    assert encryption["encryptionIdentity"]["encryptionUserAssignedIdentity"] == key_identity.id
+    assert account.inputs["identity"] == {"type": "UserAssigned", "userAssignedIdentities": [key_identity.id]}
+    key = plan.one("azure-native:keyvault:Key")
+    assert key.inputs["keyName"] == CMK_KEY_NAME
+    assert key.inputs["properties"]["kty"] == "RSA-HSM"  # prod's vault is premium
+    assert key.inputs["properties"]["rotationPolicy"]["lifetimeActions"][0]["action"] == {"type": "rotate"}
+    targets = by_id(plan)
+    (grant,) = [
+        a
+        for a in plan.of_type("azure-native:authorization:RoleAssignment")
+        if a.inputs["principalId"] == key_identity.outputs["principalId"]
+    ]
+    assert grant.inputs["roleDefinitionId"].endswith(CRYPTO_SERVICE_ENCRYPTION_USER)
+    assert targets[grant.inputs["scope"]].type == "azure-native:keyvault:Vault"
+
+
+def test_uat_keeps_microsoft_managed_keys() -> None:
+    account = plan_for("uat").one(STORAGE)
+    assert account.inputs["encryption"]["keySource"] == "Microsoft.Storage"
+    assert plan_for("uat").of_type("azure-native:keyvault:Key") == []

@@ -69,6 +69,8 @@ SEEDS: dict[str, tuple[dict[str, Any], str]] = {
     ),
     # Turning MFA off also drops the app's MFA_AUTH_CONTEXT_ID: the app-side rule fires too.
     "app-mfa-off": ({}, "SOP-IAM-002"),
+    # Purge protection off also leaves the recordings account's customer-managed key in an unfit vault.
+    "recordings-key-vault-without-purge-protection": ({}, "AZ-ST-006"),
 }
 
 

@@ -4,17 +4,19 @@ AZ-ST-001  storage account name: 3-24 lower-case letters and digits (globally un
 AZ-ST-002  blob data roles for a user-delegation SAS signer at account scope or above, not a container
 AZ-ST-003  the lifecycle management policy is named "default"
 AZ-ST-004  every lifecycle rule filters on blobTypes
+AZ-ST-005  customer-managed keys: a key name, the vault URI and a user-assigned identity for the key
+AZ-ST-006  customer-managed keys: the planned vault holding the key has purge protection (stack policy)
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pulumi_policy import Severity
 
-from ..common import PROD, RuleContext, is_map, items, peek, sub
+from ..common import KEY_VAULT, PROD, RuleContext, StackResource, is_map, items, peek, sub
 from ._factory import rule_maker
 
 STORAGE_ACCOUNT = "azure-native:storage:StorageAccount"
@@ -76,6 +78,62 @@ def check_blob_types(props: Mapping[str, Any], ctx: RuleContext = PROD) -> list[
     return problems
 
 
+def check_customer_managed_key(props: Mapping[str, Any], ctx: RuleContext = PROD) -> list[str]:
+    encryption = sub(props, "encryption")
+    source = encryption.get("keySource")
+    if not isinstance(source, str) or source.lower() != "microsoft.keyvault":
+        return []
+    missing = []
+    vault = sub(encryption, "keyVaultProperties")
+    if not vault.get("keyName") or not vault.get("keyVaultUri"):
+        missing.append("encryption.keyVaultProperties.keyName and keyVaultUri")
+    chosen = sub(encryption, "encryptionIdentity").get("encryptionUserAssignedIdentity")
+    kind = sub(props, "identity").get("type")
+    if not chosen or not (isinstance(kind, str) and "userassigned" in kind.lower()):
+        missing.append(
+            "identity.type UserAssigned with that identity in encryption.encryptionIdentity."
+            "encryptionUserAssignedIdentity"
+        )
+    if not missing:
+        return []
+    return [f"Storage account encryption.keySource is {source!r} but lacks {'; '.join(missing)}; set them."]
+
+
+def _key_vault_host(account: StackResource) -> str | None:
+    uri = sub(account.props, "encryption", "keyVaultProperties").get("keyVaultUri")
+    if not isinstance(uri, str) or "://" not in uri:
+        return None
+    return uri.split("://", 1)[1].split("/", 1)[0].lower()
+
+
+def check_key_vault_purge_protection(
+    resources: Sequence[StackResource], stack_tags: Mapping[str, str], config: Mapping[str, Any]
+) -> list[tuple[str, str]]:
+    vaults = [r for r in resources if r.resource_type == KEY_VAULT]
+    problems: list[tuple[str, str]] = []
+    for account in resources:
+        if account.resource_type != STORAGE_ACCOUNT:
+            continue
+        source = sub(account.props, "encryption").get("keySource")
+        if not isinstance(source, str) or source.lower() != "microsoft.keyvault":
+            continue
+        host = _key_vault_host(account)
+        for vault in vaults:  # a vault outside the plan cannot be judged here
+            name = peek(vault.props, "vaultName")
+            if not isinstance(name, str) or host != f"{name.lower()}.vault.azure.net":
+                continue
+            if sub(vault.props, "properties").get("enablePurgeProtection") is True:
+                continue
+            problems.append(
+                (
+                    f"Storage account '{account.name}' is encrypted with a key in Key Vault '{vault.name}', "
+                    "which has no purge protection; set properties.enablePurgeProtection=true on the vault.",
+                    account.urn,
+                )
+            )
+    return problems
+
+
 _rule = rule_maker("ST", prefix="engram-storage-")
 
 ACCOUNT_NAME = _rule(
@@ -122,9 +180,37 @@ BLOB_TYPES = _rule(
     resource_types=(MANAGEMENT_POLICY,),
 )
 
+CUSTOMER_MANAGED_KEY = _rule(
+    5,
+    "storageaccount-configure-customer-managed-key",
+    "Storage accounts encrypted with a customer-managed key must name the key, its vault and a "
+    "user-assigned identity.",
+    "Azure Storage reaches the key through a managed identity; configuring the key when the account is "
+    "created needs a user-assigned one (a system-assigned identity exists only after creation), and the "
+    "vault must have soft delete and purge protection.",
+    "Set encryption.keyVaultProperties.{keyName,keyVaultUri}, identity.type UserAssigned and "
+    "encryption.encryptionIdentity.encryptionUserAssignedIdentity; grant that identity Key Vault Crypto "
+    "Service Encryption User on the vault.",
+    "https://learn.microsoft.com/azure/storage/common/customer-managed-keys-configure-new-account",
+    resource_types=(STORAGE_ACCOUNT,),
+)
+
+KEY_VAULT_PURGE_PROTECTION = _rule(
+    6,
+    "stack-configure-cmk-vault-purge-protection",
+    "A Key Vault holding a storage account's customer-managed key must have purge protection.",
+    "Azure Storage encryption with customer-managed keys requires soft delete and purge protection on the "
+    "key vault; without them the account cannot use the key.",
+    "Set properties.enablePurgeProtection=true on the vault (keyVault.purgeProtection in the stack).",
+    "https://learn.microsoft.com/azure/storage/common/customer-managed-keys-configure-new-account",
+    resource_types=("stack",),
+)
+
 CATALOGUE = [
     ACCOUNT_NAME.resource(check_account_name),
     DELEGATION_SCOPE.resource(check_delegation_scope),
     POLICY_NAME.resource(check_policy_name),
     BLOB_TYPES.resource(check_blob_types),
+    CUSTOMER_MANAGED_KEY.resource(check_customer_managed_key),
+    KEY_VAULT_PURGE_PROTECTION.stack(check_key_vault_purge_protection),
 ]

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from policies.rules.azure import storage as rules
-from tests.policies.builders import messages, run_resource, tags
+from tests.policies.builders import messages, resource, run_resource, run_stack, tags
 
-NAME, SCOPE, POLICY_NAME, BLOB_TYPES = rules.CATALOGUE
+NAME, SCOPE, POLICY_NAME, BLOB_TYPES, CMK, CMK_VAULT = rules.CATALOGUE
 CONTRIBUTOR = "ba92f5b4-2d11-453d-a403-e96b0029c9fe"
 ACCOUNT_SCOPE = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/engramprodrec"
 
@@ -75,3 +75,65 @@ def test_rule_without_blob_types_is_refused() -> None:
     assert messages(run_resource(BLOB_TYPES, rules.MANAGEMENT_POLICY, bad)) == [
         "Lifecycle rule 'expire' has no definition.filters.blobTypes; set blobTypes (e.g. [\"blockBlob\"])."
     ]
+
+
+def cmk_account() -> dict[str, Any]:
+    return {
+        "accountName": "engramprodrec",
+        "tags": tags(),
+        "identity": {"type": "UserAssigned", "userAssignedIdentities": ["/id/cmk"]},
+        "encryption": {
+            "keySource": "Microsoft.Keyvault",
+            "keyVaultProperties": {"keyName": "recordings-cmk", "keyVaultUri": "https://kv.vault.azure.net/"},
+            "encryptionIdentity": {"encryptionUserAssignedIdentity": "/id/cmk"},
+        },
+    }
+
+
+def test_customer_managed_key_with_its_identity_passes() -> None:
+    assert run_resource(CMK, rules.STORAGE_ACCOUNT, cmk_account()) == []
+    plain = {"accountName": "engramprodrec", "tags": tags(), "encryption": {"keySource": "Microsoft.Storage"}}
+    assert run_resource(CMK, rules.STORAGE_ACCOUNT, plain) == []
+
+
+def test_customer_managed_key_without_a_user_assigned_identity_is_refused() -> None:
+    props = cmk_account()
+    props["identity"] = {"type": "SystemAssigned"}
+    del props["encryption"]["encryptionIdentity"]
+    assert messages(run_resource(CMK, rules.STORAGE_ACCOUNT, props)) == [
+        "Storage account encryption.keySource is 'Microsoft.Keyvault' but lacks identity.type UserAssigned "
+        "with that identity in encryption.encryptionIdentity.encryptionUserAssignedIdentity; set them."
+    ]
+
+
+def test_customer_managed_key_without_a_key_name_is_refused() -> None:
+    props = cmk_account()
+    del props["encryption"]["keyVaultProperties"]["keyName"]
+    assert (
+        "lacks encryption.keyVaultProperties.keyName and keyVaultUri"
+        in messages(run_resource(CMK, rules.STORAGE_ACCOUNT, props))[0]
+    )
+
+
+def _vault(purge_protection: bool) -> dict[str, Any]:
+    return {"vaultName": "kv", "tags": tags(), "properties": {"enablePurgeProtection": purge_protection}}
+
+
+def test_cmk_vault_with_purge_protection_passes() -> None:
+    planned = [
+        resource(rules.STORAGE_ACCOUNT, cmk_account(), name="rec"),
+        resource("azure-native:keyvault:Vault", _vault(True), name="vault"),
+    ]
+    assert run_stack(CMK_VAULT, planned) == []
+
+
+def test_cmk_vault_without_purge_protection_is_refused() -> None:
+    planned = [
+        resource(rules.STORAGE_ACCOUNT, cmk_account(), name="rec"),
+        resource("azure-native:keyvault:Vault", _vault(False), name="vault"),
+    ]
+    (finding,) = run_stack(CMK_VAULT, planned)
+    assert finding.message == (
+        "Storage account 'rec' is encrypted with a key in Key Vault 'vault', which has no purge protection; "
+        "set properties.enablePurgeProtection=true on the vault."
+    )
