@@ -249,7 +249,7 @@ def test_log_retention_follows_the_profile(plan: OfflinePlan) -> None:
 def test_role_assignments_for_the_app_identity(stack: str) -> None:
     plan = plan_for(stack)
     targets = by_id(plan)
-    identity = plan.one("azure-native:managedidentity:UserAssignedIdentity")
+    identity = plan.one("azure-native:managedidentity:UserAssignedIdentity", "-wid-")  # the app's
     principal = identity.outputs["principalId"]
     granted = {
         (a.inputs["roleDefinitionId"].rsplit("/", 1)[1], targets[a.inputs["scope"]].type)
@@ -271,7 +271,7 @@ def test_role_assignments_for_the_app_identity(stack: str) -> None:
 def test_secrets_reach_the_app_only_as_key_vault_references(stack: str) -> None:
     plan = plan_for(stack)
     app = plan.one("azure-native:app:ContainerApp")
-    identity = plan.one("azure-native:managedidentity:UserAssignedIdentity")
+    identity = plan.one("azure-native:managedidentity:UserAssignedIdentity", "-wid-")  # the app's
     vault_uri = plan.one("azure-native:keyvault:Vault").outputs["properties"]["vaultUri"]
     secrets = app.inputs["configuration"]["secrets"]
     assert secrets, "the app has secrets"
@@ -398,7 +398,7 @@ def test_app_variables_follow_the_profile_and_pass_the_service_guard(
     assert values["AZURE_AI_ENDPOINT"] == plan.outputs["gatewayUrl"]
     assert values["AZURE_AI_ENDPOINT"].endswith("/engram/openai/v1")
     assert values["AZURE_VOICELIVE_ENDPOINT"] == plan.outputs["aiEndpoint"]
-    identity = plan.one("azure-native:managedidentity:UserAssignedIdentity")
+    identity = plan.one("azure-native:managedidentity:UserAssignedIdentity", "-wid-")  # the app's
     assert values["AZURE_CLIENT_ID"] == identity.outputs["clientId"]
     # CORS: the UI origin, in the app variable and on the ingress.
     origin = f"https://{plan.outputs['uiHostname']}"
