@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: run test lint typecheck pytest check preview bench clean policy-docs web webtest chromium oidc load checkov checkov-venv litellm-venv
+.PHONY: run test lint typecheck pytest check preview bench clean policy-docs web webtest chromium oidc load checkov checkov-venv litellm-venv azurite
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -84,6 +84,18 @@ $(LITELLM_STAMP):
 ## litellm-venv: install the LiteLLM proxy into .venv-litellm
 litellm-venv: $(LITELLM_STAMP)
 
+# Azurite (the Blob Storage emulator the recording tests run against; tests only, never shipped): npm ci
+# from tests/azurite/package-lock.json, version pinned there.
+AZURITE := tests/azurite
+AZURITE_STAMP := $(AZURITE)/node_modules/.installed-$(shell cat $(AZURITE)/package-lock.json | cksum | cut -d' ' -f1)
+
+$(AZURITE_STAMP): $(AZURITE)/package-lock.json
+	cd $(AZURITE) && npm ci --no-audit --no-fund
+	touch $(AZURITE_STAMP)
+
+## azurite: install Azurite for tests/app/voice/test_recording.py and tests/app/recordings
+azurite: $(AZURITE_STAMP)
+
 chromium:
 	@test -x $(CHROMIUM) || { $(SUDO) apt-get update && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y --no-install-recommends chromium; }
 
@@ -102,7 +114,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy app components policies $(wildcard stacks/*.py)
 
-pytest: $(STAMP) $(CHECKOV_STAMP) $(LITELLM_STAMP)
+pytest: $(STAMP) $(CHECKOV_STAMP) $(LITELLM_STAMP) $(AZURITE_STAMP)
 	@mkdir -p .ci-reports
 	$(BIN)/pytest --junitxml=.ci-reports/junit.xml $(PYTEST_ARGS)
 
@@ -118,4 +130,4 @@ policy-docs: $(STAMP)
 	$(BIN)/engram check --write-docs
 
 clean:
-	rm -rf $(VENV) $(CHECKOV_VENV) $(LITELLM_VENV) .ci-reports .pytest_cache .mypy_cache .ruff_cache test-artifacts $(WEB)/node_modules $(WEB)/dist
+	rm -rf $(VENV) $(CHECKOV_VENV) $(LITELLM_VENV) .ci-reports .pytest_cache .mypy_cache .ruff_cache test-artifacts $(WEB)/node_modules $(WEB)/dist $(AZURITE)/node_modules

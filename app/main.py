@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from app import __version__
-from app.api import admin_metrics, agents, chat, health, memory, usage, voice
+from app.api import admin_metrics, admin_recordings, agents, chat, health, memory, usage, voice
 from app.api.contract import API_DESCRIPTION, install_openapi
 from app.api.errors import RequestIdMiddleware, install_error_handlers
 from app.api.web import mount_web
@@ -19,11 +19,13 @@ from app.chat.service import ChatService
 from app.db.engine import create_engine, dispose, session_factory
 from app.memory.runtime import MemoryRuntime
 from app.observability.telemetry import configure_telemetry
+from app.recordings.store import BlobRecordingStore
 from app.security import setup as security
 from app.security.crypto import cipher_from_settings
 from app.settings import Settings
 from app.usage.meter import UsageMeter
 from app.usage.store import UsageStore
+from app.voice.recording import Recordings
 from app.voice.service import VoiceService
 
 
@@ -79,7 +81,12 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.chat = ChatService(
         settings, memory_runtime.store, memory_runtime.context, gateway, memory_runtime.queue, meter
     )
-    app.state.voice = VoiceService(settings)
+    # The store exists whenever one is configured, even with RECORDING_MODE=off: erasure and retention
+    # still reach recordings made before recording was switched off.
+    app.state.recordings = Recordings(
+        settings, BlobRecordingStore.from_settings(settings), pseudonym_key(settings)
+    )
+    app.state.voice = VoiceService(settings, app.state.recordings)
 
     app.include_router(health.router)
     app.include_router(agents.router)
@@ -88,6 +95,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(voice.router)
     app.include_router(admin_metrics.router)
     app.include_router(usage.router)
+    app.include_router(admin_recordings.router)
     security.install(app, settings)
 
     mount_web(app)  # the built UI at / when app/web/dist exists; API routes always win

@@ -22,6 +22,8 @@ Environment = Literal["development", "test", "uat", "production"]
 KeyHeader = Literal["api-key", "authorization"]
 #: What a usage price is per 1K tokens of (USAGE_PRICES).
 UsageModality = Literal["text_input", "text_output", "audio_input", "audio_output"]
+#: Voice recordings (SOP 5.6, 6.7): never, or only the sessions whose user consented in that session.
+RecordingMode = Literal["off", "consent"]
 
 #: SOP level of each service environment (staging POC and dev both run `development`).
 SOP_LEVEL: dict[str, int] = {"development": 2, "test": 3, "uat": 4, "production": 5}
@@ -107,6 +109,25 @@ class Settings(BaseSettings):
         ge=0,
         le=86_400,
         description="A reconnect within this long of the episode's last turn resumes it.",
+    )
+
+    # Voice recordings (app/voice/recording.py): off unless the environment's policy says consent.
+    recording_mode: RecordingMode = Field(
+        "off", description="off: never record; consent: record a session only after its user consents."
+    )
+    recording_retention_days: int | None = Field(
+        None, ge=1, le=3650, description="Recordings older than this are purged (the lifecycle rule too)."
+    )
+    recording_storage_url: str | None = Field(
+        None, description="Blob endpoint of the recordings account (Entra auth via the app identity)."
+    )
+    recording_storage_connection_string: SecretStr | None = Field(
+        None, description="Shared-key connection string (Azurite, local runs); development and test only."
+    )
+    recording_container: str = Field(
+        "recordings",
+        pattern=r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$",
+        description="Blob container of the recordings (Azure's container naming rules).",
     )
 
     # Persistence and memory.
@@ -219,7 +240,9 @@ class Settings(BaseSettings):
     def _normalise_environment(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value
 
-    @field_validator("azure_ai_endpoint", "azure_voicelive_endpoint", "zep_api_url", mode="after")
+    @field_validator(
+        "azure_ai_endpoint", "azure_voicelive_endpoint", "zep_api_url", "recording_storage_url", mode="after"
+    )
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         if value is None:
@@ -246,6 +269,18 @@ class Settings(BaseSettings):
             raise ValueError("must be a redis://, rediss:// or unix:// URL")
         return value
 
+    @field_validator("recording_mode", mode="before")
+    @classmethod
+    def _normalise_recording_mode(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("recording_container", mode="after")
+    @classmethod
+    def _container_name(cls, value: str) -> str:
+        if "--" in value:
+            raise ValueError("container names may not contain consecutive hyphens")
+        return value
+
     @field_validator("azure_ai_key_header", mode="before")
     @classmethod
     def _normalise_key_header(cls, value: object) -> object:
@@ -268,6 +303,11 @@ class Settings(BaseSettings):
 
     @computed_field  # type: ignore[prop-decorator]
     @property
+    def recording_store_configured(self) -> bool:
+        return bool(self.recording_storage_url or self.recording_storage_connection_string)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
     def zep_configured(self) -> bool:
         return self.zep_api_key is not None
 
@@ -285,6 +325,7 @@ class Settings(BaseSettings):
             "encryption": self.encryption_key is not None,
             "telemetry": telemetry_mode(self),
             "limits": "redis" if self.redis_url else "in-process",
+            "recording": self.recording_mode,
         }
 
 
@@ -314,6 +355,7 @@ def check_sop(settings: Settings) -> list[str]:
     problems: list[str] = []
     env = settings.environment
     problems.extend(_check_identity(settings))
+    problems.extend(_check_recording(settings))
     if env in ("test", "uat", "production"):
         if not settings.auth_required:
             problems.append(f"AUTH_REQUIRED must be true in {env} (set AUTH_REQUIRED=true)")
@@ -386,6 +428,39 @@ def _check_identity(settings: Settings) -> list[str]:
         problems.append(
             f"AUDIT_PSEUDONYM_KEY (or ENCRYPTION_KEY) must be set in {env}: audit user ids are keyed hashes "
             "(a Key Vault secret reference)"
+        )
+    return problems
+
+
+def _check_recording(settings: Settings) -> list[str]:
+    """Recordings are personal data: consent mode needs a store, a retention and (above test) Entra auth."""
+    problems: list[str] = []
+    env, level = settings.environment, settings.sop_level
+    url, conn = settings.recording_storage_url, settings.recording_storage_connection_string
+    if url and conn:
+        problems.append(
+            "RECORDING_STORAGE_URL and RECORDING_STORAGE_CONNECTION_STRING are exclusive: set the URL "
+            "(Entra auth) in Azure, the connection string only for Azurite or local runs"
+        )
+    if settings.recording_mode == "off":
+        return problems
+    if not (url or conn):
+        problems.append(
+            "RECORDING_MODE=consent needs a store: set RECORDING_STORAGE_URL=https://<ACCOUNT>.blob.core."
+            "windows.net (or RECORDING_STORAGE_CONNECTION_STRING for Azurite), or RECORDING_MODE=off"
+        )
+    if level >= 4 and conn is not None:
+        problems.append(
+            f"RECORDING_STORAGE_CONNECTION_STRING (a shared key) is not allowed in {env}: the account "
+            "refuses shared keys there; set RECORDING_STORAGE_URL and grant the app identity "
+            "Storage Blob Data Contributor"
+        )
+    if level >= 3 and url and not url.startswith("https://"):
+        problems.append(f"RECORDING_STORAGE_URL must be https in {env}")
+    if level >= 4 and settings.recording_retention_days is None:
+        problems.append(
+            f"RECORDING_RETENTION_DAYS must be set in {env} when recording (recordings are retained per "
+            "policy; e.g. RECORDING_RETENTION_DAYS=30)"
         )
     return problems
 

@@ -22,6 +22,8 @@ last answer audio before the loss -> the first audio after `session_renewed`) p5
 sessions lost (closed by the relay before the run ended). Target: p99 gap <= 1 s, no session lost.
 
     .venv/bin/python bench/voice_relay.py --fault-after 3 --sessions 10 100 --seconds 10
+    .venv/bin/python bench/voice_relay.py --record          # every session consents to recording,
+                                                            # written to Azurite (make azurite)
 """
 
 from __future__ import annotations
@@ -45,6 +47,8 @@ import orjson
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+#: --record: every proxied session consents to recording before it streams.
+RECORD = False
 FRAME_S = 0.040
 FRAME_BYTES = 1920  # 40 ms of 24 kHz mono PCM16
 WARMUP_S = 2.0
@@ -72,7 +76,7 @@ def run_upstream(port_file: str, expire_after: float | None) -> None:
     _run(main())
 
 
-def run_proxy(port: int, upstream_port: int, data_dir: str) -> None:
+def run_proxy(port: int, upstream_port: int, data_dir: str, recording_store: str = "") -> None:
     import uvicorn
 
     from app.cli.serve import server_options
@@ -88,6 +92,11 @@ def run_proxy(port: int, upstream_port: int, data_dir: str) -> None:
         voice_max_sessions=10_000,
         rate_limit_voice_per_minute=100_000,  # one anonymous caller opens every session
         log_level="WARNING",
+        **(
+            {"recording_mode": "consent", "recording_storage_connection_string": recording_store}
+            if recording_store
+            else {}
+        ),
     )
     upgrade_sync(settings)
     uvicorn.run(
@@ -130,6 +139,10 @@ async def one_session(
         if not direct:
             first = orjson.loads(await ws.recv())
             assert first["type"] == "agent_switched", first
+            if RECORD:
+                await ws.send('{"type":"consent","recording":true}')
+                answer = orjson.loads(await ws.recv())
+                assert answer == {"type": "recording", "state": "on"}, answer
         await gate.arrive()
         # Only the first 12 bytes (the send time) change per frame: the rest is encoded once.
         tail = base64.b64encode(os.urandom(FRAME_BYTES - 12)).decode()
@@ -292,14 +305,30 @@ def main() -> None:
         default=None,
         help="every upstream session expires after this many seconds",
     )
+    parser.add_argument("--record", action="store_true", help="every session records (Azurite store)")
+    parser.add_argument("--recording-store", default="", help=argparse.SUPPRESS)  # proxy role
     args = parser.parse_args()
     if args.role == "upstream":
         run_upstream(args.port_file, args.fault_after)
         return
     if args.role == "proxy":
-        run_proxy(args.port, args.upstream_port, args.data_dir)
+        run_proxy(args.port, args.upstream_port, args.data_dir, args.recording_store)
         return
+    if args.record:
+        from tests.azurite.server import AzuriteMissing, azurite
 
+        global RECORD
+        RECORD = True
+        try:
+            with azurite() as store:
+                _bench(args, store.connection_string)
+        except AzuriteMissing as exc:
+            raise SystemExit(str(exc)) from None
+        return
+    _bench(args, "")
+
+
+def _bench(args: argparse.Namespace, recording_store: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         port_file = Path(tmp) / "upstream.port"
         me = [sys.executable, __file__]
@@ -322,10 +351,13 @@ def main() -> None:
                     str(upstream_port),
                     "--data-dir",
                     tmp,
+                    "--recording-store",
+                    recording_store,
                 ]
             )
             _wait_port(proxy_port)
             print(
+                f"recording={'on (Azurite)' if recording_store else 'off'} "
                 f"cpus={os.cpu_count()} load={os.getloadavg()[0]:.2f} frame=40ms/24kHz PCM16, "
                 f"{args.seconds:g}s per run after {WARMUP_S:g}s warm-up; "
                 "latency = transit both ways, upstream time excluded"

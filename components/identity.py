@@ -38,6 +38,9 @@ SPEECH_USER = "f2dc8367-1007-4938-bd23-fe263f013447"  # Cognitive Services Speec
 OPENAI_USER = "5e0bd9bd-7b93-4f28-af87-19fc36ad61bd"  # Cognitive Services OpenAI User
 KEY_VAULT_SECRETS_USER = "4633458b-17de-408a-b874-0445c86b69e6"
 ACR_PULL = "7f951dda-4ed3-4680-a7ca-43fe172d538d"
+#: Storage Blob Data Contributor: read, write and delete blobs, and (at account scope) ask for the
+#: user-delegation key that signs recording read links (AZ-ST-002).
+STORAGE_BLOB_DATA_CONTRIBUTOR = "ba92f5b4-2d11-453d-a403-e96b0029c9fe"
 
 #: Namespace of the deterministic role assignment names (uuid5 of the assignment's logical key).
 ASSIGNMENT_NAMESPACE = uuid.UUID("5b1f3c8e-9d0a-4e51-8a43-6f0e2b7c9d11")
@@ -156,6 +159,7 @@ _ROLE_LABELS = {
     OPENAI_USER: "openai",
     KEY_VAULT_SECRETS_USER: "secrets",
     ACR_PULL: "acrpull",
+    STORAGE_BLOB_DATA_CONTRIBUTOR: "blobdata",
 }
 
 

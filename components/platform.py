@@ -31,6 +31,7 @@ from components.identity import (
     KEY_VAULT_SECRETS_USER,
     OPENAI_USER,
     SPEECH_USER,
+    STORAGE_BLOB_DATA_CONTRIBUTOR,
     USER_SCOPE,
     ConditionalAccessArgs,
     EntraApplication,
@@ -49,6 +50,12 @@ from components.observability import (
 )
 from components.private_endpoint import GroupId, PrivateLinkPlacement
 from components.profile import EnvironmentProfile, ModelDeployment
+from components.recordings import (
+    CustomerManagedKey,
+    RecordingsStorage,
+    RecordingsStorageArgs,
+    account_name,
+)
 from components.static_site import StaticSite, StaticSiteArgs
 from policies.rules.azure.model_lifecycle import Family
 
@@ -129,6 +136,8 @@ class EngramPlatform(pulumi.ComponentResource):
                 group_ids.append("redisEnterprise")
             if private_registry:
                 group_ids.append("registry")
+            if p.recording_storage and p.recordings.public_network_access == "Disabled":
+                group_ids.append("blob")
             hub = p.network.hub
             net = Network(
                 f"{name}-net",
@@ -284,6 +293,7 @@ class EngramPlatform(pulumi.ComponentResource):
             if p.memory.zep and secrets.zep_api_key is not None:
                 vault_secrets[ZEP_KEY] = secrets.zep_api_key
         kv = p.key_vault
+        vault_name = f"{p.environment.name_prefix}-{p.stack}-kv"[:24]
         vault = KeyVault(
             f"{name}-sec",
             KeyVaultArgs(
@@ -291,7 +301,7 @@ class EngramPlatform(pulumi.ComponentResource):
                 location=location,
                 tags=tags,
                 tenant_id=tenant_id,
-                vault_name=f"{p.environment.name_prefix}-{p.stack}-kv"[:24],
+                vault_name=vault_name,
                 sku=kv.sku,
                 soft_delete_retention_days=kv.soft_delete_retention_days,
                 purge_protection=kv.purge_protection,
@@ -332,6 +342,37 @@ class EngramPlatform(pulumi.ComponentResource):
                 opts=child,
             )
 
+        recordings: RecordingsStorage | None = None
+        if p.recording_storage:
+            r = p.recordings
+            assert r.retention_days is not None  # the profile requires it when recording
+            recordings = RecordingsStorage(
+                f"{name}-rec",
+                RecordingsStorageArgs(
+                    resource_group_name=rg,
+                    location=location,
+                    tags=tags,
+                    account_name=account_name(p.environment.name_prefix, p.stack),
+                    container=r.container,
+                    retention_days=r.retention_days,
+                    sku=r.sku,
+                    public_network_access=r.public_network_access,
+                    soft_delete_days=r.soft_delete_days,
+                    private_link=placement if r.public_network_access == "Disabled" else None,
+                    customer_managed_key=(
+                        CustomerManagedKey(
+                            vault_name=vault_name,
+                            vault_id=vault.vault_id,
+                            vault_uri=vault.vault_uri,
+                            subscription_id=client.subscription_id,
+                        )
+                        if r.customer_managed_key
+                        else None
+                    ),
+                ),
+                opts=child,
+            )
+
         grants = [
             Grant(label="ai", role_id=SPEECH_USER, scope=ai.account_id),
             Grant(label="ai", role_id=OPENAI_USER, scope=ai.account_id),
@@ -339,6 +380,11 @@ class EngramPlatform(pulumi.ComponentResource):
         ]
         if registry is not None:
             grants.append(Grant(label="acr", role_id=ACR_PULL, scope=registry.registry_id))
+        if recordings is not None:
+            # At account scope: a container-scoped grant could not ask for user-delegation keys.
+            grants.append(
+                Grant(label="rec", role_id=STORAGE_BLOB_DATA_CONTRIBUTOR, scope=recordings.account_id)
+            )
         workload = WorkloadIdentity(
             f"{name}-wid",
             WorkloadIdentityArgs(
@@ -417,6 +463,7 @@ class EngramPlatform(pulumi.ComponentResource):
                 app_client_id=app_client_id,
                 managed_identity_client_id=workload.client_id,
                 secret_names=set(vault_secrets),
+                recordings_url=recordings.blob_url if recordings is not None else None,
             )
             tag = p.hosting.image.tag
             image: pulumi.Input[str] | None = None  # the bootstrap image until the pipeline sets a tag
@@ -547,6 +594,7 @@ def service_environment(
     app_client_id: pulumi.Input[str] | None,
     managed_identity_client_id: pulumi.Input[str],
     secret_names: set[str],
+    recordings_url: str | None = None,
 ) -> tuple[dict[str, pulumi.Input[str]], dict[str, str]]:
     """The container's SOP variables (plain) and secret variables (env var -> secret name)."""
     env: dict[str, pulumi.Input[str]] = {
@@ -576,6 +624,13 @@ def service_environment(
     if p.memory.zep_api_url:
         env["ZEP_API_URL"] = p.memory.zep_api_url
     env.update(limit_environment(p))
+    # Recordings: the mode always (so the guard and the pack see it), the store where one was created.
+    env["RECORDING_MODE"] = p.recordings.mode
+    if recordings_url is not None:
+        env["RECORDING_STORAGE_URL"] = recordings_url
+        env["RECORDING_CONTAINER"] = p.recordings.container
+    if p.recordings.retention_days is not None:
+        env["RECORDING_RETENTION_DAYS"] = str(p.recordings.retention_days)
     secret_env = {
         "AZURE_AI_KEY": AI_KEY,
         "DATABASE_URL": DB_URL,

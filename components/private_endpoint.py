@@ -18,7 +18,7 @@ from pulumi_azure_native import network
 from policies.paths import PRIVATE_DNS_ZONES as PACK_ZONES
 
 GroupId = Literal[
-    "vault", "account", "postgresqlServer", "redisEnterprise", "Gateway", "staticSites", "registry"
+    "vault", "account", "postgresqlServer", "redisEnterprise", "Gateway", "staticSites", "registry", "blob"
 ]
 
 #: Private DNS zones per group id: the policy pack's table of Azure's documented names, so the zones
@@ -33,6 +33,7 @@ PRIVATE_DNS_ZONES: Mapping[str, tuple[str, ...]] = {
         "Gateway",
         "staticSites",
         "registry",
+        "blob",
     )
 }
 

@@ -48,6 +48,7 @@ SECTIONS = (
     "memory",
     "limits",
     "compliance",
+    "recordings",
 )
 
 #: Secret config keys (`pulumi config set --secret engram:<key>`); never in the YAML files.
@@ -492,6 +493,42 @@ class ComplianceSection(_Section):
     data_retention_days: Annotated[int, Field(ge=1, le=3650)] | None = None
 
 
+class RecordingsSection(_Section):
+    """Consented voice recordings (SOP 5.6, 6.7): the service's RECORDING_* settings and, on hosted
+    stacks with a mode other than off, a storage account for them (components/recordings.py)."""
+
+    mode: Literal["off", "consent"] = Field(
+        default="off",
+        description="RECORDING_MODE: off, or consent (a session is recorded only after consent).",
+    )
+    retention_days: Annotated[int, Field(ge=1, le=3650)] | None = Field(
+        default=None, description="RECORDING_RETENTION_DAYS and the account's lifecycle rule (delete after)."
+    )
+    container: str = Field(default="recordings", pattern=r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
+    sku: Literal["Standard_LRS", "Standard_ZRS", "Standard_GRS", "Standard_GZRS"] = "Standard_LRS"
+    public_network_access: Access = Field(
+        default="Disabled",
+        description="Enabled only where the app has no VNet (it then reaches the account's public endpoint "
+        "with Entra auth); private-link stacks use a private endpoint.",
+    )
+    soft_delete_days: Annotated[int, Field(ge=1, le=365)] = Field(
+        default=7, description="Blob soft delete: deleted recordings stay recoverable this long."
+    )
+    customer_managed_key: bool = Field(
+        default=False,
+        description="Encrypt with a key in the stack's Key Vault (which must have purge protection) "
+        "instead of Microsoft-managed keys.",
+    )
+
+    @model_validator(mode="after")
+    def _retention(self) -> RecordingsSection:
+        if self.mode != "off" and self.retention_days is None:
+            raise ValueError(
+                "retentionDays must be set when mode is not off (recordings are kept per policy)"
+            )
+        return self
+
+
 class EnvironmentProfile(BaseModel):
     """One stack's place in the SOP matrix; everything the components need to differ per environment."""
 
@@ -511,6 +548,7 @@ class EnvironmentProfile(BaseModel):
     memory: MemorySection = MemorySection()
     limits: LimitsSection = LimitsSection()
     compliance: ComplianceSection = ComplianceSection()
+    recordings: RecordingsSection = RecordingsSection()
 
     @model_validator(mode="after")
     def _pairings(self) -> EnvironmentProfile:
@@ -526,7 +564,19 @@ class EnvironmentProfile(BaseModel):
             raise ValueError(
                 "limits.redisPublicNetworkAccess Disabled needs network.privateLink (its private endpoint)"
             )
+        if self.recording_storage and (
+            self.recordings.public_network_access == "Disabled" and not self.network.private_link
+        ):
+            raise ValueError(
+                "recordings.publicNetworkAccess Disabled needs network.privateLink (the app reaches the "
+                "account through a private endpoint); set it Enabled on a stack without a VNet"
+            )
         return self
+
+    @property
+    def recording_storage(self) -> bool:
+        """Whether this stack gets a recordings storage account (hosted, recording not off)."""
+        return self.hosted and self.recordings.mode != "off"
 
     @property
     def level(self) -> int:

@@ -83,6 +83,8 @@ class ArmType:
     #: Objects the SDK flattens inside the body, by dotted path -> the keys that stay (the discriminator):
     #: every other key moves under the object's own `properties`, as ARM has it.
     unflatten: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    #: Name segments that are no input (index in the ARM name -> value), e.g. blobServices/`default`.
+    literals: Mapping[int, str] = field(default_factory=dict)
 
 
 def _t(arm_type: str, *names: str, **options: Any) -> ArmType:
@@ -271,6 +273,29 @@ ARM_TYPES: Mapping[str, ArmType] = {
     "azure-native:app:ContainerApp": _t("Microsoft.App/containerApps", "containerAppName"),
     "azure-native:app:Job": _t("Microsoft.App/jobs", "jobName"),
     "azure-native:web:StaticSite": _t("Microsoft.Web/staticSites", "name"),
+    # storage (voice recordings)
+    "azure-native:storage:StorageAccount": _t(
+        "Microsoft.Storage/storageAccounts",
+        "accountName",
+        # azure-native's names for two ARM properties of the account.
+        renames={"networkRuleSet": "networkAcls", "enableHttpsTrafficOnly": "supportsHttpsTrafficOnly"},
+        nested_renames={
+            "properties.encryption.encryptionIdentity": "identity",
+            "properties.encryption.identity.encryptionUserAssignedIdentity": "userAssignedIdentity",
+        },
+    ),
+    "azure-native:storage:BlobServiceProperties": _t(
+        "Microsoft.Storage/storageAccounts/blobServices", "accountName", "blobServicesName"
+    ),
+    "azure-native:storage:BlobContainer": _t(
+        "Microsoft.Storage/storageAccounts/blobServices/containers",
+        "accountName",
+        "containerName",
+        literals={1: "default"},  # the one blob service of an account
+    ),
+    "azure-native:storage:ManagementPolicy": _t(
+        "Microsoft.Storage/storageAccounts/managementPolicies", "accountName", "managementPolicyName"
+    ),
     "azure-native:web:StaticSiteCustomDomain": _t(
         "Microsoft.Web/staticSites/customDomains", "name", "domainName"
     ),
@@ -445,6 +470,8 @@ def _entry(record: PlannedRecord, arm: ArmType) -> _Entry:
     inputs = record.properties
     segments: list[str] = []
     for i, key in enumerate(arm.names):
+        if len(segments) in arm.literals:
+            segments.append(arm.literals[len(segments)])
         part = inputs.get(key)
         if not isinstance(part, str) or not part:
             if i < len(arm.names) - 1:

@@ -3,8 +3,8 @@
 From a stack's planned resources (the inputs a preview registers, with their property dependencies)
 this derives the paths the deployed service uses - browser -> UI, browser -> API (HTTP and websocket),
 API -> AI gateway, gateway -> AI Services, API -> VoiceLive, API -> PostgreSQL, API -> Redis (the
-shared limits), API -> Key Vault references, API -> registry pull, API -> Zep, telemetry ->
-Application Insights - and decides each:
+shared limits), API -> Key Vault references, API -> registry pull, API -> Zep, API -> recordings
+storage, telemetry -> Application Insights - and decides each:
 
 * reachable: a route exists (a public endpoint the source may use, or a private endpoint in a VNet
   the source sits in or peers with, whose DNS zone has the right name and is linked to the source's VNet);
@@ -59,6 +59,7 @@ ZONE_GROUP = "azure-native:network:PrivateDnsZoneGroup"
 ZONE = "azure-native:privatedns:PrivateZone"
 ZONE_LINK = "azure-native:privatedns:VirtualNetworkLink"
 RECORD_SET = "azure-native:privatedns:PrivateRecordSet"
+STORAGE = "azure-native:storage:StorageAccount"
 
 #: The input holding each type's ARM name (what ids and hostnames are made of).
 ARM_NAME_KEY: dict[str, str] = {
@@ -76,6 +77,7 @@ ARM_NAME_KEY: dict[str, str] = {
     PRIVATE_ENDPOINT: "privateEndpointName",
     ENVIRONMENT: "environmentName",
     APP: "containerAppName",
+    STORAGE: "accountName",
 }
 
 #: Private DNS zones per private-link group id: Azure's documented names (commercial cloud), the one
@@ -106,6 +108,7 @@ GROUP_OF_TYPE: dict[str, str] = {
     REGISTRY: "registry",
     STATIC_SITE: "staticSites",
     APIM: "Gateway",
+    STORAGE: "blob",  # the recordings account's blob endpoint (the only sub-resource the app uses)
 }
 #: Public hostname suffix -> the private zone its privatelink CNAME lands in.
 ZONE_OF_HOST_SUFFIX: tuple[tuple[str, str], ...] = (
@@ -117,6 +120,7 @@ ZONE_OF_HOST_SUFFIX: tuple[tuple[str, str], ...] = (
     (".redis.azure.net", "privatelink.redis.azure.net"),
     (".azurecr.io", "privatelink.azurecr.io"),
     (".azure-api.net", "privatelink.azure-api.net"),
+    (".blob.core.windows.net", "privatelink.blob.core.windows.net"),
 )
 _STATIC_SITE_ZONE = re.compile(r"^privatelink(\.\d+)?\.azurestaticapps\.net$")
 APIM_INTERNAL_ZONE = "azure-api.net"
@@ -575,6 +579,17 @@ class Model:
             if self.plan.endpoints_of(target):
                 return _Fail(f"{label} has a private endpoint, which closes its public endpoint", "")
             return _Open(f"public endpoint of {label}")
+        if t == STORAGE:
+            access = known(_pna(p.get("publicNetworkAccess")), f"{label} publicNetworkAccess")
+            if access == "disabled":
+                return _Fail(f"{label} has public network access disabled", "")
+            acl = self._acl(
+                target,
+                p.get("networkRuleSet"),
+                label,
+                "Container Apps are not a trusted service for Storage",
+            )
+            return acl or _Open(f"public endpoint of {label}")
         if t == APP_INSIGHTS:
             access = known(
                 _pna(p.get("publicNetworkAccessForIngestion")), f"{label} publicNetworkAccessForIngestion"
@@ -899,6 +914,7 @@ def _kind(node: Node) -> str:
         APP_INSIGHTS: "Application Insights",
         ENVIRONMENT: "Container Apps environment",
         APP: "container app",
+        STORAGE: "storage account",
     }.get(node.type, node.type.rsplit(":", 1)[-1])
 
 
@@ -938,6 +954,9 @@ def _by_host(plan: Plan, host: str) -> Node | None:
     for apim in plan.of(APIM):
         if any(host == f"{n}.azure-api.net" for n in apim.arm_names):
             return apim
+    for account in plan.of(STORAGE):
+        if any(host == f"{n}.blob.core.windows.net" for n in account.arm_names):
+            return account
     for account in plan.of(AI_ACCOUNT):
         sub = get(account.props, "properties", "customSubDomainName")
         names = {sub.lower()} if isinstance(sub, str) else set()
@@ -1401,6 +1420,18 @@ class _Paths:
             source.label, f"Zep ({host})", REACHABLE, f"over the internet to {host} (outbound from the app)"
         )
 
+    def recordings(self) -> None:
+        """API -> the recordings account, where RECORDING_STORAGE_URL names one (recording not off)."""
+        source = self.api_source()
+        if source is None or self.app is None:
+            self.add("API", "recordings storage", NOT_REQUIRED, "no container app in the plan")
+            return
+        value = _env(self.app, "RECORDING_STORAGE_URL")
+        if value is None or value == "":
+            self.add(source.label, "recordings storage", NOT_REQUIRED, "RECORDING_STORAGE_URL is not set")
+            return
+        self._endpoint(source, "recordings storage", value, STORAGE, "RECORDING_STORAGE_URL")
+
     def telemetry(self) -> None:
         components = self.plan.of(APP_INSIGHTS)
         if self.app is not None and _env(self.app, "APPLICATIONINSIGHTS_CONNECTION_STRING") is None:
@@ -1430,6 +1461,7 @@ def analyse(resources: Iterable[Any]) -> list[PathResult]:
     paths.key_vault()
     paths.registry()
     paths.zep()
+    paths.recordings()
     paths.telemetry()
     return paths.out
 

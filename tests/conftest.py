@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.db.engine import create_engine, dispose
 from app.db.migrate import upgrade
 from app.settings import Settings
+from tests.azurite.server import Azurite, AzuriteMissing, azurite
 from tests.redis_servers import own_redis, redis_prefix, redis_url  # noqa: F401 - shared fixtures
 from tests.telemetry import _session_sink, sink  # noqa: F401 - fixtures shared by every test area
 
@@ -43,7 +44,7 @@ _SERVICE_VARIABLES = {
 def _no_ambient_configuration(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
     """Tests see only the settings they build: no developer `.env`, no inherited SOP variables."""
     for name in list(os.environ):
-        if name in _SERVICE_VARIABLES or name.startswith(("AZURE_", "ZEP_")):
+        if name in _SERVICE_VARIABLES or name.startswith(("AZURE_", "ZEP_", "RECORDING_")):
             monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)  # a stray `.env` in the checkout cannot leak in
     yield
@@ -104,3 +105,21 @@ async def engine(database_settings: Settings) -> AsyncIterator[AsyncEngine]:
         yield engine
     finally:
         await dispose(engine)
+
+
+@pytest.fixture(scope="session")
+def azurite_server() -> Iterator[Azurite]:
+    """Azurite's blob service for the session (tests/azurite); each test uses its own container.
+    Not installed: the test skips locally and fails under CI, so a green CI run always ran it."""
+    try:
+        with azurite() as server:
+            yield server
+    except AzuriteMissing as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"prerequisite missing in CI: {exc}")
+        pytest.skip(str(exc))
+
+
+@pytest.fixture
+def recording_container() -> str:
+    return f"rec-{uuid.uuid4().hex[:12]}"

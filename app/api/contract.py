@@ -144,8 +144,12 @@ Every error answers `{"detail": ..., "request_id": ...}` and never carries a sta
 authenticate with `Sec-WebSocket-Protocol: engram.v1, bearer.<token>` or a ticket from
 `POST /api/v1/voice/ticket` (`ticket.<t>` or `?ticket=<t>`). All frames are JSON text.
 Browser -> server: `{"type":"audio","data":"<base64 PCM16 24 kHz mono>"}`,
-`{"type":"agent","agent_id":"..."}`, `{"type":"cancel"}`, `{"type":"text","content":"..."}`.
+`{"type":"agent","agent_id":"..."}`, `{"type":"cancel"}`, `{"type":"text","content":"..."}`,
+`{"type":"consent","recording":true|false}` (recording consent for this session; `false` withdraws it
+and recording stops at once; a client that never sends it is never recorded).
 Server -> browser: `{"type":"agent_switched","agent_id":"..."}`;
+`{"type":"recording","state":"on"|"off","reason":"..."}` (answers each consent; `off` with a `reason`
+when recording is not enabled, or when the store failed mid-session: the call goes on);
 `{"type":"transcription","speaker":"user"|"assistant","status":"listening"|"processing"|"complete","text":"..."}`
 (assistant `processing` carries the answer so far in `text` and the new piece in `delta`);
 `{"type":"audio","data":"<base64>","format":"audio/pcm16"}`; `{"type":"stop_playback"}`;

@@ -12,6 +12,8 @@ from app import __version__
 from app.db.engine import ping
 from app.security.deps import SettingsDep
 from app.security.limiter import Limiter
+from app.settings import Settings
+from app.voice.recording import Recordings
 
 router = APIRouter(tags=["health"])
 
@@ -34,6 +36,14 @@ class LimiterHealth(BaseModel):
     degraded: bool = Field(description="Redis does not answer: each replica counts on its own meanwhile.")
 
 
+class RecordingsHealth(BaseModel):
+    mode: Literal["off", "consent"]
+    store_configured: bool
+    degraded: bool  # frames dropped or a store failure in the last few minutes; calls go on regardless
+    dropped_frames: int
+    store_failures: int
+
+
 class HealthResponse(BaseModel):
     status: Literal["ok", "degraded"]
     timestamp: datetime = Field(description="When this answer was made (ISO 8601, UTC).")
@@ -44,6 +54,7 @@ class HealthResponse(BaseModel):
     database_ok: bool
     memory: MemoryHealth
     limiter: LimiterHealth
+    recordings: RecordingsHealth
 
 
 class ReadyResponse(BaseModel):
@@ -63,8 +74,13 @@ async def health(request: Request, settings: SettingsDep) -> HealthResponse:
     backlog = _mirror_backlog(request)
     limiter: Limiter = request.app.state.limits
     limits = await limiter.health()
+    recordings = _recordings(request, settings)
     return HealthResponse(
-        status="ok" if database_ok and not degraded and not limits.degraded else "degraded",
+        status=(
+            "ok"
+            if database_ok and not degraded and not limits.degraded and not recordings.degraded
+            else "degraded"
+        ),
         timestamp=datetime.now(UTC),
         version=__version__,
         environment=settings.environment,
@@ -80,6 +96,19 @@ async def health(request: Request, settings: SettingsDep) -> HealthResponse:
             mirror_oldest_age_s=backlog[1],
         ),
         limiter=LimiterHealth(backend=limits.backend, degraded=limits.degraded),
+        recordings=recordings,
+    )
+
+
+def _recordings(request: Request, settings: Settings) -> RecordingsHealth:
+    recordings: Recordings | None = getattr(request.app.state, "recordings", None)
+    health = recordings.health if recordings is not None else None
+    return RecordingsHealth(
+        mode=settings.recording_mode,
+        store_configured=settings.recording_store_configured,
+        degraded=bool(health and health.degraded),
+        dropped_frames=health.dropped_frames if health else 0,
+        store_failures=health.store_failures if health else 0,
     )
 
 

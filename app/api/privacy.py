@@ -19,6 +19,8 @@ class ErasureResponse(BaseModel):
     # rows kept as anonymous aggregates)
     removed: dict[str, int]
     zep: Literal["requested", "failed", "not_configured"]  # Zep deletes asynchronously once requested
+    # Voice recordings (removed["recordings"] counts the blobs); "failed": ask again, erasure is idempotent.
+    recordings: Literal["deleted", "failed", "not_configured"] = "not_configured"
 
 
 @router.delete("/users/me", response_model=ErasureResponse, operation_id="memory-erase-me")
@@ -40,5 +42,6 @@ async def erase_for(request: Request, user_id: str, actor: Identity) -> ErasureR
         voice=state.voice,
         tickets=state.tickets,
         usage=getattr(state, "usage", None),
+        recordings=state.recordings.store,
     )
-    return ErasureResponse(removed=result.removed, zep=result.zep)
+    return ErasureResponse(removed=result.removed, zep=result.zep, recordings=result.recordings)

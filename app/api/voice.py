@@ -8,6 +8,7 @@ close with the code documented in docs/voice-protocol.md.
 from __future__ import annotations
 
 import logging
+from typing import Literal
 
 from fastapi import APIRouter, HTTPException, Request, WebSocket, status
 from pydantic import BaseModel, Field
@@ -48,6 +49,7 @@ class VoiceStatus(BaseModel):
     deployment_sessions: int = Field(
         description="Voice sessions open across all replicas (REDIS_URL); this replica's without Redis."
     )
+    recording: Literal["off", "consent"]  # consent: the client may offer {"type": "consent", ...}
     agents: dict[str, AgentVoice]
 
 
@@ -87,6 +89,7 @@ async def voice_status(request: Request) -> VoiceStatus:
         active_sessions=service.active,
         max_sessions=service.max_sessions,
         deployment_sessions=await _limiter(request.app.state).open_sessions(),
+        recording="consent" if service.recordings is not None and service.recordings.enabled else "off",
         agents={agent.id: AgentVoice(voice=agent.voice) for agent in service.agents()},
     )
 
@@ -195,6 +198,7 @@ async def voicelive(websocket: WebSocket, session_id: str, agent: str = DEFAULT_
             params=service.params,
             on_usage=metering.on_usage if metering is not None else None,
             settle=service.settle,
+            recordings=service.recordings,
         )
         with service.live(identity.user_id, bridge):  # so an erasure can end it
             await bridge.run()

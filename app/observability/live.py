@@ -35,6 +35,7 @@ class Event(StrEnum):
     AUTH_FAILURE = "auth_failure"
     GATEWAY_THROTTLED = "gateway_throttled"
     MEMORY_DEGRADED = "memory_degraded"
+    RECORDING_DEGRADED = "recording_degraded"
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,7 @@ class LiveSnapshot:
     auth_failures_last_minute: int
     gateway_throttled: int
     memory_degradations: int
+    recording_degradations: int = 0
 
 
 def percentile(sorted_values: list[float], fraction: float) -> float | None:
@@ -127,6 +129,7 @@ class LiveRecorder:
             auth_failures_last_minute=auth_minute,
             gateway_throttled=counts[Event.GATEWAY_THROTTLED],
             memory_degradations=counts[Event.MEMORY_DEGRADED],
+            recording_degradations=counts[Event.RECORDING_DEGRADED],
         )
 
     def _sample(self, series: deque[tuple[float, float, str]], ms: float, label: str) -> None:

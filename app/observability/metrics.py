@@ -45,6 +45,7 @@ _mirror_oldest_age = _instrument(signals.MIRROR_OLDEST_AGE)
 _usage_dropped = _instrument(signals.USAGE_DROPPED)
 _limiter_fallbacks = _instrument(signals.LIMITER_FALLBACKS)
 _limiter_refusals = _instrument(signals.LIMITER_REFUSALS)
+_recording_degraded = _instrument(signals.RECORDING_DEGRADED)
 
 
 def chat_latency(ms: float, agent_id: str, outcome: str) -> None:
@@ -121,3 +122,9 @@ def limiter_fallback(operation: str, reason: str) -> None:
 
 def limiter_refusal(limit: str) -> None:
     _limiter_refusals.add(1, {"limit": limit})
+
+
+def recording_degraded(reason: str) -> None:
+    """A recording dropped frames (`queue_full`) or stopped (`store_error`, `store_timeout`, ...)."""
+    _recording_degraded.add(1, {"reason": reason})
+    LIVE.mark(Event.RECORDING_DEGRADED)

@@ -144,6 +144,13 @@ LIMITER_REFUSALS = Signal(
     ("limit",),
     "How often was a caller refused by a rate limit, a session cap or the token budget, and which?",
 )
+RECORDING_DEGRADED = Signal(
+    "recording_degradations",
+    "counter",
+    "1",
+    ("reason",),
+    "How often did a consented voice recording lose audio (queue full) or stop (store slow or failing)?",
+)
 
 ALL_SIGNALS: tuple[Signal, ...] = (
     CHAT_LATENCY,
@@ -163,4 +170,5 @@ ALL_SIGNALS: tuple[Signal, ...] = (
     USAGE_DROPPED,
     LIMITER_FALLBACKS,
     LIMITER_REFUSALS,
+    RECORDING_DEGRADED,
 )

@@ -112,6 +112,8 @@ VoiceStarter = Annotated[Identity, Depends(rate_limited(Permission.VOICE, "voice
 #: Reads of the audit trail and erasure of any user (admin).
 AuditReader = Annotated[Identity, Depends(require(Permission.AUDIT_READ))]
 AnyUserEraser = Annotated[Identity, Depends(require(Permission.ERASE_ANY))]
+#: Listing voice recordings and issuing their read links (admin; every use audited).
+RecordingReader = Annotated[Identity, Depends(require(Permission.RECORDING_READ))]
 #: The caller's own memory (erasure of their own data).
 OwnMemory = Annotated[Identity, Depends(require(Permission.MEMORY_OWN))]
 

@@ -24,6 +24,7 @@ class Permission(StrEnum):
     ERASE_ANY = "erase:any"
     METRICS_READ = "metrics:read"
     USAGE_ANY = "usage:any"  # every tenant's and user's usage (admin)
+    RECORDING_READ = "recording:read"
 
 
 _USER = frozenset({Permission.CHAT, Permission.VOICE, Permission.MEMORY_OWN})
@@ -40,6 +41,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         Permission.ERASE_ANY,
         Permission.METRICS_READ,
         Permission.USAGE_ANY,
+        Permission.RECORDING_READ,
     },
 }
 

@@ -25,6 +25,7 @@ from typing import Literal, Protocol
 from app.audit.trail import AuditEvent, AuditTrail
 from app.memory.store import Purged
 from app.security.identity import Identity
+from app.security.recordings import RecordingBlobs, RecordingsOutcome, erase_recordings
 
 log = logging.getLogger("engram.privacy")
 
@@ -72,6 +73,7 @@ class ErasureResult:
     removed: dict[str, int] = field(default_factory=dict)  # episodes, turns, facts, tickets
     zep: ZepOutcome = "not_configured"
     voice_sessions: int = 0  # live sessions of the user this process ended
+    recordings: RecordingsOutcome = "not_configured"
 
 
 @dataclass(frozen=True)
@@ -94,12 +96,14 @@ async def erase_user(
     voice: LiveSessions | None = None,
     tickets: Tickets | None = None,
     usage: UsageRows | None = None,
+    recordings: RecordingBlobs | None = None,
 ) -> ErasureResult:
     """Remove everything stored about `user_id` and record who asked (pseudonymously).
 
     The user's live voice sessions here end first (`voice`, their unwritten transcripts dropped),
     then the queued Zep writes (`pending`) finish or are cut off, so none lands after the erasure
-    and brings the user back. Unredeemed tickets (`tickets`) would keep the user id: they go too.
+    and brings the user back. Unredeemed tickets (`tickets`) would keep the user id: they go too, and
+    so do the user's voice recordings (`recordings`), found by the same pseudonym the trail uses.
     Usage rows (`usage`) are kept as anonymous aggregates: the user's pseudonym is replaced by
     "erased", so tenant totals stay right and nothing links them to the person.
     """
@@ -114,6 +118,9 @@ async def erase_user(
         removed["tickets"] = await tickets.revoke_user(user_id)
     if usage is not None:
         removed["usage_rows_anonymised"] = await usage.erase_usage(user_id)
+    recorded, blobs = await erase_recordings(recordings, trail.user_ref(user_id))
+    if recorded == "deleted":
+        removed["recordings"] = blobs
     await trail.append(
         AuditEvent(
             event="erasure",
@@ -127,10 +134,11 @@ async def erase_user(
                 "removed": removed,
                 "zep": outcome,
                 "voice_sessions": closed,
+                "recordings": recorded,
             },
         )
     )
-    return ErasureResult(removed=removed, zep=outcome, voice_sessions=closed)
+    return ErasureResult(removed=removed, zep=outcome, voice_sessions=closed, recordings=recorded)
 
 
 async def purge_expired(

@@ -20,7 +20,8 @@ from app.audit.trail import AuditTrail, pseudonym_key
 from app.security.entra import authenticator_for
 from app.security.limiter import Limiter
 from app.security.limits import BodySizeLimitMiddleware, SecurityHeadersMiddleware
-from app.security.privacy import retention_task
+from app.security.privacy import RETENTION_INTERVAL_SECONDS, retention_task
+from app.security.recordings import recording_retention_task
 from app.security.tickets import TicketStore
 from app.settings import Settings
 
@@ -56,6 +57,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             limiter.running(),
             retention_task(memory.store, trail, settings.data_retention_days, zep=memory.mirror),
             head_anchor_task(trail, settings.audit_anchor_interval_seconds),
+            recording_retention_task(
+                app.state.recordings.store,
+                trail,
+                settings.recording_retention_days,
+                RETENTION_INTERVAL_SECONDS,
+            ),
         ):
             yield
     finally:

@@ -58,6 +58,7 @@ from app.voice.params import (
     RENEWAL_FLUSH_S,
     VoiceParams,
 )
+from app.voice.recording import Recordings
 from app.voice.session_config import session_for
 from app.voice.transcripts import ReadyTurn, TranscriptLedger
 from app.voice.turn_writer import TurnWriter
@@ -116,6 +117,7 @@ class VoiceBridge:
         params: VoiceParams,
         on_usage: Callable[[str, object], None] | None = None,
         settle: Callable[[VoiceBridge], Awaitable[None]] | None = None,
+        recordings: Recordings | None = None,
     ) -> None:
         self.connection_id = uuid.uuid4().hex[:12]
         self.user_id = identity.user_id
@@ -158,6 +160,8 @@ class VoiceBridge:
         )
         self._stop: asyncio.Future[Ending] = asyncio.get_running_loop().create_future()
         self._closed = asyncio.Event()
+        # Recording taps (app/voice/recording.py): a flag check and a non-blocking queue put each.
+        self._recorder = recordings.session(identity, session_id, self._send) if recordings else None
 
     # --- lifecycle -------------------------------------------------------------------------------
 
@@ -267,6 +271,8 @@ class VoiceBridge:
         self._close_conversation()
         if not await self._writer.stop(self._params.memory_drain_timeout_s):
             log.error("voice transcripts still pending at close were dropped", extra=self._log_extra)
+        if self._recorder is not None:
+            await self._recorder.close(discard=ending.discard_transcripts)
         log.info(
             "voice session ended",
             extra={
@@ -300,12 +306,16 @@ class VoiceBridge:
                 await self._switch_agent(parsed.agent_id)
             elif isinstance(parsed, protocol.Cancel):
                 await self._interrupt(time.monotonic())
-            else:
+            elif isinstance(parsed, protocol.Consent):
+                await self._consent(parsed.recording)
+            elif isinstance(parsed, protocol.TextIn):
                 await self._typed_input(parsed.content)
 
     def _forward_mic_audio(self, data: str) -> Awaitable[None]:
         """Every microphone frame (base64 PCM16, validated) goes upstream here, and only here (a plain
         function returning the send: one coroutine less per frame on the hot path)."""
+        if self._recorder is not None:
+            self._recorder.user_audio(data)
         return self._link.send_audio(data)
 
     async def _to_upstream(self, event: dict[str, Any], *, owed: bool = False) -> bool:
@@ -320,6 +330,12 @@ class VoiceBridge:
         if history.ends_with_user:
             events.append({"type": "response.create"})
         return events
+
+    async def _consent(self, granted: bool) -> None:
+        if self._recorder is None:
+            await self._send(protocol.recording_state("off", "recording is not enabled in this environment"))
+        else:
+            await self._recorder.consent(granted)
 
     async def _send_session_update(self, agent: Agent) -> str:
         event_id = f"evt_{uuid.uuid4().hex[:20]}"
@@ -430,10 +446,14 @@ class VoiceBridge:
     def _forward_agent_audio(self, delta: str) -> Awaitable[None]:
         """Every chunk of answer audio (base64 PCM16, untouched) goes to the browser here, and only here
         (a plain function returning the send, like `_forward_mic_audio`)."""
+        if self._recorder is not None:
+            self._recorder.agent_audio(delta)
         return self._send(protocol.audio_out(delta))
 
     async def _on_event(self, kind: str, event: dict[str, Any]) -> None:
         now = time.monotonic()
+        if self._recorder is not None:
+            self._recorder.event(kind, self._agent.id)  # turn markers
         if kind == "input_audio_buffer.speech_started":
             self._user_speaking = True
             await self._interrupt(now)

@@ -5,6 +5,7 @@ Client -> server (JSON text frames):
   {"type": "agent", "agent_id": "marcus"}
   {"type": "cancel"}
   {"type": "text", "content": "typed input"}
+  {"type": "consent", "recording": true|false}   (recording consent for this session; false withdraws)
 
 Server -> client:
   {"type": "agent_switched", "agent_id": ...}
@@ -15,6 +16,7 @@ Server -> client:
   {"type": "session_renewed"}    (VoiceLive's session was replaced; the conversation goes on)
   {"type": "session_resumed", "turns": n}   (a reconnect: the conversation's last n turns restored)
   {"type": "error", "message": ...}
+  {"type": "recording", "state": "on"|"off", "reason": ...}   (answers consent; "off" on a store failure)
 
 Audio is the hot path: it is parsed with orjson and the base64 text is forwarded untouched; it is
 decoded once only to check it and to enforce the frame cap. See docs/voice-protocol.md.
@@ -71,9 +73,14 @@ class TextIn:
     content: str
 
 
-ClientMessage = AudioIn | AgentSwitch | Cancel | TextIn
+@dataclass(frozen=True, slots=True)
+class Consent:
+    recording: bool
 
-CLIENT_TYPES = ("audio", "agent", "cancel", "text")
+
+ClientMessage = AudioIn | AgentSwitch | Cancel | TextIn | Consent
+
+CLIENT_TYPES = ("audio", "agent", "cancel", "text", "consent")
 
 
 def valid_session_id(session_id: str) -> bool:
@@ -113,6 +120,11 @@ def parse_client_message(raw: str | bytes, max_frame_bytes: int) -> ClientMessag
         if len(content) > _MAX_TEXT_CHARS:
             raise ProtocolError(f"text messages may hold at most {_MAX_TEXT_CHARS} characters")
         return TextIn(content.strip())
+    if kind == "consent":
+        recording = message.get("recording")
+        if not isinstance(recording, bool):
+            raise ProtocolError('consent messages need "recording": true or false')
+        return Consent(recording)
     if not isinstance(kind, str):
         raise ProtocolError('invalid message: missing "type" (one of: ' + ", ".join(CLIENT_TYPES) + ")")
     raise ProtocolError(f"unknown message type {kind[:32]!r}; expected one of: " + ", ".join(CLIENT_TYPES))
@@ -163,6 +175,14 @@ def session_renewed() -> str:
 
 def session_resumed(turns: int) -> str:
     return orjson.dumps({"type": "session_resumed", "turns": turns}).decode()
+
+
+def recording_state(state: Literal["on", "off"], reason: str | None = None) -> str:
+    """Whether this session is being recorded now; `reason` says why not when consent was refused."""
+    message = {"type": "recording", "state": state}
+    if reason is not None:
+        message["reason"] = reason
+    return orjson.dumps(message).decode()
 
 
 def error(message: str) -> str:

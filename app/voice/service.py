@@ -11,6 +11,7 @@ from app.observability import metrics
 from app.settings import Settings
 from app.voice.bridge import ERASED, VoiceBridge
 from app.voice.params import VoiceParams
+from app.voice.recording import Recordings
 from app.voice.upstream import VoiceLiveUpstream
 
 #: How long an erasure waits for the user's sessions here to tear down (each close is bounded too).
@@ -21,8 +22,9 @@ SETTLE_TIMEOUT_S = 3.0
 
 
 class VoiceService:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, recordings: Recordings | None = None) -> None:
         self.settings = settings
+        self.recordings = recordings  # consented recordings (None: the bridge never records)
         self.upstream = VoiceLiveUpstream(settings)
         self.params = VoiceParams.from_settings(settings)
         self.max_sessions = settings.voice_max_sessions
@@ -98,3 +100,5 @@ class VoiceService:
 
     async def aclose(self) -> None:
         await self.upstream.aclose()
+        if self.recordings is not None:
+            await self.recordings.aclose()

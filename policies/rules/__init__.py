@@ -8,13 +8,26 @@ from __future__ import annotations
 
 from pulumi_policy import Policy
 
-from . import app_settings, audit, azure, database, hosting, identity, keyvault, network, secrets, tagging
+from . import (
+    app_settings,
+    audit,
+    azure,
+    database,
+    hosting,
+    identity,
+    keyvault,
+    network,
+    recordings,
+    secrets,
+    tagging,
+)
 from .common import Entry, Rule
 
 CATALOGUE: list[Entry] = [
     *network.CATALOGUE,
     *keyvault.CATALOGUE,
     *database.CATALOGUE,
+    *recordings.CATALOGUE,
     *hosting.CATALOGUE,
     *app_settings.CATALOGUE,
     *secrets.CATALOGUE,

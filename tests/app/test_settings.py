@@ -186,3 +186,93 @@ def test_mfa_auth_context_id_must_be_a_context_id(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("MFA_AUTH_CONTEXT_ID", "mfa")
     with pytest.raises(SettingsError, match="MFA_AUTH_CONTEXT_ID"):
         load_settings()
+
+
+# --- recordings ------------------------------------------------------------------------------------
+
+AZURITE = "DefaultEndpointsProtocol=http;AccountName=a;AccountKey=<KEY>;BlobEndpoint=http://127.0.0.1:1/a;"
+ACCOUNT_URL = "https://engramrec.blob.core.windows.net"
+
+
+@pytest.mark.parametrize("environment", list(APPLIES))
+def test_recording_off_needs_nothing(environment: str, tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, **{**COMPLIANT_PROD, "environment": environment})
+    assert settings.recording_mode == "off" and check_sop(settings) == []
+
+
+@pytest.mark.parametrize("environment", list(APPLIES))
+def test_consent_with_entra_store_and_retention_passes(environment: str, tmp_path: Path) -> None:
+    settings = make_settings(
+        tmp_path,
+        **{**COMPLIANT_PROD, "environment": environment},
+        recording_mode="consent",
+        recording_storage_url=ACCOUNT_URL,
+        recording_retention_days=30,
+    )
+    assert check_sop(settings) == []
+
+
+@pytest.mark.parametrize("environment", list(APPLIES))
+def test_consent_without_a_store_is_refused_everywhere(environment: str, tmp_path: Path) -> None:
+    settings = make_settings(
+        tmp_path, **{**COMPLIANT_PROD, "environment": environment}, recording_mode="consent"
+    )
+    assert any("RECORDING_MODE=consent needs a store" in p for p in check_sop(settings))
+
+
+@pytest.mark.parametrize(
+    ("environment", "refused"), [("development", False), ("test", False), ("uat", True), ("production", True)]
+)
+def test_shared_key_store_is_refused_from_uat(environment: str, refused: bool, tmp_path: Path) -> None:
+    settings = make_settings(
+        tmp_path,
+        **{**COMPLIANT_PROD, "environment": environment},
+        recording_mode="consent",
+        recording_storage_connection_string=AZURITE,
+        recording_retention_days=30,
+    )
+    problems = check_sop(settings)
+    assert any("RECORDING_STORAGE_CONNECTION_STRING (a shared key)" in p for p in problems) is refused
+    assert AZURITE not in " ".join(problems)
+
+
+@pytest.mark.parametrize(
+    ("environment", "refused"), [("development", False), ("test", False), ("uat", True), ("production", True)]
+)
+def test_recording_retention_is_required_from_uat(environment: str, refused: bool, tmp_path: Path) -> None:
+    settings = make_settings(
+        tmp_path,
+        **{**COMPLIANT_PROD, "environment": environment},
+        recording_mode="consent",
+        recording_storage_url=ACCOUNT_URL,
+    )
+    assert any("RECORDING_RETENTION_DAYS must be set" in p for p in check_sop(settings)) is refused
+
+
+def test_both_stores_at_once_are_refused(tmp_path: Path) -> None:
+    settings = make_settings(
+        tmp_path, recording_storage_url=ACCOUNT_URL, recording_storage_connection_string=AZURITE
+    )
+    assert any("are exclusive" in p for p in check_sop(settings))
+
+
+def test_plain_http_store_is_refused_from_test(tmp_path: Path) -> None:
+    settings = make_settings(
+        tmp_path,
+        **{**COMPLIANT_PROD, "environment": "test"},
+        recording_mode="consent",
+        recording_storage_url="http://127.0.0.1:10000/a",
+    )
+    assert any("RECORDING_STORAGE_URL must be https" in p for p in check_sop(settings))
+
+
+def test_recording_settings_parse_and_refuse_bad_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RECORDING_MODE", " Consent ")
+    assert load_settings(_env_file=None).recording_mode == "consent"
+    monkeypatch.setenv("RECORDING_MODE", "always")
+    with pytest.raises(SettingsError, match="RECORDING_MODE"):
+        load_settings(_env_file=None)
+    monkeypatch.setenv("RECORDING_MODE", "off")
+    monkeypatch.setenv("RECORDING_CONTAINER", "bad--name")
+    with pytest.raises(SettingsError, match="RECORDING_CONTAINER"):
+        load_settings(_env_file=None)

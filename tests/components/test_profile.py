@@ -140,6 +140,7 @@ def test_sop_floors_are_left_to_the_policy_pack() -> None:
     config["database"]["highAvailability"] = "Disabled"
     config["keyVault"]["publicNetworkAccess"] = "Enabled"
     config["limits"]["redisPublicNetworkAccess"] = "Enabled"
+    config["recordings"]["publicNetworkAccess"] = "Enabled"  # a private account needs the VNet
     profile = load_profile("prod", config)
     assert profile.network.private_link is False
 
@@ -151,6 +152,7 @@ def test_sop_floors_are_left_to_the_policy_pack() -> None:
         ("gateway", "virtualNetwork", "Internal", "virtualNetwork Internal needs network.privateLink"),
         ("hosting", "internal", True, "hosting.internal needs network.privateLink"),
         ("limits", "redisPublicNetworkAccess", "Disabled", "redisPublicNetworkAccess Disabled needs network"),
+        ("recordings", "publicNetworkAccess", "Disabled", "recordings.publicNetworkAccess Disabled needs"),
     ],
 )
 def test_what_lives_in_the_vnet_needs_the_vnet(section: str, key: str, value: object, message: str) -> None:

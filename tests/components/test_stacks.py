@@ -12,7 +12,13 @@ from pulumi_azure_native import app as aca
 
 from app.settings import Settings, check_sop
 from components.hosting import BLUE_GREEN_OWNED, BOOTSTRAP_IMAGE, BOOTSTRAP_PORT
-from components.identity import ACR_PULL, KEY_VAULT_SECRETS_USER, OPENAI_USER, SPEECH_USER
+from components.identity import (
+    ACR_PULL,
+    KEY_VAULT_SECRETS_USER,
+    OPENAI_USER,
+    SPEECH_USER,
+    STORAGE_BLOB_DATA_CONTRIBUTOR,
+)
 from components.offline import (
     OFFLINE_SECRET,
     OfflinePlan,
@@ -122,6 +128,7 @@ def test_prod_has_no_public_endpoints_and_a_private_endpoint_per_data_service(pr
         ("azure-native:redisenterprise:RedisEnterprise", "redisEnterprise"),
         ("azure-native:containerregistry:Registry", "registry"),
         ("azure-native:web:StaticSite", "staticSites"),
+        ("azure-native:storage:StorageAccount", "blob"),  # voice recordings (consent)
     }
     assert len(prod.of_type("azure-native:network:PrivateDnsZoneGroup")) == 6
     # Every zone is linked to the stack's VNet; only the names users need are linked to the hub too.
@@ -246,19 +253,20 @@ def test_log_retention_follows_the_profile(plan: OfflinePlan) -> None:
 def test_role_assignments_for_the_app_identity(stack: str) -> None:
     plan = plan_for(stack)
     targets = by_id(plan)
-    identity = plan.one("azure-native:managedidentity:UserAssignedIdentity")
+    identity = plan.one("azure-native:managedidentity:UserAssignedIdentity", "-wid-")  # the app's
     principal = identity.outputs["principalId"]
     granted = {
         (a.inputs["roleDefinitionId"].rsplit("/", 1)[1], targets[a.inputs["scope"]].type)
         for a in plan.of_type("azure-native:authorization:RoleAssignment")
         if a.inputs["principalId"] == principal
     }
+    recording = {(STORAGE_BLOB_DATA_CONTRIBUTOR, "azure-native:storage:StorageAccount")}
     assert granted == {
         (SPEECH_USER, "azure-native:cognitiveservices:Account"),
         (OPENAI_USER, "azure-native:cognitiveservices:Account"),
         (KEY_VAULT_SECRETS_USER, "azure-native:keyvault:Vault"),
         (ACR_PULL, "azure-native:containerregistry:Registry"),
-    }
+    } | (recording if stack in ("uat", "prod") else set())  # the stacks that record (with consent)
     registry = plan.one("azure-native:containerregistry:Registry")
     assert registry.inputs["adminUserEnabled"] is False
 
@@ -267,7 +275,7 @@ def test_role_assignments_for_the_app_identity(stack: str) -> None:
 def test_secrets_reach_the_app_only_as_key_vault_references(stack: str) -> None:
     plan = plan_for(stack)
     app = plan.one("azure-native:app:ContainerApp")
-    identity = plan.one("azure-native:managedidentity:UserAssignedIdentity")
+    identity = plan.one("azure-native:managedidentity:UserAssignedIdentity", "-wid-")  # the app's
     vault_uri = plan.one("azure-native:keyvault:Vault").outputs["properties"]["vaultUri"]
     secrets = app.inputs["configuration"]["secrets"]
     assert secrets, "the app has secrets"
@@ -394,7 +402,7 @@ def test_app_variables_follow_the_profile_and_pass_the_service_guard(
     assert values["AZURE_AI_ENDPOINT"] == plan.outputs["gatewayUrl"]
     assert values["AZURE_AI_ENDPOINT"].endswith("/engram/openai/v1")
     assert values["AZURE_VOICELIVE_ENDPOINT"] == plan.outputs["aiEndpoint"]
-    identity = plan.one("azure-native:managedidentity:UserAssignedIdentity")
+    identity = plan.one("azure-native:managedidentity:UserAssignedIdentity", "-wid-")  # the app's
     assert values["AZURE_CLIENT_ID"] == identity.outputs["clientId"]
     # CORS: the UI origin, in the app variable and on the ingress.
     origin = f"https://{plan.outputs['uiHostname']}"

@@ -99,6 +99,7 @@ def _app(t: Topology, env: str, *, database: bool, registry_host: str) -> None:
         {"name": "AZURE_VOICELIVE_ENDPOINT", "value": "https://engram-ai.cognitiveservices.azure.com/"},
         {"name": "APPLICATIONINSIGHTS_CONNECTION_STRING", "secretRef": "appinsights-connection-string"},
         {"name": "ZEP_API_KEY", "secretRef": "zep-api-key"},
+        {"name": "RECORDING_STORAGE_URL", "value": "https://engramrec.blob.core.windows.net"},
     ]
     if database:
         env_vars.append({"name": "DATABASE_URL", "secretRef": "database-url"})
@@ -132,7 +133,11 @@ def _app(t: Topology, env: str, *, database: bool, registry_host: str) -> None:
                 ]
             },
         },
-        {"managedEnvironmentId": [env], "template": ["apim", "ai", "acr"], "configuration": ["kv", "acr"]},
+        {
+            "managedEnvironmentId": [env],
+            "template": ["apim", "ai", "acr", "rec"],
+            "configuration": ["kv", "acr"],
+        },
     )
 
 
@@ -164,6 +169,16 @@ def _services(t: Topology, *, private: bool) -> None:
         SWA,
         "swa",
         {"name": "swa-engram", "sku": {"name": "Standard"}, "publicNetworkAccess": disabled_or_enabled},
+    )
+    t.add(
+        "azure-native:storage:StorageAccount",
+        "rec",
+        {
+            "accountName": "engramrec",
+            "allowSharedKeyAccess": False,
+            "publicNetworkAccess": disabled_or_enabled,
+            "networkRuleSet": {"defaultAction": "Deny" if private else "Allow", "bypass": "None"},
+        },
     )
     t.add(
         APPI,
@@ -336,6 +351,7 @@ def private_prod() -> Topology:
     _private_link(t, "redis", "redisEnterprise", ("privatelink.redis.azure.net",), both)
     _private_link(t, "acr", "registry", ("privatelink.azurecr.io",), both)
     _private_link(t, "swa", "staticSites", ("privatelink.azurestaticapps.net",), both)
+    _private_link(t, "rec", "blob", ("privatelink.blob.core.windows.net",), both)
     _app(t, "cae", database=True, registry_host="acrengram.azurecr.io")
     return t
 

@@ -245,7 +245,7 @@ def test_mapping_agrees_with_the_sdk(token: str) -> None:
     for key in (*arm.names, *arm.drop, *([arm.scope] if arm.scope else [])):
         assert _snake(key) in parameters, f"{token} takes no {key!r}"
     assert api_version(token) is not None
-    assert len(arm.type.split("/")) - 1 == len(arm.names)
+    assert len(arm.type.split("/")) - 1 == len(arm.names) + len(arm.literals)
 
 
 # ---- the five real stacks ------------------------------------------------------------------------

@@ -53,6 +53,12 @@ EXPECTED_LEVELS = {
     "SOP-IAM-001": {5},
     "SOP-IAM-002": {5},
     "SOP-TAG-001": ALL_LEVELS,
+    # Issue 16: voice recording storage.
+    "SOP-REC-001": ALL_LEVELS,
+    "SOP-REC-002": ALL_LEVELS,
+    "SOP-REC-003": {5},
+    "SOP-REC-004": ALL_LEVELS,
+    "SOP-REC-005": {4, 5},
 }
 
 

@@ -48,6 +48,7 @@ ALL_PATHS = {
     "Key Vault references",
     "registry pull",
     "Zep",
+    "recordings storage",
     "Application Insights",
 }
 

@@ -62,12 +62,15 @@ SEEDS: dict[str, tuple[dict[str, Any], str]] = {
     "scale-to-zero": ({"hosting": {"minReplicas": 0}}, "SOP-SCALE-002"),
     "environment-not-zone-redundant": ({"hosting": {"zoneRedundant": False}}, "SOP-HA-001"),
     "debug-on": ({"hosting": {"debug": True}}, "SOP-APP-003"),
+    "recordings-public": ({"recordings": {"publicNetworkAccess": "Enabled"}}, "SOP-REC-003"),
     "conditional-access-missing": (
         {"auth": {"mfaRequired": False, "conditionalAccess": {"enabled": False}}},
         "SOP-IAM-001",
     ),
     # Turning MFA off also drops the app's MFA_AUTH_CONTEXT_ID: the app-side rule fires too.
     "app-mfa-off": ({}, "SOP-IAM-002"),
+    # Purge protection off also leaves the recordings account's customer-managed key in an unfit vault.
+    "recordings-key-vault-without-purge-protection": ({}, "AZ-ST-006"),
 }
 
 

@@ -25,6 +25,7 @@ from . import (
     redis,
     registry,
     static_sites,
+    storage,
     vnet,
 )
 
@@ -37,6 +38,7 @@ CATALOGUE: list[Entry] = [
     *redis.CATALOGUE,
     *keyvault.CATALOGUE,
     *static_sites.CATALOGUE,
+    *storage.CATALOGUE,
     *private_link.CATALOGUE,
     *monitor.CATALOGUE,
     *eventgrid.CATALOGUE,

@@ -66,6 +66,10 @@ def test_every_emitter_produces_its_signal_with_its_attributes(sink: Sink) -> No
             {"operation": "admit", "reason": "ConnectionError"},
         ),
         signals.LIMITER_REFUSALS: (lambda: metrics.limiter_refusal("rate"), {"limit": "rate"}),
+        signals.RECORDING_DEGRADED: (
+            lambda: metrics.recording_degraded("store_error"),
+            {"reason": "store_error"},
+        ),
     }
     assert set(calls) == set(signals.ALL_SIGNALS)
     for signal, (emit, attributes) in calls.items():

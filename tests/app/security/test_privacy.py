@@ -96,6 +96,7 @@ async def test_user_erases_themselves_and_zep_is_asked(
     assert response.json() == {
         "removed": {"episodes": 2, "turns": 4, "facts": 1, "tickets": 0, "usage_rows_anonymised": 0},
         "zep": "requested",
+        "recordings": "not_configured",  # no recordings store here (tests/app/voice/test_recording.py)
     }
     assert await rows_of(app, "alice") == {"episodes": 0, "turns": 0, "facts": 0}
     assert await rows_of(app, "bob") == {"episodes": 2, "turns": 4, "facts": 1}

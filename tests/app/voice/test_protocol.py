@@ -8,7 +8,16 @@ import orjson
 import pytest
 
 from app.voice import protocol
-from app.voice.protocol import AgentSwitch, AudioIn, Cancel, ProtocolError, TextIn, parse_client_message
+from app.voice.protocol import (
+    AgentSwitch,
+    AudioIn,
+    Cancel,
+    Consent,
+    ProtocolError,
+    TextIn,
+    parse_client_message,
+    recording_state,
+)
 
 CAP = 4096
 
@@ -25,6 +34,8 @@ def test_audio_keeps_the_base64_as_received() -> None:
         ({"type": "agent", "agent_id": " Marcus "}, AgentSwitch("marcus")),
         ({"type": "cancel"}, Cancel()),
         ({"type": "text", "content": " hi "}, TextIn("hi")),
+        ({"type": "consent", "recording": True}, Consent(True)),
+        ({"type": "consent", "recording": False}, Consent(False)),
     ],
 )
 def test_control_messages(message: dict[str, object], expected: object) -> None:
@@ -66,3 +77,15 @@ def test_server_messages_are_json() -> None:
     assert orjson.loads(protocol.transcription("user", "complete", 'say "hi"'))["text"] == 'say "hi"'
     assert orjson.loads(protocol.stop_playback()) == {"type": "stop_playback"}
     assert orjson.loads(protocol.error("x")) == {"type": "error", "message": "x"}
+
+
+@pytest.mark.parametrize("value", ["yes", 1, None])
+def test_consent_needs_a_boolean(value: object) -> None:
+    with pytest.raises(ProtocolError, match='"recording": true or false'):
+        parse_client_message(orjson.dumps({"type": "consent", "recording": value}).decode(), CAP)
+
+
+def test_recording_state_messages() -> None:
+    assert orjson.loads(recording_state("on")) == {"type": "recording", "state": "on"}
+    off = orjson.loads(recording_state("off", "not enabled"))
+    assert off == {"type": "recording", "state": "off", "reason": "not enabled"}

@@ -9,6 +9,7 @@ import type { Announcer } from "./announcer";
 import type { AgentStore } from "./agents";
 import { agentPicker } from "./agents";
 import { h } from "./dom";
+import { recordingControl } from "./recording";
 
 export interface VoicePanelDeps {
   controller: VoiceController;
@@ -97,10 +98,18 @@ export function voicePanel({ controller, agents, announcer }: VoicePanelDeps): V
     if (phase === "reconnecting") error.textContent = "";
   };
 
+  // Recording consent (issue 16): its own module; it hears the socket and the server's answers.
+  const recording = recordingControl((message) => controller.connection.send(message));
+
   controller.subscribe((event) => {
     switch (event.kind) {
       case "phase":
         renderPhase(event.phase, event.text);
+        if (event.phase === "off") recording.reset();
+        break;
+      case "link":
+        if (event.open) recording.open();
+        else recording.closed();
         break;
       case "line":
         renderLine(event.line);
@@ -108,6 +117,9 @@ export function voicePanel({ controller, agents, announcer }: VoicePanelDeps): V
       case "removed":
         lineElements.get(event.id)?.remove();
         lineElements.delete(event.id);
+        break;
+      case "recording":
+        recording.update(event.message);
         break;
       case "error":
         error.textContent = event.text;
@@ -149,6 +161,7 @@ export function voicePanel({ controller, agents, announcer }: VoicePanelDeps): V
     active,
     extras,
     h("div", { class: "actions voice-actions" }, start, mute, cancel),
+    recording.element,
     status,
     error,
     h("h2", { class: "subhead", id: "voice-transcript-title" }, "Transcript"),

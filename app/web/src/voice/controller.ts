@@ -28,7 +28,11 @@ export type VoiceEvent =
   | { kind: "removed"; id: number }
   | { kind: "error"; text: string }
   | { kind: "muted"; muted: boolean }
-  | { kind: "audio" };
+  | { kind: "audio" }
+  /** The socket opened (true) or went (false): a consent prompt asks again on a new socket. */
+  | { kind: "link"; open: boolean }
+  /** The server's answer to a recording consent (or a store failure mid-session). */
+  | { kind: "recording"; message: Extract<ServerMessage, { type: "recording" }> };
 
 /** The microphone and the speaker, as the controller needs them (real ones in ui/, fakes in tests). */
 export interface Microphone {
@@ -216,6 +220,7 @@ export class VoiceController {
   }
 
   private onState(state: ConnectionState, info?: StateInfo): void {
+    this.emit({ kind: "link", open: state === "open" });
     if (state === "open") {
       this.setPhase("listening");
     } else if (state === "reconnecting" && info) {
@@ -272,6 +277,9 @@ export class VoiceController {
         break;
       case "error":
         this.emit({ kind: "error", text: voiceServerText(message.message) });
+        break;
+      case "recording":
+        this.emit({ kind: "recording", message });
         break;
     }
   }

@@ -1,7 +1,7 @@
 /**
  * The voice websocket protocol (SOP 10.2), checked at the edge so the UI only handles known shapes.
- * client -> server: audio, agent, cancel; server -> client: agent_switched, transcription, audio,
- * stop_playback (barge-in), error. docs/voice-protocol.md has a typical sequence.
+ * client -> server: audio, agent, cancel, consent; server -> client: agent_switched, transcription, audio,
+ * stop_playback (barge-in), recording (answers consent), error. docs/voice-protocol.md has a typical sequence.
  */
 
 export type Speaker = "user" | "assistant";
@@ -13,12 +13,16 @@ export type ServerMessage =
   | { type: "transcription"; speaker: Speaker; status: TranscriptStatus; text: string; delta?: string }
   | { type: "audio"; data: string; format: string }
   | { type: "stop_playback" }
+  /** Whether this session is being recorded now; `reason` says why not (not enabled, store failed). */
+  | { type: "recording"; state: "on" | "off"; reason?: string }
   | { type: "error"; message: string };
 
 export type ClientMessage =
   | { type: "audio"; data: string }
   | { type: "agent"; agent_id: string }
-  | { type: "cancel" };
+  | { type: "cancel" }
+  /** Recording consent for this session: false withdraws it (recording stops at once). */
+  | { type: "consent"; recording: boolean };
 
 const SPEAKERS = new Set(["user", "assistant"]);
 const STATUSES = new Set(["listening", "processing", "complete"]);
@@ -53,6 +57,9 @@ export function parseServerMessage(raw: unknown): ServerMessage | null {
         : null;
     case "stop_playback":
       return { type: "stop_playback" };
+    case "recording":
+      if (body.state !== "on" && body.state !== "off") return null;
+      return { type: "recording", state: body.state, ...(typeof body.reason === "string" ? { reason: body.reason } : {}) };
     case "error":
       return { type: "error", message: typeof body.message === "string" ? body.message : "The voice service reported an error." };
     default:
