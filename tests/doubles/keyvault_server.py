@@ -12,16 +12,14 @@ SDK then asks its credential for a token for that resource and resends the reque
 the expected token is accepted.
 
 TLS is not optional: the SDK refuses bearer authentication on any non-https URL (`_enforce_tls` in its
-challenge policy), so the double serves https with a self-signed certificate for 127.0.0.1 made by
-`self_signed_certificate`, and the test passes that certificate as the client's `connection_verify`.
+challenge policy), so the double serves https with a self-signed certificate for 127.0.0.1
+(`tests.doubles.tls`), and the test passes that certificate as the client's `connection_verify`.
 The challenge names `https://vault.azure.net`, which does not match 127.0.0.1, so the client is built
 with `verify_challenge_resource=False` in tests only.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import ipaddress
 import ssl
 import time
 import uuid
@@ -31,45 +29,13 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.doubles.tls import loopback_certificate
+
 TOKEN = "test-keyvault-token"
 TENANT = "00000000-0000-0000-0000-00000000aaaa"
 CHALLENGE = (
     f'Bearer authorization="https://login.microsoftonline.com/{TENANT}", resource="https://vault.azure.net"'
 )
-
-
-def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
-    """A key and a self-signed certificate for 127.0.0.1 (IP SAN), written under `directory`."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = dt.datetime.now(dt.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(hours=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / "kv-double.crt", directory / "kv-double.key"
-    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
-    return cert_path, key_path
 
 
 @dataclass
@@ -97,7 +63,7 @@ class KeyVaultDouble:
     with `str(kv.ca)`."""
 
     def __init__(self, directory: Path) -> None:
-        self.ca, self._key = self_signed_certificate(directory)
+        self.ca, self._key = loopback_certificate(directory, "kv-double")
         self.secrets: dict[str, list[FakeVersion]] = {}  # oldest version first
         self.requests: list[Recorded] = []
         self.port = 0

@@ -17,8 +17,6 @@ requests (see provider.mjs). MSAL runs in its OIDC protocol mode for a non-Micro
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import json
 import os
 import queue
@@ -29,21 +27,17 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
 import uvicorn
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
 from playwright.sync_api import Browser, Page, expect
 
 from app.security.authenticator import Authenticator, AuthError
 from app.security.entra import EntraValidator
 from app.security.identity import Identity
 from tests.conftest import make_settings
+from tests.doubles.tls import loopback_certificate
 from tests.e2e.conftest import open_page, require, shot
 from tests.e2e.harness import REPO, VOICELIVE_KEY, Doubles, free_port, wait_http
 
@@ -56,35 +50,6 @@ API_CLIENT = "8a7b6c5d-4e3f-4a1b-9c8d-7e6f5a4b3c2d"  # the API registration: the
 UI_CLIENT = "1c2d3e4f-5a6b-4c7d-8e9f-0a1b2c3d4e5f"  # the UI's public client
 API_SCOPE = "api://engram-e2e/access_as_user"
 EVENT_TIMEOUT_S = 15.0
-
-
-def self_signed(directory: Path) -> tuple[Path, Path]:
-    """A certificate for 127.0.0.1 that is its own CA (trusted by the API through SSL_CERT_FILE)."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(hours=2))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
-    return cert_path, key_path
 
 
 @dataclass
@@ -155,7 +120,7 @@ def site(doubles: Doubles, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     require((OIDC / "node_modules" / "oidc-provider").is_dir(), "oidc-provider missing; run `make oidc`")
     require(shutil.which("node") is not None, "node is not installed")
     work = tmp_path_factory.mktemp("oidc")
-    cert, key = self_signed(work)
+    cert, key = loopback_certificate(work)  # trusted by the API through SSL_CERT_FILE
     ui_port, api_port, oidc_port = free_port(), free_port(), free_port()
     ui, api = f"http://127.0.0.1:{ui_port}", f"http://127.0.0.1:{api_port}"
 

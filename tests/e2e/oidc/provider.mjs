@@ -67,6 +67,11 @@ const configuration = {
   }),
   ttl: { AccessToken: ACCESS_TOKEN_TTL, IdToken: 3600, RefreshToken: 86400, Session: 86400, Grant: 86400, Interaction: 600 },
   issueRefreshToken: async (ctx, client) => client.grantTypeAllowed("refresh_token"),
+  // Entra does not revoke a refresh token when it is used
+  // (https://learn.microsoft.com/entra/identity-platform/refresh-tokens), so two renewals racing in the
+  // UI both succeed there. This provider's default rotation consumes the old token and the loser of such
+  // a race fails (then MSAL falls back to a hidden iframe): keep one refresh token per grant instead.
+  rotateRefreshToken: false,
   features: {
     devInteractions: { enabled: true },
     claimsParameter: { enabled: true },
