@@ -302,3 +302,11 @@ def test_the_smoke_test_token_is_for_the_stacks_own_api(job: str) -> None:
     token = _index(found, _runs("az account get-access-token"), "getting the smoke-test token")
     assert "VITE_API_SCOPE" in found[token]["run"] and "vars." not in found[token]["run"]
     assert token < _index(found, _runs("engram verify"), "verifying")
+
+
+def test_load_tests_find_the_app_without_removed_variables() -> None:
+    """The deploy workflow no longer keeps CONTAINER_APP_NAME / AZURE_RESOURCE_GROUP variables (the app's
+    name carries a suffix only the stack knows): the load run finds the app by its SOP tags instead."""
+    text = (ROOT / ".github/workflows/load-tests.yml").read_text()
+    assert "vars.CONTAINER_APP_NAME" not in text and "vars.AZURE_RESOURCE_GROUP" not in text
+    assert "tags.environment=='${{ inputs.environment }}'" in text
