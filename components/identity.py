@@ -48,8 +48,8 @@ ASSIGNMENT_NAMESPACE = uuid.UUID("5b1f3c8e-9d0a-4e51-8a43-6f0e2b7c9d11")
 #: The API's app roles (the service maps them to permissions in app/security).
 APP_ROLES: tuple[tuple[str, str], ...] = (
     ("engram.user", "Chat and talk with the agents; read one's own memory."),
-    ("engram.analyst", "Everything a user may, plus read audit trails and usage."),
-    ("engram.admin", "Administer agents, memory retention and tenant settings."),
+    ("engram.analyst", "Everything a user may, plus search memory and read the facts taken from it."),
+    ("engram.admin", "Everything an analyst may, plus all users' memory, audit, usage, recordings, erasure."),
 )
 APP_ROLE_NAMESPACE = uuid.UUID("0c6f2f55-2a57-4e4f-9b0c-1d7f4c1f6a20")
 

@@ -62,7 +62,7 @@ def test_uat_and_prod_get_an_entra_only_tls_database(stack: str) -> None:
 @pytest.mark.parametrize("stack", ["uat", "prod"])
 def test_the_app_identity_gets_the_default_access_policy(stack: str) -> None:
     plan = plan_for(stack)
-    identity = plan.one("azure-native:managedidentity:UserAssignedIdentity")
+    identity = plan.one("azure-native:managedidentity:UserAssignedIdentity", "-wid-")  # the app's (workload)
     access = plan.one(ACCESS)
     assert access.inputs["accessPolicyName"] == "default"
     assert access.inputs["databaseName"] == "default"

@@ -130,7 +130,7 @@ def test_prod_has_no_public_endpoints_and_a_private_endpoint_per_data_service(pr
         ("azure-native:web:StaticSite", "staticSites"),
         ("azure-native:storage:StorageAccount", "blob"),  # voice recordings (consent)
     }
-    assert len(prod.of_type("azure-native:network:PrivateDnsZoneGroup")) == 6
+    assert len(prod.of_type("azure-native:network:PrivateDnsZoneGroup")) == len(endpoints)
     # Every zone is linked to the stack's VNet; only the names users need are linked to the hub too.
     zones = {z.name: z for z in prod.of_type("azure-native:privatedns:PrivateZone")}
     linked: dict[str, set[str]] = {}
