@@ -49,6 +49,7 @@ async def test_erasure_removes_chat_and_voice_memory_everywhere(conversation: St
         # Usage: one chat row and one voice row, kept as anonymous aggregates.
         "removed": {"episodes": 1, "turns": 6, "facts": 1, "tickets": 0, "usage_rows_anonymised": 2},
         "zep": "requested",
+        "recordings": "not_configured",  # this stack records nothing (RECORDING_MODE off)
     }
     await s.settle()  # whatever was still queued has run by now
 
