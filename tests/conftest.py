@@ -16,6 +16,8 @@ from app.db.engine import create_engine, dispose
 from app.db.migrate import upgrade
 from app.settings import Settings
 from tests.azurite.server import Azurite, AzuriteMissing, azurite
+from tests.doubles.openai_server import OpenAIDouble
+from tests.doubles.zep_server import ZepDouble
 from tests.redis_servers import own_redis, redis_prefix, redis_url  # noqa: F401 - shared fixtures
 from tests.telemetry import _session_sink, sink  # noqa: F401 - fixtures shared by every test area
 
@@ -123,3 +125,17 @@ def azurite_server() -> Iterator[Azurite]:
 @pytest.fixture
 def recording_container() -> str:
     return f"rec-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+async def gateway() -> AsyncIterator[OpenAIDouble]:
+    """The OpenAI-compatible gateway double on a free loopback port (tests/doubles/openai_server.py)."""
+    async with OpenAIDouble() as double:
+        yield double
+
+
+@pytest.fixture
+async def zep() -> AsyncIterator[ZepDouble]:
+    """The Zep Cloud double on a free loopback port (tests/doubles/zep_server.py)."""
+    async with ZepDouble() as double:
+        yield double

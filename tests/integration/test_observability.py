@@ -11,7 +11,6 @@ back to zero), a bad token.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -36,18 +35,6 @@ EMAIL = "jane.doe@example.com"
 SAID = f"Please keep my address {EMAIL} for the Orion launch plan"
 ADMIN = bearer(dev("root", "admin"))
 ALICE = dev("alice")
-
-
-@pytest.fixture
-async def gateway() -> AsyncIterator[OpenAIDouble]:
-    async with OpenAIDouble() as double:
-        yield double
-
-
-@pytest.fixture
-async def zep() -> AsyncIterator[ZepDouble]:
-    async with ZepDouble() as double:
-        yield double
 
 
 def settings_for(tmp_path: Path, gateway: OpenAIDouble, zep: ZepDouble, **overrides: object) -> Settings:

@@ -111,18 +111,6 @@ async def replicas(
             yield started
 
 
-@pytest.fixture
-async def gateway() -> AsyncIterator[OpenAIDouble]:
-    async with OpenAIDouble() as double:
-        yield double
-
-
-@pytest.fixture
-async def zep() -> AsyncIterator[ZepDouble]:
-    async with ZepDouble() as double:
-        yield double
-
-
 def auth(user: str, role: str = "user") -> dict[str, str]:
     return {"Authorization": f"Bearer dev_{user}_{role}"}
 

@@ -5,7 +5,6 @@ auth and admin pagination, and the daily token budget (chat 429; voice in tests/
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -18,12 +17,6 @@ from tests.conftest import make_settings
 from tests.doubles.openai_server import OpenAIDouble, Step
 
 PRICES = {"gpt-test": {"text_input": 1.0, "text_output": 2.0}}
-
-
-@pytest.fixture
-async def gateway() -> AsyncIterator[OpenAIDouble]:
-    async with OpenAIDouble() as double:
-        yield double
 
 
 def settings_for(tmp_path: Path, gateway: OpenAIDouble, **overrides: object) -> Settings:

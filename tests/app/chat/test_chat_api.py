@@ -7,7 +7,6 @@ stream the client stops (under uvicorn: the model call ends and nothing is store
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -21,12 +20,6 @@ from tests.app.chat.helpers import auth, running, sse_events
 from tests.app.voice.harness import eventually, served
 from tests.conftest import make_settings
 from tests.doubles.openai_server import OpenAIDouble, Step
-
-
-@pytest.fixture
-async def gateway() -> AsyncIterator[OpenAIDouble]:
-    async with OpenAIDouble() as double:
-        yield double
 
 
 def chat_settings(tmp_path: Path, gateway: OpenAIDouble, **overrides: object) -> Settings:

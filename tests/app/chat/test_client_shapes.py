@@ -5,22 +5,13 @@ Each test drives the routes the way that client does (JSON in, the named fields 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
-
-import pytest
 
 from app.memory.store import NewTurn
 from tests.app.chat.helpers import auth, running
 from tests.conftest import make_settings
 from tests.doubles.openai_server import OpenAIDouble
-
-
-@pytest.fixture
-async def gateway() -> AsyncIterator[OpenAIDouble]:
-    async with OpenAIDouble() as double:
-        yield double
 
 
 async def test_health_has_an_iso_timestamp(tmp_path: Path) -> None:

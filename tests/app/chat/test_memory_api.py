@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
-
-import pytest
 
 from app.memory.store import NewTurn
 from tests.app.chat.helpers import auth, running
 from tests.conftest import make_settings
 from tests.doubles.openai_server import OpenAIDouble
-
-
-@pytest.fixture
-async def gateway() -> AsyncIterator[OpenAIDouble]:
-    async with OpenAIDouble() as double:
-        yield double
 
 
 async def test_agents_catalogue_endpoints(tmp_path: Path) -> None:

@@ -23,12 +23,6 @@ from tests.integration.helpers import until
 
 
 @pytest.fixture
-async def zep() -> AsyncIterator[ZepDouble]:
-    async with ZepDouble() as double:
-        yield double
-
-
-@pytest.fixture
 async def mirror(zep: ZepDouble, sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[ZepMirror]:
     async with httpx.AsyncClient() as http:
         yield ZepMirror(build_client(API_KEY, zep.base_url, 2.0, http), sessions, timeout_s=2.0)

@@ -3,7 +3,6 @@ deletion, and chat staying 200 when Zep is down, slow or failing (with `/health`
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -15,18 +14,6 @@ from tests.conftest import make_settings
 from tests.doubles.openai_server import OpenAIDouble
 from tests.doubles.zep_server import API_KEY, ZepDouble
 from tests.integration.helpers import until
-
-
-@pytest.fixture
-async def gateway() -> AsyncIterator[OpenAIDouble]:
-    async with OpenAIDouble() as double:
-        yield double
-
-
-@pytest.fixture
-async def zep() -> AsyncIterator[ZepDouble]:
-    async with ZepDouble() as double:
-        yield double
 
 
 def settings_for(tmp_path: Path, gateway: OpenAIDouble, zep_url: str, **overrides: object) -> Settings:

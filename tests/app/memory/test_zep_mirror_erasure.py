@@ -4,9 +4,6 @@ the SQL mapping tables or in Zep, by the late write. SQLite and PostgreSQL, real
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -15,12 +12,6 @@ from app.memory.sql import SqlMemoryStore
 from app.memory.store import NewTurn
 from app.memory.zep import ZepMirror, build_client
 from tests.doubles.zep_server import API_KEY, ZepDouble
-
-
-@pytest.fixture
-async def zep() -> AsyncIterator[ZepDouble]:
-    async with ZepDouble() as double:
-        yield double
 
 
 def turn(session_id: str = "s1", owner: str = "alice") -> NewTurn:

@@ -40,12 +40,6 @@ ASGIApp = Callable[[Scope, Callable[[], Awaitable[Any]], Callable[[Any], Awaitab
 
 
 @pytest.fixture
-async def gateway() -> AsyncIterator[OpenAIDouble]:
-    async with OpenAIDouble() as double:
-        yield double
-
-
-@pytest.fixture
 async def voicelive() -> AsyncIterator[VoiceLiveDouble]:
     async with VoiceLiveDouble() as double:
         yield double

@@ -43,12 +43,6 @@ def turn(owner: str, session: str, content: str, at: datetime | None = None) -> 
 
 
 @pytest.fixture
-async def zep() -> AsyncIterator[ZepDouble]:
-    async with ZepDouble() as double:
-        yield double
-
-
-@pytest.fixture
 async def app(database_settings: Settings, zep: ZepDouble) -> AsyncIterator[FastAPI]:
     settings = database_settings.model_copy(
         update={"auth_required": True, "zep_api_key": SecretStr(ZEP_KEY), "zep_api_url": zep.base_url}
