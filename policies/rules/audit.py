@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pulumi_policy import EnforcementLevel, Severity
+from pulumi_policy import Severity
 
 from .common import (
     AI_ACCOUNT,
@@ -21,7 +21,6 @@ from .common import (
     KEY_VAULT,
     POSTGRES,
     PROD,
-    Rule,
     RuleContext,
     StackResource,
     env_value,
@@ -30,6 +29,7 @@ from .common import (
     items,
     peek,
     resolve_level,
+    rule_maker,
     truthy,
 )
 
@@ -95,34 +95,23 @@ def check_diagnostic_settings(
     return problems
 
 
-AUDIT_LOG = Rule(
-    id="SOP-AUDIT-001",
-    name="engram-app-containerapp-enable-audit-log",
-    description="Container apps at test level and above must write the audit trail.",
-    why="SOP 6.7: every API call is logged with the user's identity from test upward.",
-    severity=Severity.HIGH,
-    enforcement=EnforcementLevel.MANDATORY,
-    sop_section="6.7",
-    levels=from_level(3),
+_rule = rule_maker("SOP-AUDIT", severity=Severity.HIGH, sop_section="6.7", levels=from_level(3))
+
+AUDIT_LOG = _rule(
+    1,
+    "engram-app-containerapp-enable-audit-log",
+    "Container apps at test level and above must write the audit trail.",
+    "SOP 6.7: every API call is logged with the user's identity from test upward.",
+    "Set the env var AUDIT_LOG_ENABLED=true.",
     resource_types=(CONTAINER_APP,),
-    fix="Set the env var AUDIT_LOG_ENABLED=true.",
 )
-DIAGNOSTICS_RULE = Rule(
-    id="SOP-AUDIT-002",
-    name="engram-stack-diagnosticsetting-require-audit-logs",
-    description=(
-        "Key Vault, APIM, PostgreSQL and AI Services at test level and above must send logs to Log Analytics."
-    ),
-    why="Access to secrets, the gateway, the database and the models must be traceable after the fact.",
-    severity=Severity.HIGH,
-    enforcement=EnforcementLevel.MANDATORY,
-    sop_section="6.7",
-    levels=from_level(3),
+DIAGNOSTICS_RULE = _rule(
+    2,
+    "engram-stack-diagnosticsetting-require-audit-logs",
+    "Key Vault, APIM, PostgreSQL and AI Services at test level and above must send logs to Log Analytics.",
+    "Access to secrets, the gateway, the database and the models must be traceable after the fact.",
+    "Add a DiagnosticSetting per service with workspaceId and an enabled audit (or allLogs) category group.",
     resource_types=("stack",),
-    fix=(
-        "Add a DiagnosticSetting per service with workspaceId and an enabled audit (or allLogs) category "
-        "group."
-    ),
     psrule="Azure.KeyVault.Logs",
 )
 

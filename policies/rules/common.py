@@ -355,6 +355,29 @@ def from_level(minimum: int) -> frozenset[int]:
     return frozenset(level for level in ALL_LEVELS if level >= minimum)
 
 
+RuleMaker = Callable[..., Rule]
+
+
+def rule_maker(id_prefix: str, *, name_prefix: str = "", **shared: Any) -> RuleMaker:
+    """`make(number, name, description, why, fix, **own)` for the rules `<id_prefix>-NNN` of one module.
+
+    A module states once what its rules share (`sop_section`, `levels`, `severity`, `resource_types`...),
+    so each rule shows only what sets it apart; a rule's own keywords win. Every rule is mandatory unless
+    it says otherwise.
+    """
+
+    def make(number: int, name: str, description: str, why: str, fix: str, **own: Any) -> Rule:
+        rule_id = f"{id_prefix}-{number:03d}"
+        fields: dict[str, Any] = {"enforcement": EnforcementLevel.MANDATORY, **shared, **own}
+        if "resource_types" not in fields:
+            raise TypeError(f"{rule_id}: name its resource_types")
+        return Rule(
+            id=rule_id, name=f"{name_prefix}{name}", description=description, why=why, fix=fix, **fields
+        )
+
+    return make
+
+
 def env_vars(props: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
     """(name, entry) for every env var of every container in a container app's template."""
     found: list[tuple[str, Mapping[str, Any]]] = []

@@ -16,13 +16,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pulumi_policy import EnforcementLevel, Severity
+from pulumi_policy import Severity
 
 from .common import (
     ALL_LEVELS,
     CONTAINER_APP,
     PROD,
-    Rule,
     RuleContext,
     StackResource,
     env_value,
@@ -30,6 +29,7 @@ from .common import (
     is_map,
     items,
     peek,
+    rule_maker,
     sub,
 )
 
@@ -123,20 +123,9 @@ def check_recording_retention(props: Mapping[str, Any], ctx: RuleContext = PROD)
     ]
 
 
-def _rule(number: int, name: str, description: str, why: str, fix: str, **extra: Any) -> Rule:
-    return Rule(
-        id=f"SOP-REC-{number:03d}",
-        name=name,
-        description=description,
-        why=why,
-        severity=extra.pop("severity", Severity.HIGH),
-        enforcement=EnforcementLevel.MANDATORY,
-        sop_section=extra.pop("sop_section", "6.7"),
-        levels=extra.pop("levels", ALL_LEVELS),
-        resource_types=extra.pop("resource_types", (STORAGE_ACCOUNT,)),
-        fix=fix,
-        **extra,
-    )
+_rule = rule_maker(
+    "SOP-REC", severity=Severity.HIGH, sop_section="6.7", levels=ALL_LEVELS, resource_types=(STORAGE_ACCOUNT,)
+)
 
 
 NO_PUBLIC_BLOBS = _rule(
