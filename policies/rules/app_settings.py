@@ -21,6 +21,7 @@ from .common import (
     CONTAINER_APP,
     PROD,
     RuleContext,
+    env_flag_violation,
     env_value,
     from_level,
     rule_maker,
@@ -49,10 +50,7 @@ def check_environment_setting(props: Mapping[str, Any], ctx: RuleContext = PROD)
 
 
 def check_auth_required(props: Mapping[str, Any], ctx: RuleContext = PROD) -> list[str]:
-    value = env_value(props, "AUTH_REQUIRED")
-    if truthy(value):
-        return []
-    return [f"Container app env AUTH_REQUIRED is {value!r}; set AUTH_REQUIRED=true."]
+    return env_flag_violation(props, "AUTH_REQUIRED")
 
 
 def check_debug_off(props: Mapping[str, Any], ctx: RuleContext = PROD) -> list[str]:

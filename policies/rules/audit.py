@@ -23,14 +23,13 @@ from .common import (
     PROD,
     RuleContext,
     StackResource,
-    env_value,
+    env_flag_violation,
     from_level,
     is_map,
     items,
     peek,
     resolve_level,
     rule_maker,
-    truthy,
 )
 
 #: Audited type -> (label, input holding its ARM name, ARM path segment of its id).
@@ -43,10 +42,7 @@ AUDITED: dict[str, tuple[str, str, str]] = {
 
 
 def check_audit_log_enabled(props: Mapping[str, Any], ctx: RuleContext = PROD) -> list[str]:
-    value = env_value(props, "AUDIT_LOG_ENABLED")
-    if truthy(value):
-        return []
-    return [f"Container app env AUDIT_LOG_ENABLED is {value!r}; set AUDIT_LOG_ENABLED=true."]
+    return env_flag_violation(props, "AUDIT_LOG_ENABLED")
 
 
 def setting_targets(setting: StackResource, target: StackResource) -> bool:

@@ -398,3 +398,11 @@ def env_value(props: Mapping[str, Any], name: str) -> Any:
         if var == name:
             return entry.get("value")
     return None
+
+
+def env_flag_violation(props: Mapping[str, Any], name: str) -> list[str]:
+    """The violation when the container app does not switch the service's boolean setting `name` on."""
+    value = env_value(props, name)
+    if truthy(value):
+        return []
+    return [f"Container app env {name} is {value!r}; set {name}=true."]
