@@ -23,10 +23,12 @@ from .common import (
     PROD,
     RuleContext,
     StackResource,
+    depends_on,
     env_flag_violation,
     from_level,
     is_map,
     items,
+    of_type,
     peek,
     resolve_level,
     rule_maker,
@@ -48,7 +50,7 @@ def check_audit_log_enabled(props: Mapping[str, Any], ctx: RuleContext = PROD) -
 def setting_targets(setting: StackResource, target: StackResource) -> bool:
     """Does this diagnostic setting watch `target`? Property dependencies first (ids are unknown at
     preview), then a known resourceUri matched on the target's ARM type and name."""
-    if any(dep.urn == target.urn for dep in setting.property_dependencies.get("resourceUri", ())):
+    if depends_on(setting, "resourceUri", target):
         return True
     uri = peek(setting.props, "resourceUri")
     label, name_key, segment = AUDITED[target.resource_type]
@@ -68,11 +70,9 @@ def sends_logs_to_workspace(setting: StackResource) -> bool:
 def check_diagnostic_settings(
     resources: Sequence[StackResource], stack_tags: Mapping[str, str], config: Mapping[str, Any]
 ) -> list[tuple[str, str]]:
-    settings = [r for r in resources if r.resource_type in DIAGNOSTIC_SETTINGS]
+    settings = of_type(resources, *DIAGNOSTIC_SETTINGS)
     problems: list[tuple[str, str]] = []
-    for target in resources:
-        if target.resource_type not in AUDITED:
-            continue
+    for target in of_type(resources, *AUDITED):
         if resolve_level(target.props, stack_tags, target.urn) < 3:
             continue
         linked = [s for s in settings if setting_targets(s, target)]

@@ -258,6 +258,20 @@ class StackResource(Protocol):
 StackCheck = Callable[[Sequence[StackResource], Mapping[str, str], Mapping[str, Any]], list[tuple[str, str]]]
 
 
+def of_type(resources: Sequence[StackResource], *types: str) -> list[StackResource]:
+    """The resources of `types`, in plan order."""
+    return [r for r in resources if r.resource_type in types]
+
+
+def depends_on(resource: StackResource, key: str, target: StackResource) -> bool:
+    """Does `resource`'s property `key` take a value from `target` (by the engine's dependencies)?
+
+    At preview a target's id is unknown, so a stack rule reads the link from the property
+    dependencies the engine reports before it compares any id.
+    """
+    return any(dep.urn == target.urn for dep in resource.property_dependencies.get(key, ()))
+
+
 @dataclass(frozen=True)
 class Rule:
     """One SOP control: its metadata (what docs/policies.md and the gate show) and its policy."""

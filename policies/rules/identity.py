@@ -21,6 +21,7 @@ from .common import (
     StackResource,
     env_value,
     items,
+    of_type,
     peek,
     rule_maker,
     stack_level,
@@ -65,8 +66,8 @@ def check_conditional_access(
 ) -> list[tuple[str, str]]:
     if stack_level(resources, stack_tags) != 5:
         return []
-    apps = [r for r in resources if r.resource_type in AAD_APPLICATIONS]
-    policies = [r for r in resources if r.resource_type == CONDITIONAL_ACCESS]
+    apps = of_type(resources, *AAD_APPLICATIONS)
+    policies = of_type(resources, CONDITIONAL_ACCESS)
     for policy in policies:
         state = peek(policy.props, "state")
         if state == "enabled" and requires_mfa(policy) and covers_app(policy, apps):

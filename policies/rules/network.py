@@ -29,12 +29,14 @@ from .common import (
     PROD,
     RuleContext,
     StackResource,
+    depends_on,
     env_value,
     from_level,
     is_list,
     is_map,
     items,
     normalise_location,
+    of_type,
     peek,
     resolve_level,
     rule_maker,
@@ -129,7 +131,7 @@ def endpoint_targets(endpoint: StackResource, target: StackResource) -> bool:
     on the target's ARM type and name as well.
     """
     for key in ("privateLinkServiceConnections", "manualPrivateLinkServiceConnections"):
-        if any(dep.urn == target.urn for dep in endpoint.property_dependencies.get(key, ())):
+        if depends_on(endpoint, key, target):
             return True
     label_name = PRIVATE_TARGETS[target.resource_type]
     arm_name = peek(target.props, label_name[1])
@@ -145,11 +147,9 @@ def endpoint_targets(endpoint: StackResource, target: StackResource) -> bool:
 def check_private_endpoints(
     resources: Sequence[StackResource], stack_tags: Mapping[str, str], config: Mapping[str, Any]
 ) -> list[tuple[str, str]]:
-    endpoints = [r for r in resources if r.resource_type == PRIVATE_ENDPOINT]
+    endpoints = of_type(resources, PRIVATE_ENDPOINT)
     problems: list[tuple[str, str]] = []
-    for target in resources:
-        if target.resource_type not in PRIVATE_TARGETS:
-            continue
+    for target in of_type(resources, *PRIVATE_TARGETS):
         if resolve_level(target.props, stack_tags, target.urn) != 5:
             continue
         if target.resource_type == POSTGRES and postgres_vnet_injected(target.props):

@@ -18,11 +18,12 @@ from ..common import (
     Rule,
     RuleContext,
     StackResource,
+    depends_on,
     normalise_location,
+    of_type,
     peek,
     sub,
 )
-from ._plan import of_type
 from .private_link import STATIC_SITE, group_ids
 
 SECTION = "Azure"
@@ -41,9 +42,7 @@ def check_location(props: Mapping[str, Any], ctx: RuleContext = PROD) -> list[st
 
 
 def _to_site(endpoint: StackResource, site: StackResource) -> bool:
-    if any(
-        dep.urn == site.urn for dep in endpoint.property_dependencies.get("privateLinkServiceConnections", ())
-    ):
+    if depends_on(endpoint, "privateLinkServiceConnections", site):
         return True
     name = peek(site.props, "name")
     if not isinstance(name, str):
