@@ -513,6 +513,13 @@ def _pna(value: Any) -> Any:
     return "disabled" if isinstance(value, str) and value.lower() == "disabled" else "enabled"
 
 
+def _closed(access: Any, label: str) -> _Fail | None:
+    """The verdict when publicNetworkAccess shuts the target's public endpoint; raises while unknown."""
+    if known(_pna(access), f"{label} publicNetworkAccess") == "disabled":
+        return _Fail(f"{label} has public network access disabled", "")
+    return None
+
+
 class Model:
     def __init__(self, plan: Plan) -> None:
         self.plan = plan
@@ -539,9 +546,8 @@ class Model:
         """Whether the source may use the target's public endpoint."""
         t, p, label = target.type, target.props, f"{_kind(target)} {target.arm_name}"
         if t in (VAULT, AI_ACCOUNT):
-            access = known(_pna(get(p, "properties", "publicNetworkAccess")), f"{label} publicNetworkAccess")
-            if access == "disabled":
-                return _Fail(f"{label} has public network access disabled", "")
+            if (closed := _closed(get(p, "properties", "publicNetworkAccess"), label)) is not None:
+                return closed
             note = (
                 "Container Apps are not a trusted Azure service"
                 if t == VAULT
@@ -553,42 +559,36 @@ class Model:
             network = get(p, "network")
             if get(network, "delegatedSubnetResourceId") not in (None, ""):
                 return _Fail(f"{label} is VNet-injected (no public endpoint)", "")
-            access = known(_pna(get(network, "publicNetworkAccess")), f"{label} publicNetworkAccess")
-            if access == "disabled":
-                return _Fail(f"{label} has public network access disabled", "")
+            if (closed := _closed(get(network, "publicNetworkAccess"), label)) is not None:
+                return closed
             return self._postgres_firewall(target, source, label)
         if t == REDIS:
-            access = known(_pna(p.get("publicNetworkAccess")), f"{label} publicNetworkAccess")
-            if access == "disabled":
-                return _Fail(f"{label} has public network access disabled", "")
+            if (closed := _closed(p.get("publicNetworkAccess"), label)) is not None:
+                return closed
             return _Open(f"public endpoint of {label} (TLS, Entra tokens)")
         if t == APIM:
             vnet_type = known(p.get("virtualNetworkType"), f"{label} virtualNetworkType")
             if isinstance(vnet_type, str) and vnet_type.lower() == "internal":
                 return _Fail(f"{label} is in Internal VNet mode (no public gateway)", "")
-            access = known(_pna(p.get("publicNetworkAccess")), f"{label} publicNetworkAccess")
-            if access == "disabled":
-                return _Fail(f"{label} has public network access disabled", "")
+            if (closed := _closed(p.get("publicNetworkAccess"), label)) is not None:
+                return closed
             return _Open(f"public gateway of {label}")
         if t == REGISTRY:
-            access = known(_pna(p.get("publicNetworkAccess")), f"{label} publicNetworkAccess")
-            if access == "disabled":
-                return _Fail(f"{label} has public network access disabled", "")
+            if (closed := _closed(p.get("publicNetworkAccess"), label)) is not None:
+                return closed
             acl = self._acl(
                 target, p.get("networkRuleSet"), label, "Container Apps are not a trusted service for ACR"
             )
             return acl or _Open(f"public endpoint of {label}")
         if t == STATIC_SITE:
-            access = known(_pna(p.get("publicNetworkAccess")), f"{label} publicNetworkAccess")
-            if access == "disabled":
-                return _Fail(f"{label} has public network access disabled", "")
+            if (closed := _closed(p.get("publicNetworkAccess"), label)) is not None:
+                return closed
             if self.plan.endpoints_of(target):
                 return _Fail(f"{label} has a private endpoint, which closes its public endpoint", "")
             return _Open(f"public endpoint of {label}")
         if t == STORAGE:
-            access = known(_pna(p.get("publicNetworkAccess")), f"{label} publicNetworkAccess")
-            if access == "disabled":
-                return _Fail(f"{label} has public network access disabled", "")
+            if (closed := _closed(p.get("publicNetworkAccess"), label)) is not None:
+                return closed
             acl = self._acl(
                 target,
                 p.get("networkRuleSet"),
