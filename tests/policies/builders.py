@@ -389,6 +389,14 @@ def env_entry(props: dict[str, Any], name: str) -> dict[str, Any]:
     raise KeyError(name)
 
 
+def app_with_env(env: str = "prod", **values: str) -> dict[str, Any]:
+    """A compliant container app at `env` with the given env vars' values replaced."""
+    props = container_app(env)
+    for name, value in values.items():
+        env_entry(props, name)["value"] = value
+    return props
+
+
 __all__ = [
     "AI_ACCOUNT",
     "APIM",
