@@ -14,18 +14,16 @@ from typing import Any
 from pulumi_policy import Severity
 
 from .common import (
-    AI_ACCOUNT,
-    APIM,
     CONTAINER_APP,
+    DATA_SERVICES,
     DIAGNOSTIC_SETTINGS,
-    KEY_VAULT,
-    POSTGRES,
     PROD,
     RuleContext,
     StackResource,
     depends_on,
     env_flag_violation,
     from_level,
+    id_points_at,
     is_map,
     items,
     of_type,
@@ -34,13 +32,8 @@ from .common import (
     rule_maker,
 )
 
-#: Audited type -> (label, input holding its ARM name, ARM path segment of its id).
-AUDITED: dict[str, tuple[str, str, str]] = {
-    KEY_VAULT: ("Key Vault", "vaultName", "/vaults/"),
-    APIM: ("API Management service", "serviceName", "/service/"),
-    POSTGRES: ("PostgreSQL server", "serverName", "/flexibleservers/"),
-    AI_ACCOUNT: ("AI Services account", "accountName", "/accounts/"),
-}
+#: The services whose logs must reach Log Analytics (type -> label, name input, id segment).
+AUDITED = DATA_SERVICES
 
 
 def check_audit_log_enabled(props: Mapping[str, Any], ctx: RuleContext = PROD) -> list[str]:
@@ -53,12 +46,7 @@ def setting_targets(setting: StackResource, target: StackResource) -> bool:
     if depends_on(setting, "resourceUri", target):
         return True
     uri = peek(setting.props, "resourceUri")
-    label, name_key, segment = AUDITED[target.resource_type]
-    arm_name = peek(target.props, name_key)
-    if isinstance(uri, str) and isinstance(arm_name, str) and arm_name:
-        lowered = uri.lower().rstrip("/")
-        return segment in lowered and lowered.endswith("/" + arm_name.lower())
-    return False
+    return isinstance(uri, str) and id_points_at(uri.rstrip("/"), target)
 
 
 def sends_logs_to_workspace(setting: StackResource) -> bool:

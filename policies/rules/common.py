@@ -77,6 +77,15 @@ AAD_APPLICATIONS = (
     "azuread:index/applicationRegistration:ApplicationRegistration",
 )
 
+#: The data services SOP-NET-005 and SOP-AUDIT-002 each cover, type -> (label, input holding its ARM
+#: name, ARM path segment of its id).
+DATA_SERVICES: dict[str, tuple[str, str, str]] = {
+    KEY_VAULT: ("Key Vault", "vaultName", "/vaults/"),
+    AI_ACCOUNT: ("AI Services account", "accountName", "/accounts/"),
+    POSTGRES: ("PostgreSQL server", "serverName", "/flexibleservers/"),
+    APIM: ("API Management service", "serviceName", "/service/"),
+}
+
 # Tracked ARM resources that always take tags, even when a program forgets both tags and location.
 KNOWN_TAGGABLE: frozenset[str] = frozenset(
     {
@@ -256,6 +265,16 @@ class StackResource(Protocol):
 
 
 StackCheck = Callable[[Sequence[StackResource], Mapping[str, str], Mapping[str, Any]], list[tuple[str, str]]]
+
+
+def id_points_at(arm_id: Any, target: StackResource) -> bool:
+    """Is a known ARM id the id of `target` (a `DATA_SERVICES` type): its type's segment, then its name?"""
+    name_key, segment = DATA_SERVICES[target.resource_type][1:]
+    arm_name = peek(target.props, name_key)
+    if not (isinstance(arm_id, str) and isinstance(arm_name, str) and arm_name):
+        return False
+    lowered = arm_id.lower()
+    return segment in lowered and lowered.rstrip("/").endswith("/" + arm_name.lower())
 
 
 def of_type(resources: Sequence[StackResource], *types: str) -> list[StackResource]:

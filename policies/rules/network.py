@@ -22,6 +22,7 @@ from .common import (
     ANY_RESOURCE,
     APIM,
     CONTAINER_APP,
+    DATA_SERVICES,
     KEY_VAULT,
     MANAGED_ENVIRONMENT,
     POSTGRES,
@@ -32,6 +33,7 @@ from .common import (
     depends_on,
     env_value,
     from_level,
+    id_points_at,
     is_list,
     is_map,
     items,
@@ -105,13 +107,8 @@ def check_apim_public_network_access(props: Mapping[str, Any], ctx: RuleContext 
 
 # ---- SOP-NET-005: private endpoints (stack policy) -------------------------------------------------
 
-#: Target type -> (label, input that holds its ARM name, ARM path segment in its id).
-PRIVATE_TARGETS: dict[str, tuple[str, str, str]] = {
-    KEY_VAULT: ("Key Vault", "vaultName", "/vaults/"),
-    AI_ACCOUNT: ("AI Services account", "accountName", "/accounts/"),
-    POSTGRES: ("PostgreSQL server", "serverName", "/flexibleservers/"),
-    APIM: ("API Management service", "serviceName", "/service/"),
-}
+#: The services that need a private endpoint in production (type -> label, name input, id segment).
+PRIVATE_TARGETS = DATA_SERVICES
 
 
 def _connections(endpoint: StackResource) -> list[Any]:
@@ -133,15 +130,7 @@ def endpoint_targets(endpoint: StackResource, target: StackResource) -> bool:
     for key in ("privateLinkServiceConnections", "manualPrivateLinkServiceConnections"):
         if depends_on(endpoint, key, target):
             return True
-    label_name = PRIVATE_TARGETS[target.resource_type]
-    arm_name = peek(target.props, label_name[1])
-    for conn in _connections(endpoint):
-        service_id = peek(conn, "privateLinkServiceId")
-        if isinstance(service_id, str) and isinstance(arm_name, str) and arm_name:
-            lowered = service_id.lower()
-            if label_name[2] in lowered and lowered.rstrip("/").endswith("/" + arm_name.lower()):
-                return True
-    return False
+    return any(id_points_at(peek(conn, "privateLinkServiceId"), target) for conn in _connections(endpoint))
 
 
 def check_private_endpoints(
