@@ -390,10 +390,13 @@ def env_entry(props: dict[str, Any], name: str) -> dict[str, Any]:
 
 
 def app_with_env(env: str = "prod", **values: str) -> dict[str, Any]:
-    """A compliant container app at `env` with the given env vars' values replaced."""
+    """A compliant container app at `env` with env vars set: an existing one's value replaced, else added."""
     props = container_app(env)
     for name, value in values.items():
-        env_entry(props, name)["value"] = value
+        try:
+            env_entry(props, name)["value"] = value
+        except KeyError:
+            props["template"]["containers"][0]["env"].append({"name": name, "value": value})
     return props
 
 
