@@ -130,7 +130,7 @@ def check_environment_zone_redundant(props: Mapping[str, Any], ctx: RuleContext 
     ]
 
 
-_rule = rule_maker("SOP-SCALE", resource_types=(CONTAINER_APP,), sop_section="7")
+_rule = rule_maker("SOP-SCALE", resource_types=(CONTAINER_APP,), sop_section="7", levels=ALL_LEVELS)
 
 MAX_REPLICAS_RULE = _rule(
     1,
@@ -139,7 +139,6 @@ MAX_REPLICAS_RULE = _rule(
     "The matrix bounds cost and blast radius per environment (staging 3, dev 2, test 2, uat 5, prod 10).",
     "Set template.scale.maxReplicas to the level's cap (or adjust maxReplicas in the pack config).",
     severity=Severity.MEDIUM,
-    levels=ALL_LEVELS,
     config_schema=PolicyConfigSchema(
         properties={
             "maxReplicas": {
@@ -169,7 +168,6 @@ CPU_RULE = _rule(
     "Sizes are part of the matrix the environments are costed and tested against.",
     "Set template.containers[].resources.cpu to at most 0.5 (levels 1-3) or 1 (levels 4-5).",
     severity=Severity.LOW,
-    levels=ALL_LEVELS,
 )
 MEMORY_RULE = _rule(
     4,
@@ -178,7 +176,6 @@ MEMORY_RULE = _rule(
     "Sizes are part of the matrix the environments are costed and tested against.",
     'Set template.containers[].resources.memory to at most "1Gi" (levels 1-3) or "2Gi" (levels 4-5).',
     severity=Severity.LOW,
-    levels=ALL_LEVELS,
 )
 ZONE_REDUNDANT_ENVIRONMENT = Rule(
     id="SOP-HA-001",

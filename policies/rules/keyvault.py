@@ -72,7 +72,9 @@ def check_secret_expiry(props: Mapping[str, Any], ctx: RuleContext = PROD) -> li
     ]
 
 
-_rule = rule_maker("SOP-KV", resource_types=(KEY_VAULT,), sop_section="6.4")
+_rule = rule_maker(
+    "SOP-KV", resource_types=(KEY_VAULT,), severity=Severity.MEDIUM, sop_section="6.4", levels=frozenset({5})
+)
 
 PREMIUM_SKU = _rule(
     1,
@@ -80,8 +82,6 @@ PREMIUM_SKU = _rule(
     "Production Key Vaults must use the premium (HSM-backed) SKU.",
     "Production keys and secrets are protected by HSMs, as the SOP's data-protection table requires.",
     'Set properties.sku = {family: "A", name: "premium"}.',
-    severity=Severity.MEDIUM,
-    levels=frozenset({5}),
 )
 PURGE_PROTECTION = _rule(
     2,
@@ -90,7 +90,6 @@ PURGE_PROTECTION = _rule(
     "Without it a deleted vault or secret can be purged before the retention period, losing data for good.",
     "Set properties.enablePurgeProtection=true (it cannot be turned off again).",
     severity=Severity.HIGH,
-    levels=frozenset({5}),
     psrule="Azure.KeyVault.PurgeProtect",
     checkov="CKV_AZURE_110",
 )
@@ -101,7 +100,6 @@ SOFT_DELETE = _rule(
     "Deleted secrets stay recoverable for the SOP's 90-day window.",
     "Leave enableSoftDelete on and set properties.softDeleteRetentionInDays >= 90.",
     severity=Severity.HIGH,
-    levels=frozenset({5}),
     psrule="Azure.KeyVault.SoftDelete",
     checkov="CKV_AZURE_42",
 )
@@ -111,7 +109,6 @@ RBAC = _rule(
     "Key Vaults must use Azure RBAC authorization instead of access policies.",
     "RBAC grants are auditable, scoped and managed with the other role assignments of the stack.",
     "Set properties.enableRbacAuthorization=true and assign Key Vault Secrets User to the app identity.",
-    severity=Severity.MEDIUM,
     levels=ALL_LEVELS,
     psrule="Azure.KeyVault.RBAC",
 )
@@ -125,7 +122,6 @@ SECRET_EXPIRY = _rule(
     "what `engram secrets status` reports.",
     "Set engram:keyVault.secretsRotatedOn in the stack file (properties.attributes.expires follows).",
     resource_types=(KEY_VAULT_SECRET,),
-    severity=Severity.MEDIUM,
     sop_section="8.3",
     levels=from_level(3),
     checkov="CKV_AZURE_41",
