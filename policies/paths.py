@@ -269,6 +269,14 @@ class Plan:
     def of(self, *types: str) -> list[Node]:
         return [n for n in self.nodes if n.type in types]
 
+    def linked(self, node: Node, key: str, *types: str) -> list[Node]:
+        """The planned resources of `types` that input `key` of `node` depends on, in dependency order."""
+        return [
+            self.by_urn[u]
+            for u in node.deps.get(key, ())
+            if u in self.by_urn and self.by_urn[u].type in types
+        ]
+
     def refs(self, node: Node, key: str, value: Any, *types: str) -> list[Node] | Any:
         """Resources of `types` that `node.<key>` (holding `value`) refers to.
 
@@ -276,8 +284,7 @@ class Plan:
         resource names. Returns UNKNOWN when the value is unknown and no dependency says more, and []
         for a known value naming nothing in the plan.
         """
-        linked = [self.by_urn[u] for u in node.deps.get(key, ()) if u in self.by_urn]
-        linked = [n for n in linked if n.type in types]
+        linked = self.linked(node, key, *types)
         if linked:
             return list(dict.fromkeys(linked))
         if value is UNKNOWN:
@@ -406,8 +413,7 @@ class Plan:
     def group_zones(self, group: Node) -> list[tuple[str, Node | None]]:
         """(zone name, planned zone or None) for each zone config of a DNS zone group."""
         configs = known(listed(group.props.get("privateDnsZoneConfigs")), f"{group.name} zone configs")
-        planned = [self.by_urn[u] for u in group.deps.get("privateDnsZoneConfigs", ()) if u in self.by_urn]
-        planned = [z for z in planned if z.type == ZONE]
+        planned = self.linked(group, "privateDnsZoneConfigs", ZONE)
         out: list[tuple[str, Node | None]] = []
         for config in configs:
             zone_id = get(config, "privateDnsZoneId")
@@ -507,6 +513,13 @@ def _pna(value: Any) -> Any:
     return "disabled" if isinstance(value, str) and value.lower() == "disabled" else "enabled"
 
 
+def _closed(access: Any, label: str) -> _Fail | None:
+    """The verdict when publicNetworkAccess shuts the target's public endpoint; raises while unknown."""
+    if known(_pna(access), f"{label} publicNetworkAccess") == "disabled":
+        return _Fail(f"{label} has public network access disabled", "")
+    return None
+
+
 class Model:
     def __init__(self, plan: Plan) -> None:
         self.plan = plan
@@ -533,9 +546,8 @@ class Model:
         """Whether the source may use the target's public endpoint."""
         t, p, label = target.type, target.props, f"{_kind(target)} {target.arm_name}"
         if t in (VAULT, AI_ACCOUNT):
-            access = known(_pna(get(p, "properties", "publicNetworkAccess")), f"{label} publicNetworkAccess")
-            if access == "disabled":
-                return _Fail(f"{label} has public network access disabled", "")
+            if (closed := _closed(get(p, "properties", "publicNetworkAccess"), label)) is not None:
+                return closed
             note = (
                 "Container Apps are not a trusted Azure service"
                 if t == VAULT
@@ -547,42 +559,36 @@ class Model:
             network = get(p, "network")
             if get(network, "delegatedSubnetResourceId") not in (None, ""):
                 return _Fail(f"{label} is VNet-injected (no public endpoint)", "")
-            access = known(_pna(get(network, "publicNetworkAccess")), f"{label} publicNetworkAccess")
-            if access == "disabled":
-                return _Fail(f"{label} has public network access disabled", "")
+            if (closed := _closed(get(network, "publicNetworkAccess"), label)) is not None:
+                return closed
             return self._postgres_firewall(target, source, label)
         if t == REDIS:
-            access = known(_pna(p.get("publicNetworkAccess")), f"{label} publicNetworkAccess")
-            if access == "disabled":
-                return _Fail(f"{label} has public network access disabled", "")
+            if (closed := _closed(p.get("publicNetworkAccess"), label)) is not None:
+                return closed
             return _Open(f"public endpoint of {label} (TLS, Entra tokens)")
         if t == APIM:
             vnet_type = known(p.get("virtualNetworkType"), f"{label} virtualNetworkType")
             if isinstance(vnet_type, str) and vnet_type.lower() == "internal":
                 return _Fail(f"{label} is in Internal VNet mode (no public gateway)", "")
-            access = known(_pna(p.get("publicNetworkAccess")), f"{label} publicNetworkAccess")
-            if access == "disabled":
-                return _Fail(f"{label} has public network access disabled", "")
+            if (closed := _closed(p.get("publicNetworkAccess"), label)) is not None:
+                return closed
             return _Open(f"public gateway of {label}")
         if t == REGISTRY:
-            access = known(_pna(p.get("publicNetworkAccess")), f"{label} publicNetworkAccess")
-            if access == "disabled":
-                return _Fail(f"{label} has public network access disabled", "")
+            if (closed := _closed(p.get("publicNetworkAccess"), label)) is not None:
+                return closed
             acl = self._acl(
                 target, p.get("networkRuleSet"), label, "Container Apps are not a trusted service for ACR"
             )
             return acl or _Open(f"public endpoint of {label}")
         if t == STATIC_SITE:
-            access = known(_pna(p.get("publicNetworkAccess")), f"{label} publicNetworkAccess")
-            if access == "disabled":
-                return _Fail(f"{label} has public network access disabled", "")
+            if (closed := _closed(p.get("publicNetworkAccess"), label)) is not None:
+                return closed
             if self.plan.endpoints_of(target):
                 return _Fail(f"{label} has a private endpoint, which closes its public endpoint", "")
             return _Open(f"public endpoint of {label}")
         if t == STORAGE:
-            access = known(_pna(p.get("publicNetworkAccess")), f"{label} publicNetworkAccess")
-            if access == "disabled":
-                return _Fail(f"{label} has public network access disabled", "")
+            if (closed := _closed(p.get("publicNetworkAccess"), label)) is not None:
+                return closed
             acl = self._acl(
                 target,
                 p.get("networkRuleSet"),
@@ -1174,19 +1180,23 @@ class _Paths:
         return self.api_source() or self.developer()
 
     def gateway(self) -> None:
-        caller, label = self._caller(), "AI gateway"
+        self._service("AI gateway", APIM, "AZURE_AI_ENDPOINT", "no gateway in the plan")
+
+    def _service(self, label: str, prefer: str, var: str, none_planned: str) -> None:
+        """A service the app reaches at the endpoint in env var `var` (every `prefer` node without an app)."""
+        caller = self._caller()
         if self.app is None:
-            apims = self.plan.of(APIM)
-            if not apims:
-                self.add(caller.label, label, NOT_REQUIRED, "no gateway in the plan")
-            for apim in apims:
-                self.decide(caller, f"AI gateway ({apim.arm_name})", apim)
+            nodes = self.plan.of(prefer)
+            if not nodes:
+                self.add(caller.label, label, NOT_REQUIRED, none_planned)
+            for node in nodes:
+                self.decide(caller, f"{label} ({node.arm_name})", node)
             return
-        value = _env(self.app, "AZURE_AI_ENDPOINT")
+        value = _env(self.app, var)
         if value is None or value == "":
-            self.add(caller.label, label, NOT_REQUIRED, "AZURE_AI_ENDPOINT is not set")
+            self.add(caller.label, label, NOT_REQUIRED, f"{var} is not set")
             return
-        self._endpoint(caller, label, value, APIM, "AZURE_AI_ENDPOINT")
+        self._endpoint(caller, label, value, prefer, var)
 
     def _endpoint(self, caller: Source, label: str, value: Any, prefer: str, var: str) -> None:
         host = _host(value) if not (isinstance(value, str) and value.startswith("secretRef:")) else UNKNOWN
@@ -1203,8 +1213,7 @@ class _Paths:
             self.decide(caller, f"{label} ({node.arm_name})", node, host)
             return
         assert self.app is not None
-        linked = [self.plan.by_urn[u] for u in self.app.deps.get("template", ()) if u in self.plan.by_urn]
-        linked = [n for n in linked if n.type == prefer]
+        linked = self.plan.linked(self.app, "template", prefer)
         if len(linked) == 1:
             self.decide(caller, f"{label} ({linked[0].arm_name})", linked[0])
             return
@@ -1236,26 +1245,15 @@ class _Paths:
                 node = _by_host(self.plan, host)
                 if node is not None and node.type == AI_ACCOUNT:
                     return node, host
-            linked = [self.plan.by_urn[u] for u in named.deps.get("value", ()) if u in self.plan.by_urn]
-            linked = [n for n in linked if n.type == AI_ACCOUNT]
+            linked = self.plan.linked(named, "value", AI_ACCOUNT)
             if linked:
                 return linked[0], None
         return (accounts[0], None) if accounts else (None, None)
 
     def voicelive(self) -> None:
-        caller, label = self._caller(), "VoiceLive"
-        if self.app is None:
-            accounts = self.plan.of(AI_ACCOUNT)
-            if not accounts:
-                self.add(caller.label, label, NOT_REQUIRED, "no AI Services account in the plan")
-            for account in accounts:
-                self.decide(caller, f"VoiceLive ({account.arm_name})", account)
-            return
-        value = _env(self.app, "AZURE_VOICELIVE_ENDPOINT")
-        if value is None or value == "":
-            self.add(caller.label, label, NOT_REQUIRED, "AZURE_VOICELIVE_ENDPOINT is not set")
-            return
-        self._endpoint(caller, label, value, AI_ACCOUNT, "AZURE_VOICELIVE_ENDPOINT")
+        self._service(
+            "VoiceLive", AI_ACCOUNT, "AZURE_VOICELIVE_ENDPOINT", "no AI Services account in the plan"
+        )
 
     def postgres(self) -> None:
         servers = self.plan.of(POSTGRES)
@@ -1384,10 +1382,7 @@ class _Paths:
                 )
         if not seen:
             linked = [
-                self.plan.by_urn[u]
-                for key in ("configuration", "template")
-                for u in self.app.deps.get(key, ())
-                if u in self.plan.by_urn and self.plan.by_urn[u].type == REGISTRY
+                n for key in ("configuration", "template") for n in self.plan.linked(self.app, key, REGISTRY)
             ]
             if linked:
                 self.decide(source, f"registry pull ({linked[0].arm_name})", linked[0])

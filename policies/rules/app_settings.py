@@ -14,16 +14,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from pulumi_policy import EnforcementLevel, Severity
+from pulumi_policy import Severity
 
 from .common import (
     ALL_LEVELS,
     CONTAINER_APP,
     PROD,
-    Rule,
     RuleContext,
+    env_flag_violation,
     env_value,
     from_level,
+    rule_maker,
     truthy,
 )
 
@@ -49,10 +50,7 @@ def check_environment_setting(props: Mapping[str, Any], ctx: RuleContext = PROD)
 
 
 def check_auth_required(props: Mapping[str, Any], ctx: RuleContext = PROD) -> list[str]:
-    value = env_value(props, "AUTH_REQUIRED")
-    if truthy(value):
-        return []
-    return [f"Container app env AUTH_REQUIRED is {value!r}; set AUTH_REQUIRED=true."]
+    return env_flag_violation(props, "AUTH_REQUIRED")
 
 
 def check_debug_off(props: Mapping[str, Any], ctx: RuleContext = PROD) -> list[str]:
@@ -73,53 +71,47 @@ def check_data_retention(props: Mapping[str, Any], ctx: RuleContext = PROD) -> l
     return [f"Container app env DATA_RETENTION_DAYS is {value!r}; set it to the retention in days (e.g. 90)."]
 
 
-ENVIRONMENT_SETTING = Rule(
-    id="SOP-APP-001",
-    name="engram-app-containerapp-configure-environment-setting",
-    description="The container app's ENVIRONMENT setting must match the stack's SOP level.",
-    why="The service's start-up guard and MFA enforcement key off ENVIRONMENT; a lower value weakens both.",
+_rule = rule_maker("SOP-APP", resource_types=(CONTAINER_APP,))
+
+ENVIRONMENT_SETTING = _rule(
+    1,
+    "engram-app-containerapp-configure-environment-setting",
+    "The container app's ENVIRONMENT setting must match the stack's SOP level.",
+    "The service's start-up guard and MFA enforcement key off ENVIRONMENT; a lower value weakens both.",
+    "Set ENVIRONMENT to development (levels 1-2), test, uat or production.",
     severity=Severity.HIGH,
-    enforcement=EnforcementLevel.MANDATORY,
     sop_section="7",
     levels=ALL_LEVELS,
-    resource_types=(CONTAINER_APP,),
-    fix="Set ENVIRONMENT to development (levels 1-2), test, uat or production.",
 )
-AUTH_REQUIRED = Rule(
-    id="SOP-APP-002",
-    name="engram-app-containerapp-enable-auth-required",
-    description="Container apps at test level and above must require authentication.",
-    why="From test upward every protected route needs an Entra identity (SOP auth model per environment).",
+AUTH_REQUIRED = _rule(
+    2,
+    "engram-app-containerapp-enable-auth-required",
+    "Container apps at test level and above must require authentication.",
+    "From test upward every protected route needs an Entra identity (SOP auth model per environment).",
+    "Set the env var AUTH_REQUIRED=true.",
     severity=Severity.CRITICAL,
-    enforcement=EnforcementLevel.MANDATORY,
     sop_section="6.3",
     levels=from_level(3),
-    resource_types=(CONTAINER_APP,),
-    fix="Set the env var AUTH_REQUIRED=true.",
 )
-DEBUG_OFF = Rule(
-    id="SOP-APP-003",
-    name="engram-app-containerapp-disable-debug",
-    description="Container apps above level 2 must not run with DEBUG enabled.",
-    why="Debug output can leak internals and personal data outside development.",
+DEBUG_OFF = _rule(
+    3,
+    "engram-app-containerapp-disable-debug",
+    "Container apps above level 2 must not run with DEBUG enabled.",
+    "Debug output can leak internals and personal data outside development.",
+    "Set DEBUG=false (or leave it unset).",
     severity=Severity.MEDIUM,
-    enforcement=EnforcementLevel.MANDATORY,
     sop_section="7",
     levels=from_level(3),
-    resource_types=(CONTAINER_APP,),
-    fix="Set DEBUG=false (or leave it unset).",
 )
-DATA_RETENTION = Rule(
-    id="SOP-APP-004",
-    name="engram-app-containerapp-configure-data-retention",
-    description="Production container apps must set DATA_RETENTION_DAYS.",
-    why="The retention job purges conversation data older than this; production must state its period.",
+DATA_RETENTION = _rule(
+    4,
+    "engram-app-containerapp-configure-data-retention",
+    "Production container apps must set DATA_RETENTION_DAYS.",
+    "The retention job purges conversation data older than this; production must state its period.",
+    "Set DATA_RETENTION_DAYS to the contract's retention in days.",
     severity=Severity.MEDIUM,
-    enforcement=EnforcementLevel.MANDATORY,
     sop_section="6.7",
     levels=frozenset({5}),
-    resource_types=(CONTAINER_APP,),
-    fix="Set DATA_RETENTION_DAYS to the contract's retention in days.",
 )
 
 CATALOGUE = [

@@ -11,56 +11,42 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pulumi_policy import EnforcementLevel, Severity
+from pulumi_policy import Severity
 
 from .common import (
-    AI_ACCOUNT,
-    APIM,
     CONTAINER_APP,
+    DATA_SERVICES,
     DIAGNOSTIC_SETTINGS,
-    KEY_VAULT,
-    POSTGRES,
     PROD,
-    Rule,
     RuleContext,
     StackResource,
-    env_value,
+    depends_on,
+    env_flag_violation,
     from_level,
+    id_points_at,
     is_map,
     items,
+    of_type,
     peek,
     resolve_level,
-    truthy,
+    rule_maker,
 )
 
-#: Audited type -> (label, input holding its ARM name, ARM path segment of its id).
-AUDITED: dict[str, tuple[str, str, str]] = {
-    KEY_VAULT: ("Key Vault", "vaultName", "/vaults/"),
-    APIM: ("API Management service", "serviceName", "/service/"),
-    POSTGRES: ("PostgreSQL server", "serverName", "/flexibleservers/"),
-    AI_ACCOUNT: ("AI Services account", "accountName", "/accounts/"),
-}
+#: The services whose logs must reach Log Analytics (type -> label, name input, id segment).
+AUDITED = DATA_SERVICES
 
 
 def check_audit_log_enabled(props: Mapping[str, Any], ctx: RuleContext = PROD) -> list[str]:
-    value = env_value(props, "AUDIT_LOG_ENABLED")
-    if truthy(value):
-        return []
-    return [f"Container app env AUDIT_LOG_ENABLED is {value!r}; set AUDIT_LOG_ENABLED=true."]
+    return env_flag_violation(props, "AUDIT_LOG_ENABLED")
 
 
 def setting_targets(setting: StackResource, target: StackResource) -> bool:
     """Does this diagnostic setting watch `target`? Property dependencies first (ids are unknown at
     preview), then a known resourceUri matched on the target's ARM type and name."""
-    if any(dep.urn == target.urn for dep in setting.property_dependencies.get("resourceUri", ())):
+    if depends_on(setting, "resourceUri", target):
         return True
     uri = peek(setting.props, "resourceUri")
-    label, name_key, segment = AUDITED[target.resource_type]
-    arm_name = peek(target.props, name_key)
-    if isinstance(uri, str) and isinstance(arm_name, str) and arm_name:
-        lowered = uri.lower().rstrip("/")
-        return segment in lowered and lowered.endswith("/" + arm_name.lower())
-    return False
+    return isinstance(uri, str) and id_points_at(uri.rstrip("/"), target)
 
 
 def sends_logs_to_workspace(setting: StackResource) -> bool:
@@ -72,11 +58,9 @@ def sends_logs_to_workspace(setting: StackResource) -> bool:
 def check_diagnostic_settings(
     resources: Sequence[StackResource], stack_tags: Mapping[str, str], config: Mapping[str, Any]
 ) -> list[tuple[str, str]]:
-    settings = [r for r in resources if r.resource_type in DIAGNOSTIC_SETTINGS]
+    settings = of_type(resources, *DIAGNOSTIC_SETTINGS)
     problems: list[tuple[str, str]] = []
-    for target in resources:
-        if target.resource_type not in AUDITED:
-            continue
+    for target in of_type(resources, *AUDITED):
         if resolve_level(target.props, stack_tags, target.urn) < 3:
             continue
         linked = [s for s in settings if setting_targets(s, target)]
@@ -95,34 +79,23 @@ def check_diagnostic_settings(
     return problems
 
 
-AUDIT_LOG = Rule(
-    id="SOP-AUDIT-001",
-    name="engram-app-containerapp-enable-audit-log",
-    description="Container apps at test level and above must write the audit trail.",
-    why="SOP 6.7: every API call is logged with the user's identity from test upward.",
-    severity=Severity.HIGH,
-    enforcement=EnforcementLevel.MANDATORY,
-    sop_section="6.7",
-    levels=from_level(3),
+_rule = rule_maker("SOP-AUDIT", severity=Severity.HIGH, sop_section="6.7", levels=from_level(3))
+
+AUDIT_LOG = _rule(
+    1,
+    "engram-app-containerapp-enable-audit-log",
+    "Container apps at test level and above must write the audit trail.",
+    "SOP 6.7: every API call is logged with the user's identity from test upward.",
+    "Set the env var AUDIT_LOG_ENABLED=true.",
     resource_types=(CONTAINER_APP,),
-    fix="Set the env var AUDIT_LOG_ENABLED=true.",
 )
-DIAGNOSTICS_RULE = Rule(
-    id="SOP-AUDIT-002",
-    name="engram-stack-diagnosticsetting-require-audit-logs",
-    description=(
-        "Key Vault, APIM, PostgreSQL and AI Services at test level and above must send logs to Log Analytics."
-    ),
-    why="Access to secrets, the gateway, the database and the models must be traceable after the fact.",
-    severity=Severity.HIGH,
-    enforcement=EnforcementLevel.MANDATORY,
-    sop_section="6.7",
-    levels=from_level(3),
+DIAGNOSTICS_RULE = _rule(
+    2,
+    "engram-stack-diagnosticsetting-require-audit-logs",
+    "Key Vault, APIM, PostgreSQL and AI Services at test level and above must send logs to Log Analytics.",
+    "Access to secrets, the gateway, the database and the models must be traceable after the fact.",
+    "Add a DiagnosticSetting per service with workspaceId and an enabled audit (or allLogs) category group.",
     resource_types=("stack",),
-    fix=(
-        "Add a DiagnosticSetting per service with workspaceId and an enabled audit (or allLogs) category "
-        "group."
-    ),
     psrule="Azure.KeyVault.Logs",
 )
 

@@ -77,6 +77,15 @@ AAD_APPLICATIONS = (
     "azuread:index/applicationRegistration:ApplicationRegistration",
 )
 
+#: The data services SOP-NET-005 and SOP-AUDIT-002 each cover, type -> (label, input holding its ARM
+#: name, ARM path segment of its id).
+DATA_SERVICES: dict[str, tuple[str, str, str]] = {
+    KEY_VAULT: ("Key Vault", "vaultName", "/vaults/"),
+    AI_ACCOUNT: ("AI Services account", "accountName", "/accounts/"),
+    POSTGRES: ("PostgreSQL server", "serverName", "/flexibleservers/"),
+    APIM: ("API Management service", "serviceName", "/service/"),
+}
+
 # Tracked ARM resources that always take tags, even when a program forgets both tags and location.
 KNOWN_TAGGABLE: frozenset[str] = frozenset(
     {
@@ -258,6 +267,30 @@ class StackResource(Protocol):
 StackCheck = Callable[[Sequence[StackResource], Mapping[str, str], Mapping[str, Any]], list[tuple[str, str]]]
 
 
+def id_points_at(arm_id: Any, target: StackResource) -> bool:
+    """Is a known ARM id the id of `target` (a `DATA_SERVICES` type): its type's segment, then its name?"""
+    name_key, segment = DATA_SERVICES[target.resource_type][1:]
+    arm_name = peek(target.props, name_key)
+    if not (isinstance(arm_id, str) and isinstance(arm_name, str) and arm_name):
+        return False
+    lowered = arm_id.lower()
+    return segment in lowered and lowered.rstrip("/").endswith("/" + arm_name.lower())
+
+
+def of_type(resources: Sequence[StackResource], *types: str) -> list[StackResource]:
+    """The resources of `types`, in plan order."""
+    return [r for r in resources if r.resource_type in types]
+
+
+def depends_on(resource: StackResource, key: str, target: StackResource) -> bool:
+    """Does `resource`'s property `key` take a value from `target` (by the engine's dependencies)?
+
+    At preview a target's id is unknown, so a stack rule reads the link from the property
+    dependencies the engine reports before it compares any id.
+    """
+    return any(dep.urn == target.urn for dep in resource.property_dependencies.get(key, ()))
+
+
 @dataclass(frozen=True)
 class Rule:
     """One SOP control: its metadata (what docs/policies.md and the gate show) and its policy."""
@@ -355,6 +388,29 @@ def from_level(minimum: int) -> frozenset[int]:
     return frozenset(level for level in ALL_LEVELS if level >= minimum)
 
 
+RuleMaker = Callable[..., Rule]
+
+
+def rule_maker(id_prefix: str, *, name_prefix: str = "", **shared: Any) -> RuleMaker:
+    """`make(number, name, description, why, fix, **own)` for the rules `<id_prefix>-NNN` of one module.
+
+    A module states once what its rules share (`sop_section`, `levels`, `severity`, `resource_types`...),
+    so each rule shows only what sets it apart; a rule's own keywords win. Every rule is mandatory unless
+    it says otherwise.
+    """
+
+    def make(number: int, name: str, description: str, why: str, fix: str, **own: Any) -> Rule:
+        rule_id = f"{id_prefix}-{number:03d}"
+        fields: dict[str, Any] = {"enforcement": EnforcementLevel.MANDATORY, **shared, **own}
+        if "resource_types" not in fields:
+            raise TypeError(f"{rule_id}: name its resource_types")
+        return Rule(
+            id=rule_id, name=f"{name_prefix}{name}", description=description, why=why, fix=fix, **fields
+        )
+
+    return make
+
+
 def env_vars(props: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
     """(name, entry) for every env var of every container in a container app's template."""
     found: list[tuple[str, Mapping[str, Any]]] = []
@@ -375,3 +431,11 @@ def env_value(props: Mapping[str, Any], name: str) -> Any:
         if var == name:
             return entry.get("value")
     return None
+
+
+def env_flag_violation(props: Mapping[str, Any], name: str) -> list[str]:
+    """The violation when the container app does not switch the service's boolean setting `name` on."""
+    value = env_value(props, name)
+    if truthy(value):
+        return []
+    return [f"Container app env {name} is {value!r}; set {name}=true."]

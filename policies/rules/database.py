@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from pulumi_policy import EnforcementLevel, Severity
+from pulumi_policy import Severity
 
-from .common import POSTGRES, PROD, Rule, RuleContext, sub
+from .common import POSTGRES, PROD, RuleContext, rule_maker, sub
 
 
 def check_postgres_zone_redundant_ha(props: Mapping[str, Any], ctx: RuleContext = PROD) -> list[str]:
@@ -28,30 +28,24 @@ def check_postgres_geo_backup(props: Mapping[str, Any], ctx: RuleContext = PROD)
     return [f'PostgreSQL backup.geoRedundantBackup is {value!r}; set backup.geoRedundantBackup to "Enabled".']
 
 
-ZONE_REDUNDANT_HA = Rule(
-    id="SOP-DB-001",
-    name="engram-dbforpostgresql-server-configure-zone-redundant-ha",
-    description="Production PostgreSQL servers must run zone-redundant high availability.",
-    why="The SOP's production HA target survives the loss of an availability zone without data loss.",
-    severity=Severity.HIGH,
-    enforcement=EnforcementLevel.MANDATORY,
-    sop_section="8",
-    levels=frozenset({5}),
-    resource_types=(POSTGRES,),
-    fix='Set highAvailability = {mode: "ZoneRedundant"} on a General Purpose or Memory Optimized SKU.',
+_rule = rule_maker(
+    "SOP-DB", resource_types=(POSTGRES,), severity=Severity.HIGH, sop_section="8", levels=frozenset({5})
+)
+
+ZONE_REDUNDANT_HA = _rule(
+    1,
+    "engram-dbforpostgresql-server-configure-zone-redundant-ha",
+    "Production PostgreSQL servers must run zone-redundant high availability.",
+    "The SOP's production HA target survives the loss of an availability zone without data loss.",
+    'Set highAvailability = {mode: "ZoneRedundant"} on a General Purpose or Memory Optimized SKU.',
     psrule="Azure.PostgreSQL.ZoneRedundantHA",
 )
-GEO_BACKUP = Rule(
-    id="SOP-DB-002",
-    name="engram-dbforpostgresql-server-enable-geo-redundant-backup",
-    description="Production PostgreSQL servers must keep geo-redundant backups.",
-    why="Disaster recovery to the paired region needs backups that outlive the primary region.",
-    severity=Severity.HIGH,
-    enforcement=EnforcementLevel.MANDATORY,
-    sop_section="8",
-    levels=frozenset({5}),
-    resource_types=(POSTGRES,),
-    fix='Set backup.geoRedundantBackup="Enabled" (only possible at server creation).',
+GEO_BACKUP = _rule(
+    2,
+    "engram-dbforpostgresql-server-enable-geo-redundant-backup",
+    "Production PostgreSQL servers must keep geo-redundant backups.",
+    "Disaster recovery to the paired region needs backups that outlive the primary region.",
+    'Set backup.geoRedundantBackup="Enabled" (only possible at server creation).',
     psrule="Azure.PostgreSQL.GeoRedundantBackup",
     checkov="CKV_AZURE_136",
 )

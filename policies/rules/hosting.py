@@ -36,6 +36,7 @@ from .common import (
     is_map,
     items,
     peek,
+    rule_maker,
     sub,
 )
 
@@ -129,17 +130,15 @@ def check_environment_zone_redundant(props: Mapping[str, Any], ctx: RuleContext 
     ]
 
 
-MAX_REPLICAS_RULE = Rule(
-    id="SOP-SCALE-001",
-    name="engram-app-containerapp-configure-max-replicas",
-    description="Container apps must cap maxReplicas at the SOP matrix value for their level.",
-    why="The matrix bounds cost and blast radius per environment (staging 3, dev 2, test 2, uat 5, prod 10).",
+_rule = rule_maker("SOP-SCALE", resource_types=(CONTAINER_APP,), sop_section="7", levels=ALL_LEVELS)
+
+MAX_REPLICAS_RULE = _rule(
+    1,
+    "engram-app-containerapp-configure-max-replicas",
+    "Container apps must cap maxReplicas at the SOP matrix value for their level.",
+    "The matrix bounds cost and blast radius per environment (staging 3, dev 2, test 2, uat 5, prod 10).",
+    "Set template.scale.maxReplicas to the level's cap (or adjust maxReplicas in the pack config).",
     severity=Severity.MEDIUM,
-    enforcement=EnforcementLevel.MANDATORY,
-    sop_section="7",
-    levels=ALL_LEVELS,
-    resource_types=(CONTAINER_APP,),
-    fix="Set template.scale.maxReplicas to the level's cap (or adjust maxReplicas in the pack config).",
     config_schema=PolicyConfigSchema(
         properties={
             "maxReplicas": {
@@ -153,41 +152,30 @@ MAX_REPLICAS_RULE = Rule(
         }
     ),
 )
-MIN_REPLICAS_RULE = Rule(
-    id="SOP-SCALE-002",
-    name="engram-app-containerapp-configure-min-replicas",
-    description="Container apps in uat and production must keep at least one replica running.",
-    why="Scale-to-zero adds a cold start to the first voice or chat request; uat and prod must not.",
+MIN_REPLICAS_RULE = _rule(
+    2,
+    "engram-app-containerapp-configure-min-replicas",
+    "Container apps in uat and production must keep at least one replica running.",
+    "Scale-to-zero adds a cold start to the first voice or chat request; uat and prod must not.",
+    "Set template.scale.minReplicas >= 1.",
     severity=Severity.MEDIUM,
-    enforcement=EnforcementLevel.MANDATORY,
-    sop_section="7",
     levels=from_level(MIN_REPLICAS_FROM_LEVEL),
-    resource_types=(CONTAINER_APP,),
-    fix="Set template.scale.minReplicas >= 1.",
 )
-CPU_RULE = Rule(
-    id="SOP-SCALE-003",
-    name="engram-app-containerapp-configure-cpu-cap",
-    description="Container CPU must stay within the SOP matrix size for the level.",
-    why="Sizes are part of the matrix the environments are costed and tested against.",
+CPU_RULE = _rule(
+    3,
+    "engram-app-containerapp-configure-cpu-cap",
+    "Container CPU must stay within the SOP matrix size for the level.",
+    "Sizes are part of the matrix the environments are costed and tested against.",
+    "Set template.containers[].resources.cpu to at most 0.5 (levels 1-3) or 1 (levels 4-5).",
     severity=Severity.LOW,
-    enforcement=EnforcementLevel.MANDATORY,
-    sop_section="7",
-    levels=ALL_LEVELS,
-    resource_types=(CONTAINER_APP,),
-    fix="Set template.containers[].resources.cpu to at most 0.5 (levels 1-3) or 1 (levels 4-5).",
 )
-MEMORY_RULE = Rule(
-    id="SOP-SCALE-004",
-    name="engram-app-containerapp-configure-memory-cap",
-    description="Container memory must stay within the SOP matrix size for the level.",
-    why="Sizes are part of the matrix the environments are costed and tested against.",
+MEMORY_RULE = _rule(
+    4,
+    "engram-app-containerapp-configure-memory-cap",
+    "Container memory must stay within the SOP matrix size for the level.",
+    "Sizes are part of the matrix the environments are costed and tested against.",
+    'Set template.containers[].resources.memory to at most "1Gi" (levels 1-3) or "2Gi" (levels 4-5).',
     severity=Severity.LOW,
-    enforcement=EnforcementLevel.MANDATORY,
-    sop_section="7",
-    levels=ALL_LEVELS,
-    resource_types=(CONTAINER_APP,),
-    fix='Set template.containers[].resources.memory to at most "1Gi" (levels 1-3) or "2Gi" (levels 4-5).',
 )
 ZONE_REDUNDANT_ENVIRONMENT = Rule(
     id="SOP-HA-001",

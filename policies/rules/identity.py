@@ -10,19 +10,20 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pulumi_policy import EnforcementLevel, PolicyConfigSchema, Severity
+from pulumi_policy import PolicyConfigSchema, Severity
 
 from .common import (
     AAD_APPLICATIONS,
     CONDITIONAL_ACCESS,
     CONTAINER_APP,
     PROD,
-    Rule,
     RuleContext,
     StackResource,
     env_value,
     items,
+    of_type,
     peek,
+    rule_maker,
     stack_level,
     sub,
 )
@@ -65,8 +66,8 @@ def check_conditional_access(
 ) -> list[tuple[str, str]]:
     if stack_level(resources, stack_tags) != 5:
         return []
-    apps = [r for r in resources if r.resource_type in AAD_APPLICATIONS]
-    policies = [r for r in resources if r.resource_type == CONDITIONAL_ACCESS]
+    apps = of_type(resources, *AAD_APPLICATIONS)
+    policies = of_type(resources, CONDITIONAL_ACCESS)
     for policy in policies:
         state = peek(policy.props, "state")
         if state == "enabled" and requires_mfa(policy) and covers_app(policy, apps):
@@ -95,36 +96,26 @@ def check_app_enforces_mfa(props: Mapping[str, Any], ctx: RuleContext = PROD) ->
     ]
 
 
-CONDITIONAL_ACCESS_MFA = Rule(
-    id="SOP-IAM-001",
-    name="engram-azuread-conditionalaccesspolicy-require-mfa",
-    description=(
-        "Production stacks must include an enabled Conditional Access policy requiring MFA for the app."
-    ),
-    why="SOP 6.3: production users prove MFA at sign-in; the policy is part of the stack so it cannot drift.",
-    severity=Severity.CRITICAL,
-    enforcement=EnforcementLevel.MANDATORY,
-    sop_section="6.3",
-    levels=frozenset({5}),
+_rule = rule_maker("SOP-IAM", sop_section="6.3", levels=frozenset({5}))
+
+CONDITIONAL_ACCESS_MFA = _rule(
+    1,
+    "engram-azuread-conditionalaccesspolicy-require-mfa",
+    "Production stacks must include an enabled Conditional Access policy requiring MFA for the app.",
+    "SOP 6.3: production users prove MFA at sign-in; the policy is part of the stack so it cannot drift.",
+    "Add azuread.ConditionalAccessPolicy(state=enabled, grant mfa, includedApplications=[app client id]).",
     resource_types=("stack",),
-    fix=(
-        "Add azuread.ConditionalAccessPolicy(state=enabled, grant mfa, includedApplications=[app client id])."
-    ),
+    severity=Severity.CRITICAL,
 )
-APP_ENFORCES_MFA = Rule(
-    id="SOP-IAM-002",
-    name="engram-app-containerapp-enforce-mfa",
-    description="Production container apps must demand the configured MFA authentication context.",
-    why=(
-        "v2.0 access tokens carry no amr: the app proves MFA by the Conditional Access authentication "
-        "context in acrs (created with `engram tenant auth-context`) and refuses tokens without it."
-    ),
-    severity=Severity.HIGH,
-    enforcement=EnforcementLevel.MANDATORY,
-    sop_section="6.3",
-    levels=frozenset({5}),
+APP_ENFORCES_MFA = _rule(
+    2,
+    "engram-app-containerapp-enforce-mfa",
+    "Production container apps must demand the configured MFA authentication context.",
+    "v2.0 access tokens carry no amr: the app proves MFA by the Conditional Access authentication "
+    "context in acrs (created with `engram tenant auth-context`) and refuses tokens without it.",
+    f"Set the env var {AUTH_CONTEXT_SETTING} to the tenant's authentication-context id (default c1).",
     resource_types=(CONTAINER_APP,),
-    fix=f"Set the env var {AUTH_CONTEXT_SETTING} to the tenant's authentication-context id (default c1).",
+    severity=Severity.HIGH,
     config_schema=PolicyConfigSchema(
         properties={
             "mfaAuthContextId": {

@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from pulumi_policy import EnforcementLevel, Severity
+from pulumi_policy import Severity
 
-from .common import ALL_LEVELS, KEY_VAULT, PROD, Rule, RuleContext, from_level, sub
+from .common import ALL_LEVELS, KEY_VAULT, PROD, RuleContext, from_level, rule_maker, sub
 
 KEY_VAULT_SECRET = "azure-native:keyvault:Secret"  # noqa: S105 - a resource type
 
@@ -72,78 +72,58 @@ def check_secret_expiry(props: Mapping[str, Any], ctx: RuleContext = PROD) -> li
     ]
 
 
-PREMIUM_SKU = Rule(
-    id="SOP-KV-001",
-    name="engram-keyvault-vault-configure-premium-sku",
-    description="Production Key Vaults must use the premium (HSM-backed) SKU.",
-    why="Production keys and secrets are protected by HSMs, as the SOP's data-protection table requires.",
-    severity=Severity.MEDIUM,
-    enforcement=EnforcementLevel.MANDATORY,
-    sop_section="6.4",
-    levels=frozenset({5}),
-    resource_types=(KEY_VAULT,),
-    fix='Set properties.sku = {family: "A", name: "premium"}.',
+_rule = rule_maker(
+    "SOP-KV", resource_types=(KEY_VAULT,), severity=Severity.MEDIUM, sop_section="6.4", levels=frozenset({5})
 )
-PURGE_PROTECTION = Rule(
-    id="SOP-KV-002",
-    name="engram-keyvault-vault-enable-purge-protection",
-    description="Production Key Vaults must enable purge protection.",
-    why=(
-        "Without it a deleted vault or secret can be purged before the retention period, losing data for "
-        "good."
-    ),
+
+PREMIUM_SKU = _rule(
+    1,
+    "engram-keyvault-vault-configure-premium-sku",
+    "Production Key Vaults must use the premium (HSM-backed) SKU.",
+    "Production keys and secrets are protected by HSMs, as the SOP's data-protection table requires.",
+    'Set properties.sku = {family: "A", name: "premium"}.',
+)
+PURGE_PROTECTION = _rule(
+    2,
+    "engram-keyvault-vault-enable-purge-protection",
+    "Production Key Vaults must enable purge protection.",
+    "Without it a deleted vault or secret can be purged before the retention period, losing data for good.",
+    "Set properties.enablePurgeProtection=true (it cannot be turned off again).",
     severity=Severity.HIGH,
-    enforcement=EnforcementLevel.MANDATORY,
-    sop_section="6.4",
-    levels=frozenset({5}),
-    resource_types=(KEY_VAULT,),
-    fix="Set properties.enablePurgeProtection=true (it cannot be turned off again).",
     psrule="Azure.KeyVault.PurgeProtect",
     checkov="CKV_AZURE_110",
 )
-SOFT_DELETE = Rule(
-    id="SOP-KV-003",
-    name="engram-keyvault-vault-configure-soft-delete-retention",
-    description="Production Key Vaults must keep soft delete on with at least 90 days of retention.",
-    why="Deleted secrets stay recoverable for the SOP's 90-day window.",
+SOFT_DELETE = _rule(
+    3,
+    "engram-keyvault-vault-configure-soft-delete-retention",
+    "Production Key Vaults must keep soft delete on with at least 90 days of retention.",
+    "Deleted secrets stay recoverable for the SOP's 90-day window.",
+    "Leave enableSoftDelete on and set properties.softDeleteRetentionInDays >= 90.",
     severity=Severity.HIGH,
-    enforcement=EnforcementLevel.MANDATORY,
-    sop_section="6.4",
-    levels=frozenset({5}),
-    resource_types=(KEY_VAULT,),
-    fix="Leave enableSoftDelete on and set properties.softDeleteRetentionInDays >= 90.",
     psrule="Azure.KeyVault.SoftDelete",
     checkov="CKV_AZURE_42",
 )
-RBAC = Rule(
-    id="SOP-KV-004",
-    name="engram-keyvault-vault-enable-rbac-authorization",
-    description="Key Vaults must use Azure RBAC authorization instead of access policies.",
-    why="RBAC grants are auditable, scoped and managed with the other role assignments of the stack.",
-    severity=Severity.MEDIUM,
-    enforcement=EnforcementLevel.MANDATORY,
-    sop_section="6.4",
+RBAC = _rule(
+    4,
+    "engram-keyvault-vault-enable-rbac-authorization",
+    "Key Vaults must use Azure RBAC authorization instead of access policies.",
+    "RBAC grants are auditable, scoped and managed with the other role assignments of the stack.",
+    "Set properties.enableRbacAuthorization=true and assign Key Vault Secrets User to the app identity.",
     levels=ALL_LEVELS,
-    resource_types=(KEY_VAULT,),
-    fix="Set properties.enableRbacAuthorization=true and assign Key Vault Secrets User to the app identity.",
     psrule="Azure.KeyVault.RBAC",
 )
 
-SECRET_EXPIRY = Rule(
-    id="SOP-KV-005",
-    name="engram-keyvault-secret-configure-expiry",
-    description="Key Vault secrets must carry an expiry at their SOP 8.3 rotation deadline.",
-    why=(
-        "SOP 8.3 rotates API keys every 90 days, the database password every 180 and service principal "
-        "credentials every 365; the expiry is what raises Key Vault's near-expiry and expiry events, and "
-        "what `engram secrets status` reports."
-    ),
-    severity=Severity.MEDIUM,
-    enforcement=EnforcementLevel.MANDATORY,
+SECRET_EXPIRY = _rule(
+    5,
+    "engram-keyvault-secret-configure-expiry",
+    "Key Vault secrets must carry an expiry at their SOP 8.3 rotation deadline.",
+    "SOP 8.3 rotates API keys every 90 days, the database password every 180 and service principal "
+    "credentials every 365; the expiry is what raises Key Vault's near-expiry and expiry events, and "
+    "what `engram secrets status` reports.",
+    "Set engram:keyVault.secretsRotatedOn in the stack file (properties.attributes.expires follows).",
+    resource_types=(KEY_VAULT_SECRET,),
     sop_section="8.3",
     levels=from_level(3),
-    resource_types=(KEY_VAULT_SECRET,),
-    fix="Set engram:keyVault.secretsRotatedOn in the stack file (properties.attributes.expires follows).",
     checkov="CKV_AZURE_41",
 )
 

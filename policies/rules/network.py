@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pulumi_policy import EnforcementLevel, PolicyConfigSchema, Severity
+from pulumi_policy import PolicyConfigSchema, Severity
 
 from .common import (
     AI_ACCOUNT,
@@ -22,22 +22,26 @@ from .common import (
     ANY_RESOURCE,
     APIM,
     CONTAINER_APP,
+    DATA_SERVICES,
     KEY_VAULT,
     MANAGED_ENVIRONMENT,
     POSTGRES,
     PRIVATE_ENDPOINT,
     PROD,
-    Rule,
     RuleContext,
     StackResource,
+    depends_on,
     env_value,
     from_level,
+    id_points_at,
     is_list,
     is_map,
     items,
     normalise_location,
+    of_type,
     peek,
     resolve_level,
+    rule_maker,
     sub,
 )
 
@@ -103,13 +107,8 @@ def check_apim_public_network_access(props: Mapping[str, Any], ctx: RuleContext 
 
 # ---- SOP-NET-005: private endpoints (stack policy) -------------------------------------------------
 
-#: Target type -> (label, input that holds its ARM name, ARM path segment in its id).
-PRIVATE_TARGETS: dict[str, tuple[str, str, str]] = {
-    KEY_VAULT: ("Key Vault", "vaultName", "/vaults/"),
-    AI_ACCOUNT: ("AI Services account", "accountName", "/accounts/"),
-    POSTGRES: ("PostgreSQL server", "serverName", "/flexibleservers/"),
-    APIM: ("API Management service", "serviceName", "/service/"),
-}
+#: The services that need a private endpoint in production (type -> label, name input, id segment).
+PRIVATE_TARGETS = DATA_SERVICES
 
 
 def _connections(endpoint: StackResource) -> list[Any]:
@@ -129,27 +128,17 @@ def endpoint_targets(endpoint: StackResource, target: StackResource) -> bool:
     on the target's ARM type and name as well.
     """
     for key in ("privateLinkServiceConnections", "manualPrivateLinkServiceConnections"):
-        if any(dep.urn == target.urn for dep in endpoint.property_dependencies.get(key, ())):
+        if depends_on(endpoint, key, target):
             return True
-    label_name = PRIVATE_TARGETS[target.resource_type]
-    arm_name = peek(target.props, label_name[1])
-    for conn in _connections(endpoint):
-        service_id = peek(conn, "privateLinkServiceId")
-        if isinstance(service_id, str) and isinstance(arm_name, str) and arm_name:
-            lowered = service_id.lower()
-            if label_name[2] in lowered and lowered.rstrip("/").endswith("/" + arm_name.lower()):
-                return True
-    return False
+    return any(id_points_at(peek(conn, "privateLinkServiceId"), target) for conn in _connections(endpoint))
 
 
 def check_private_endpoints(
     resources: Sequence[StackResource], stack_tags: Mapping[str, str], config: Mapping[str, Any]
 ) -> list[tuple[str, str]]:
-    endpoints = [r for r in resources if r.resource_type == PRIVATE_ENDPOINT]
+    endpoints = of_type(resources, PRIVATE_ENDPOINT)
     problems: list[tuple[str, str]] = []
-    for target in resources:
-        if target.resource_type not in PRIVATE_TARGETS:
-            continue
+    for target in of_type(resources, *PRIVATE_TARGETS):
         if resolve_level(target.props, stack_tags, target.urn) != 5:
             continue
         if target.resource_type == POSTGRES and postgres_vnet_injected(target.props):
@@ -225,134 +214,94 @@ def check_allowed_location(props: Mapping[str, Any], ctx: RuleContext = PROD) ->
 
 _PUBLIC_WHY = "Production data may only be reachable from the platform's virtual network."
 
-VAULT_PUBLIC_ACCESS = Rule(
-    id="SOP-NET-001",
-    name="engram-keyvault-vault-disallow-public-network-access",
-    description="Production Key Vaults must disable public network access.",
-    why=_PUBLIC_WHY,
-    severity=Severity.CRITICAL,
-    enforcement=EnforcementLevel.MANDATORY,
-    sop_section="6.4",
-    levels=frozenset({5}),
+_rule = rule_maker("SOP-NET", severity=Severity.HIGH, sop_section="6.4", levels=frozenset({5}))
+
+VAULT_PUBLIC_ACCESS = _rule(
+    1,
+    "engram-keyvault-vault-disallow-public-network-access",
+    "Production Key Vaults must disable public network access.",
+    _PUBLIC_WHY,
+    'Set properties.publicNetworkAccess="Disabled" and add a private endpoint (group id "vault").',
     resource_types=(KEY_VAULT,),
-    fix='Set properties.publicNetworkAccess="Disabled" and add a private endpoint (group id "vault").',
+    severity=Severity.CRITICAL,
     psrule="Azure.KeyVault.Firewall",
     checkov="CKV_AZURE_189",
 )
-AI_PUBLIC_ACCESS = Rule(
-    id="SOP-NET-002",
-    name="engram-cognitiveservices-account-disallow-public-network-access",
-    description="Production AI Services accounts must disable public network access.",
-    why=_PUBLIC_WHY,
-    severity=Severity.CRITICAL,
-    enforcement=EnforcementLevel.MANDATORY,
-    sop_section="6.4",
-    levels=frozenset({5}),
+AI_PUBLIC_ACCESS = _rule(
+    2,
+    "engram-cognitiveservices-account-disallow-public-network-access",
+    "Production AI Services accounts must disable public network access.",
+    _PUBLIC_WHY,
+    'Set properties.publicNetworkAccess="Disabled" and add a private endpoint (group id "account").',
     resource_types=(AI_ACCOUNT,),
-    fix='Set properties.publicNetworkAccess="Disabled" and add a private endpoint (group id "account").',
+    severity=Severity.CRITICAL,
     psrule="Azure.Cognitive.PublicAccess",
     checkov="CKV_AZURE_134",
 )
-POSTGRES_PUBLIC_ACCESS = Rule(
-    id="SOP-NET-003",
-    name="engram-dbforpostgresql-server-disallow-public-network-access",
-    description="Production PostgreSQL servers must disable public network access.",
-    why=_PUBLIC_WHY,
-    severity=Severity.CRITICAL,
-    enforcement=EnforcementLevel.MANDATORY,
-    sop_section="6.4",
-    levels=frozenset({5}),
+POSTGRES_PUBLIC_ACCESS = _rule(
+    3,
+    "engram-dbforpostgresql-server-disallow-public-network-access",
+    "Production PostgreSQL servers must disable public network access.",
+    _PUBLIC_WHY,
+    'Set network.publicNetworkAccess="Disabled" (or inject the server into a delegated subnet).',
     resource_types=(POSTGRES,),
-    fix='Set network.publicNetworkAccess="Disabled" (or inject the server into a delegated subnet).',
-    psrule=None,
-    checkov=None,
+    severity=Severity.CRITICAL,
 )
-APIM_PUBLIC_ACCESS = Rule(
-    id="SOP-NET-004",
-    name="engram-apimanagement-service-disallow-public-network-access",
-    description="Production API Management gateways must not expose a public endpoint.",
-    why=_PUBLIC_WHY + " Internal VNet mode or a private endpoint with public access disabled both qualify.",
-    severity=Severity.HIGH,
-    enforcement=EnforcementLevel.MANDATORY,
-    sop_section="6.4",
-    levels=frozenset({5}),
+APIM_PUBLIC_ACCESS = _rule(
+    4,
+    "engram-apimanagement-service-disallow-public-network-access",
+    "Production API Management gateways must not expose a public endpoint.",
+    _PUBLIC_WHY + " Internal VNet mode or a private endpoint with public access disabled both qualify.",
+    'Set virtualNetworkType="Internal", or publicNetworkAccess="Disabled" with a private endpoint.',
     resource_types=(APIM,),
-    fix='Set virtualNetworkType="Internal", or publicNetworkAccess="Disabled" with a private endpoint.',
-    psrule=None,
-    checkov=None,
 )
-PRIVATE_ENDPOINTS = Rule(
-    id="SOP-NET-005",
-    name="engram-stack-privateendpoint-require-private-link",
-    description="Production Key Vault, AI Services, PostgreSQL and APIM each need a private endpoint.",
-    why=(
-        "With public access off, the private endpoint is the only path from the app; a missing one is an "
-        "outage or a hole. VNet-injected PostgreSQL and internal-mode APIM are private by construction."
-    ),
-    severity=Severity.HIGH,
-    enforcement=EnforcementLevel.MANDATORY,
-    sop_section="6.4",
-    levels=frozenset({5}),
+PRIVATE_ENDPOINTS = _rule(
+    5,
+    "engram-stack-privateendpoint-require-private-link",
+    "Production Key Vault, AI Services, PostgreSQL and APIM each need a private endpoint.",
+    "With public access off, the private endpoint is the only path from the app; a missing one is an "
+    "outage or a hole. VNet-injected PostgreSQL and internal-mode APIM are private by construction.",
+    "Add an azure-native:network:PrivateEndpoint per service with the right group id and DNS zone group.",
     resource_types=("stack",),
-    fix="Add an azure-native:network:PrivateEndpoint per service with the right group id and DNS zone group.",
     psrule="Azure.Cognitive.PrivateEndpoints",
-    checkov=None,
 )
-ENVIRONMENT_INTERNAL = Rule(
-    id="SOP-NET-006",
-    name="engram-app-managedenvironment-configure-internal",
-    description="Production Container Apps environments must be internal to the virtual network.",
-    why="An internal environment has no public IP; the UI reaches the API through the private network.",
-    severity=Severity.HIGH,
-    enforcement=EnforcementLevel.MANDATORY,
-    sop_section="6.4",
-    levels=frozenset({5}),
+ENVIRONMENT_INTERNAL = _rule(
+    6,
+    "engram-app-managedenvironment-configure-internal",
+    "Production Container Apps environments must be internal to the virtual network.",
+    "An internal environment has no public IP; the UI reaches the API through the private network.",
+    "Set vnetConfiguration.internal=true and vnetConfiguration.infrastructureSubnetId.",
     resource_types=(MANAGED_ENVIRONMENT,),
-    fix="Set vnetConfiguration.internal=true and vnetConfiguration.infrastructureSubnetId.",
     psrule="Azure.ContainerApp.PublicAccess",
-    checkov=None,
 )
-HTTPS_ONLY = Rule(
-    id="SOP-NET-007",
-    name="engram-app-containerapp-disallow-insecure-ingress",
-    description="Container app ingress must not accept plain HTTP.",
-    why="Tokens and transcripts cross this ingress; plain HTTP would expose them on the wire.",
-    severity=Severity.HIGH,
-    enforcement=EnforcementLevel.MANDATORY,
-    sop_section="6.4",
+HTTPS_ONLY = _rule(
+    7,
+    "engram-app-containerapp-disallow-insecure-ingress",
+    "Container app ingress must not accept plain HTTP.",
+    "Tokens and transcripts cross this ingress; plain HTTP would expose them on the wire.",
+    "Set configuration.ingress.allowInsecure=false (the default).",
+    resource_types=(CONTAINER_APP,),
     levels=ALL_LEVELS,
-    resource_types=(CONTAINER_APP,),
-    fix="Set configuration.ingress.allowInsecure=false (the default).",
     psrule="Azure.ContainerApp.Insecure",
-    checkov=None,
 )
-NO_WILDCARD_CORS = Rule(
-    id="SOP-NET-008",
-    name="engram-app-containerapp-disallow-wildcard-cors",
-    description='Container apps outside development must not allow the "*" CORS origin.',
-    why="A wildcard origin lets any site drive the API with a user's browser session.",
-    severity=Severity.HIGH,
-    enforcement=EnforcementLevel.MANDATORY,
-    sop_section="6.4",
-    levels=from_level(3),
+NO_WILDCARD_CORS = _rule(
+    8,
+    "engram-app-containerapp-disallow-wildcard-cors",
+    'Container apps outside development must not allow the "*" CORS origin.',
+    "A wildcard origin lets any site drive the API with a user's browser session.",
+    "List the Static Web App origin(s) in corsPolicy.allowedOrigins and CORS_ORIGINS.",
     resource_types=(CONTAINER_APP,),
-    fix="List the Static Web App origin(s) in corsPolicy.allowedOrigins and CORS_ORIGINS.",
-    psrule=None,
-    checkov=None,
+    levels=from_level(3),
 )
-ALLOWED_LOCATION = Rule(
-    id="SOP-NET-009",
-    name="engram-azure-resource-configure-allowed-location",
-    description="Production resources must be deployed to an allowed data-residency region.",
-    why="Customer data must stay in the regions the contract names (default East US 2).",
-    severity=Severity.HIGH,
-    enforcement=EnforcementLevel.MANDATORY,
-    sop_section="7",
-    levels=frozenset({5}),
+ALLOWED_LOCATION = _rule(
+    9,
+    "engram-azure-resource-configure-allowed-location",
+    "Production resources must be deployed to an allowed data-residency region.",
+    "Customer data must stay in the regions the contract names (default East US 2).",
+    "Set location to an allowed region, or adjust allowedLocations in the pack config.",
     resource_types=(ANY_RESOURCE,),
-    fix="Set location to an allowed region, or adjust allowedLocations in the pack config.",
+    sop_section="7",
     psrule="Azure.Resource.AllowedRegions",
-    checkov=None,
     config_schema=PolicyConfigSchema(
         properties={
             "allowedLocations": {

@@ -16,20 +16,22 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pulumi_policy import EnforcementLevel, Severity
+from pulumi_policy import Severity
 
 from .common import (
     ALL_LEVELS,
     CONTAINER_APP,
     PROD,
-    Rule,
     RuleContext,
     StackResource,
+    depends_on,
     env_value,
     from_level,
     is_map,
     items,
+    of_type,
     peek,
+    rule_maker,
     sub,
 )
 
@@ -83,7 +85,7 @@ def deletes_by_age(policy: StackResource) -> bool:
 
 def policy_of(policy: StackResource, account: StackResource) -> bool:
     """Is this management policy the account's? Property dependency first, then a known name."""
-    if any(dep.urn == account.urn for dep in policy.property_dependencies.get("accountName", ())):
+    if depends_on(policy, "accountName", account):
         return True
     name = peek(account.props, "accountName")
     return isinstance(name, str) and peek(policy.props, "accountName") == name
@@ -92,11 +94,9 @@ def policy_of(policy: StackResource, account: StackResource) -> bool:
 def check_lifecycle(
     resources: Sequence[StackResource], stack_tags: Mapping[str, str], config: Mapping[str, Any]
 ) -> list[tuple[str, str]]:
-    policies = [r for r in resources if r.resource_type == MANAGEMENT_POLICY]
+    policies = of_type(resources, MANAGEMENT_POLICY)
     problems: list[tuple[str, str]] = []
-    for account in resources:
-        if account.resource_type != STORAGE_ACCOUNT:
-            continue
+    for account in of_type(resources, STORAGE_ACCOUNT):
         if any(deletes_by_age(p) for p in policies if policy_of(p, account)):
             continue
         problems.append(
@@ -123,20 +123,9 @@ def check_recording_retention(props: Mapping[str, Any], ctx: RuleContext = PROD)
     ]
 
 
-def _rule(number: int, name: str, description: str, why: str, fix: str, **extra: Any) -> Rule:
-    return Rule(
-        id=f"SOP-REC-{number:03d}",
-        name=name,
-        description=description,
-        why=why,
-        severity=extra.pop("severity", Severity.HIGH),
-        enforcement=EnforcementLevel.MANDATORY,
-        sop_section=extra.pop("sop_section", "6.7"),
-        levels=extra.pop("levels", ALL_LEVELS),
-        resource_types=extra.pop("resource_types", (STORAGE_ACCOUNT,)),
-        fix=fix,
-        **extra,
-    )
+_rule = rule_maker(
+    "SOP-REC", severity=Severity.HIGH, sop_section="6.7", levels=ALL_LEVELS, resource_types=(STORAGE_ACCOUNT,)
+)
 
 
 NO_PUBLIC_BLOBS = _rule(

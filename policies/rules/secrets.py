@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from pulumi_policy import EnforcementLevel, Severity
+from pulumi_policy import Severity
 
 from .common import (
     ALL_LEVELS,
@@ -21,12 +21,12 @@ from .common import (
     CONTAINER_APP,
     PROD,
     REGISTRY,
-    Rule,
     RuleContext,
     env_vars,
     is_map,
     items,
     peek,
+    rule_maker,
 )
 
 _SECRET_WORDS = re.compile(
@@ -109,67 +109,51 @@ def check_registry_credentials(props: Mapping[str, Any], ctx: RuleContext = PROD
 
 _SECRET_WHY = "Secrets live in Key Vault only: never in stack state, program code or app revisions."  # noqa: S105
 
-ENV_SECRET_REFS = Rule(
-    id="SOP-SEC-001",
-    name="engram-app-containerapp-disallow-plain-secret-env",
-    description="Container app environment variables that hold secrets must use secretRef.",
-    why=_SECRET_WHY,
-    severity=Severity.CRITICAL,
-    enforcement=EnforcementLevel.MANDATORY,
-    sop_section="6.4",
-    levels=ALL_LEVELS,
+_rule = rule_maker("SOP-SEC", severity=Severity.HIGH, sop_section="6.4", levels=ALL_LEVELS)
+
+ENV_SECRET_REFS = _rule(
+    1,
+    "engram-app-containerapp-disallow-plain-secret-env",
+    "Container app environment variables that hold secrets must use secretRef.",
+    _SECRET_WHY,
+    "Reference a configuration.secrets entry (a Key Vault reference) with secretRef.",
     resource_types=(CONTAINER_APP,),
-    fix="Reference a configuration.secrets entry (a Key Vault reference) with secretRef.",
-)
-KEYVAULT_SECRETS = Rule(
-    id="SOP-SEC-002",
-    name="engram-app-containerapp-configure-keyvault-secret",
-    description="Container app secrets must be Key Vault references, not values.",
-    why=_SECRET_WHY,
     severity=Severity.CRITICAL,
-    enforcement=EnforcementLevel.MANDATORY,
-    sop_section="6.4",
-    levels=ALL_LEVELS,
-    resource_types=(CONTAINER_APP,),
-    fix="Give each configuration.secrets entry keyVaultUrl and identity instead of value.",
 )
-NAMED_VALUE_SECRET = Rule(
-    id="SOP-SEC-003",
-    name="engram-apimanagement-namedvalue-configure-secret",
-    description="APIM named values that hold secrets must be secret or Key Vault backed.",
-    why=_SECRET_WHY + " A plain named value is readable by anyone with APIM reader access.",
-    severity=Severity.HIGH,
-    enforcement=EnforcementLevel.MANDATORY,
-    sop_section="6.4",
-    levels=ALL_LEVELS,
+KEYVAULT_SECRETS = _rule(
+    2,
+    "engram-app-containerapp-configure-keyvault-secret",
+    "Container app secrets must be Key Vault references, not values.",
+    _SECRET_WHY,
+    "Give each configuration.secrets entry keyVaultUrl and identity instead of value.",
+    resource_types=(CONTAINER_APP,),
+    severity=Severity.CRITICAL,
+)
+NAMED_VALUE_SECRET = _rule(
+    3,
+    "engram-apimanagement-namedvalue-configure-secret",
+    "APIM named values that hold secrets must be secret or Key Vault backed.",
+    _SECRET_WHY + " A plain named value is readable by anyone with APIM reader access.",
+    "Set keyVault.secretIdentifier (with the gateway's identity) or secret=true.",
     resource_types=(APIM_NAMED_VALUE,),
-    fix="Set keyVault.secretIdentifier (with the gateway's identity) or secret=true.",
 )
-REGISTRY_ADMIN_USER = Rule(
-    id="SOP-SEC-004",
-    name="engram-containerregistry-registry-disallow-admin-user",
-    description="Container registries must not enable the admin user.",
-    why="The admin user is a shared password with push rights; pulls use managed identities instead.",
-    severity=Severity.HIGH,
-    enforcement=EnforcementLevel.MANDATORY,
-    sop_section="6.4",
-    levels=ALL_LEVELS,
+REGISTRY_ADMIN_USER = _rule(
+    4,
+    "engram-containerregistry-registry-disallow-admin-user",
+    "Container registries must not enable the admin user.",
+    "The admin user is a shared password with push rights; pulls use managed identities instead.",
+    "Set adminUserEnabled=false and grant AcrPull to the app identity.",
     resource_types=(REGISTRY,),
-    fix="Set adminUserEnabled=false and grant AcrPull to the app identity.",
     psrule="Azure.ACR.AdminUser",
     checkov="CKV_AZURE_137",
 )
-REGISTRY_CREDENTIALS = Rule(
-    id="SOP-SEC-005",
-    name="engram-app-containerapp-disallow-registry-password",
-    description="Container apps must pull images with a managed identity, not a registry password.",
-    why=_SECRET_WHY,
-    severity=Severity.HIGH,
-    enforcement=EnforcementLevel.MANDATORY,
-    sop_section="6.4",
-    levels=ALL_LEVELS,
+REGISTRY_CREDENTIALS = _rule(
+    5,
+    "engram-app-containerapp-disallow-registry-password",
+    "Container apps must pull images with a managed identity, not a registry password.",
+    _SECRET_WHY,
+    "Set configuration.registries[].identity and remove username/passwordSecretRef.",
     resource_types=(CONTAINER_APP,),
-    fix="Set configuration.registries[].identity and remove username/passwordSecretRef.",
 )
 
 CATALOGUE = [

@@ -389,6 +389,17 @@ def env_entry(props: dict[str, Any], name: str) -> dict[str, Any]:
     raise KeyError(name)
 
 
+def app_with_env(env: str = "prod", **values: str) -> dict[str, Any]:
+    """A compliant container app at `env` with env vars set: an existing one's value replaced, else added."""
+    props = container_app(env)
+    for name, value in values.items():
+        try:
+            env_entry(props, name)["value"] = value
+        except KeyError:
+            props["template"]["containers"][0]["env"].append({"name": name, "value": value})
+    return props
+
+
 __all__ = [
     "AI_ACCOUNT",
     "APIM",

@@ -14,9 +14,9 @@ from tests.policies.builders import (
     POSTGRES,
     ai_account,
     apim,
+    app_with_env,
     container_app,
     diagnostic_setting,
-    env_entry,
     messages,
     postgres,
     resource,
@@ -30,14 +30,12 @@ BUILDERS = {KEY_VAULT: vault, APIM: apim, POSTGRES: postgres, AI_ACCOUNT: ai_acc
 
 
 def test_audit_log_disabled_is_violation_from_test_up() -> None:
-    props = container_app("test")
-    assert run_resource(AUDIT_LOG, CONTAINER_APP, props, stack="test") == []
-    env_entry(props, "AUDIT_LOG_ENABLED")["value"] = "false"
+    assert run_resource(AUDIT_LOG, CONTAINER_APP, container_app("test"), stack="test") == []
+    props = app_with_env("test", AUDIT_LOG_ENABLED="false")
     assert messages(run_resource(AUDIT_LOG, CONTAINER_APP, props, stack="test")) == [
         "Container app env AUDIT_LOG_ENABLED is 'false'; set AUDIT_LOG_ENABLED=true."
     ]
-    staging = container_app("staging")
-    env_entry(staging, "AUDIT_LOG_ENABLED")["value"] = "false"
+    staging = app_with_env("staging", AUDIT_LOG_ENABLED="false")
     assert run_resource(AUDIT_LOG, CONTAINER_APP, staging, stack="staging") == []
 
 

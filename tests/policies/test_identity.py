@@ -9,9 +9,9 @@ from tests.policies.builders import (
     CONTAINER_APP,
     KEY_VAULT,
     aad_application,
+    app_with_env,
     conditional_access_policy,
     container_app,
-    env_entry,
     messages,
     resource,
     run_resource,
@@ -97,8 +97,7 @@ def test_no_conditional_access_needed_below_prod() -> None:
 
 def test_app_missing_auth_context_is_violation() -> None:
     assert run_resource(APP_MFA, CONTAINER_APP, container_app()) == []
-    props = container_app()
-    env_entry(props, "MFA_AUTH_CONTEXT_ID")["value"] = "c2"
+    props = app_with_env(MFA_AUTH_CONTEXT_ID="c2")
     assert messages(run_resource(APP_MFA, CONTAINER_APP, props)) == [
         "Container app env MFA_AUTH_CONTEXT_ID is 'c2'; set MFA_AUTH_CONTEXT_ID=c1 so the app demands the "
         "Conditional Access MFA context."
@@ -106,7 +105,6 @@ def test_app_missing_auth_context_is_violation() -> None:
 
 
 def test_auth_context_id_from_config() -> None:
-    props = container_app()
-    env_entry(props, "MFA_AUTH_CONTEXT_ID")["value"] = "c7"
+    props = app_with_env(MFA_AUTH_CONTEXT_ID="c7")
     assert run_resource(APP_MFA, CONTAINER_APP, props, config={"mfaAuthContextId": "c7"}) == []
     assert run_resource(APP_MFA, CONTAINER_APP, container_app(), config={"mfaAuthContextId": ""}) == []

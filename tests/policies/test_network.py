@@ -17,8 +17,8 @@ from tests.policies.builders import (
     PRIVATE_ENDPOINT,
     ai_account,
     apim,
+    app_with_env,
     container_app,
-    env_entry,
     managed_environment,
     messages,
     postgres,
@@ -189,8 +189,7 @@ def test_wildcard_cors_is_violation_from_test_up_only() -> None:
 
 
 def test_wildcard_cors_setting_is_violation() -> None:
-    props = container_app()
-    env_entry(props, "CORS_ORIGINS")["value"] = '["*"]'
+    props = app_with_env(CORS_ORIGINS='["*"]')
     assert messages(run_resource(network.CATALOGUE[7], CONTAINER_APP, props)) == [
         'Container app env CORS_ORIGINS is \'["*"]\'; list the UI origins instead of "*".'
     ]

@@ -7,7 +7,7 @@ from typing import Any
 from policies.rules import recordings as rules
 from tests.policies.builders import (
     CONTAINER_APP,
-    container_app,
+    app_with_env,
     messages,
     resource,
     run_resource,
@@ -108,23 +108,17 @@ def test_disabled_rule_and_another_accounts_policy_do_not_count() -> None:
     assert len(run_stack(LIFECYCLE, _stack(other, linked=False))) == 1
 
 
-def _app(env: str, **values: str) -> dict[str, Any]:
-    props = container_app(env)
-    for name, value in values.items():
-        props["template"]["containers"][0]["env"].append({"name": name, "value": value})
-    return props
-
-
 def test_recording_app_without_retention_is_violation_from_uat() -> None:
-    props = _app("uat", RECORDING_MODE="consent")
+    props = app_with_env("uat", RECORDING_MODE="consent")
     assert messages(run_resource(RETENTION, CONTAINER_APP, props, stack="uat")) == [
         "Container app env RECORDING_MODE is 'consent' but RECORDING_RETENTION_DAYS is None; set "
         "RECORDING_RETENTION_DAYS to the days recordings are kept (e.g. 30)."
     ]
-    assert run_resource(RETENTION, CONTAINER_APP, _app("test", RECORDING_MODE="consent"), stack="test") == []
+    test = app_with_env("test", RECORDING_MODE="consent")
+    assert run_resource(RETENTION, CONTAINER_APP, test, stack="test") == []
 
 
 def test_recording_app_with_retention_or_mode_off_passes() -> None:
-    props = _app("prod", RECORDING_MODE="consent", RECORDING_RETENTION_DAYS="90")
+    props = app_with_env("prod", RECORDING_MODE="consent", RECORDING_RETENTION_DAYS="90")
     assert run_resource(RETENTION, CONTAINER_APP, props) == []
-    assert run_resource(RETENTION, CONTAINER_APP, _app("prod", RECORDING_MODE="off")) == []
+    assert run_resource(RETENTION, CONTAINER_APP, app_with_env("prod", RECORDING_MODE="off")) == []

@@ -6,17 +6,15 @@ mandatory (a violation is a failed or useless deployment) and cites its source.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-from pulumi_policy import EnforcementLevel, Severity
+from pulumi_policy import Severity
 
-from ..common import ALL_LEVELS, AZURE_RULE_PREFIX, Rule
+from .. import common
+from ..common import ALL_LEVELS, AZURE_RULE_PREFIX, Rule, RuleMaker
 
 #: What `Rule.sop_section` says of a rule that encodes Azure's behaviour rather than the SOP.
 SECTION = "Azure"
-
-RuleMaker = Callable[..., Rule]
 
 
 def rule_maker(
@@ -31,23 +29,19 @@ def rule_maker(
     `prefix` goes before each name (`engram-apimanagement-`); `types` are the resource types a rule
     covers unless it names its own `resource_types`; `extra` may override `severity` too.
     """
+    shared: dict[str, Any] = {} if types is None else {"resource_types": types}
+    make = common.rule_maker(
+        f"{AZURE_RULE_PREFIX}{area}",
+        name_prefix=prefix,
+        severity=severity,
+        sop_section=SECTION,
+        levels=ALL_LEVELS,
+        **shared,
+    )
 
-    def make(number: int, name: str, description: str, why: str, fix: str, source: str, **extra: Any) -> Rule:
-        if "resource_types" not in extra and types is None:
-            raise TypeError(f"{AZURE_RULE_PREFIX}{area}-{number:03d}: name its resource_types")
-        return Rule(
-            id=f"{AZURE_RULE_PREFIX}{area}-{number:03d}",
-            name=f"{prefix}{name}",
-            description=description,
-            why=why,
-            severity=extra.pop("severity", severity),
-            enforcement=EnforcementLevel.MANDATORY,
-            sop_section=SECTION,
-            levels=ALL_LEVELS,
-            resource_types=extra.pop("resource_types", types),
-            fix=fix,
-            source=source,
-            **extra,
-        )
+    def make_azure(
+        number: int, name: str, description: str, why: str, fix: str, source: str, **extra: Any
+    ) -> Rule:
+        return make(number, name, description, why, fix, source=source, **extra)
 
-    return make
+    return make_azure

@@ -8,17 +8,12 @@ through a known id string whose last segment names the target.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ..common import StackResource, is_list, is_map, items, peek
+from ..common import StackResource, depends_on, is_list, is_map, items, peek
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-
-def depends_on(resource: StackResource, key: str, target: StackResource) -> bool:
-    """Does `resource`'s property `key` take a value from `target` (by the engine's dependencies)?"""
-    return any(dep.urn == target.urn for dep in resource.property_dependencies.get(key, ()))
 
 
 def last_segment(arm_id: Any) -> str | None:
@@ -57,10 +52,6 @@ def linked(
     if not wanted:
         return []
     return [t for t in targets if str(peek(t.props, name_key) or "").lower() == wanted]
-
-
-def of_type(resources: Sequence[StackResource], *types: str) -> list[StackResource]:
-    return [r for r in resources if r.resource_type in types]
 
 
 def networks(prefixes: Iterable[Any]) -> list[Network]:

@@ -16,7 +16,7 @@ from typing import Any
 
 from pulumi_policy import Severity
 
-from ..common import AI_ACCOUNT, PROD, RuleContext, StackResource, peek, sub
+from ..common import AI_ACCOUNT, PROD, RuleContext, StackResource, depends_on, of_type, peek, sub
 from . import model_lifecycle
 from ._factory import rule_maker
 from .model_lifecycle import State
@@ -116,7 +116,7 @@ def check_model_lifecycle(props: Mapping[str, Any], ctx: RuleContext = PROD) -> 
 
 def _deployment_account(deployment: StackResource, accounts: Sequence[StackResource]) -> StackResource | None:
     for account in accounts:
-        if any(dep.urn == account.urn for dep in deployment.property_dependencies.get("accountName", ())):
+        if depends_on(deployment, "accountName", account):
             return account
         name = peek(deployment.props, "accountName")
         if isinstance(name, str) and name and name == peek(account.props, "accountName"):
@@ -127,9 +127,9 @@ def _deployment_account(deployment: StackResource, accounts: Sequence[StackResou
 def check_deployments_serialised(
     resources: Sequence[StackResource], stack_tags: Mapping[str, str], config: Mapping[str, Any]
 ) -> list[tuple[str, str]]:
-    accounts = [r for r in resources if r.resource_type == AI_ACCOUNT]
+    accounts = of_type(resources, AI_ACCOUNT)
     by_account: dict[str, list[StackResource]] = {}
-    for deployment in (r for r in resources if r.resource_type == DEPLOYMENT):
+    for deployment in of_type(resources, DEPLOYMENT):
         account = _deployment_account(deployment, accounts)
         key = account.urn if account is not None else f"name:{peek(deployment.props, 'accountName')!r}"
         by_account.setdefault(key, []).append(deployment)

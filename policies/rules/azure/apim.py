@@ -24,6 +24,7 @@ from ..common import (
     PROD,
     RuleContext,
     StackResource,
+    of_type,
     peek,
     sub,
 )
@@ -127,7 +128,7 @@ def check_service_name(props: Mapping[str, Any], ctx: RuleContext = PROD) -> lis
 def check_private_endpoint_on_injected(
     resources: Sequence[StackResource], stack_tags: Mapping[str, str], config: Mapping[str, Any]
 ) -> list[tuple[str, str]]:
-    endpoints = [r for r in resources if r.resource_type == PRIVATE_ENDPOINT]
+    endpoints = of_type(resources, PRIVATE_ENDPOINT)
     problems: list[tuple[str, str]] = []
     for service in resources:
         if service.resource_type != APIM or _tier(service.props) not in CLASSIC_INJECTION_TIERS:
@@ -164,7 +165,7 @@ def check_apim_reaches_ai_account(
 ) -> list[tuple[str, str]]:
     gateways = [r for r in resources if r.resource_type == APIM and _vnet_type(r.props) == "none"]
     problems: list[tuple[str, str]] = []
-    for account in (r for r in resources if r.resource_type == AI_ACCOUNT):
+    for account in of_type(resources, AI_ACCOUNT):
         why = _account_locked(account.props)
         if why is None:
             continue

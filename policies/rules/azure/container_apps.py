@@ -28,9 +28,11 @@ from ..common import (
     UNKNOWN,
     RuleContext,
     StackResource,
+    depends_on,
     is_list,
     is_map,
     items,
+    of_type,
     peek,
     sub,
 )
@@ -74,14 +76,10 @@ def check_zone_redundant_needs_vnet(props: Mapping[str, Any], ctx: RuleContext =
 # ---- AZ-ACA-003: the environment's subnet -----------------------------------------------------------
 
 
-def _links(resource: StackResource, key: str, target: StackResource) -> bool:
-    return any(dep.urn == target.urn for dep in resource.property_dependencies.get(key, ()))
-
-
 def _subnet_of(environment: StackResource, subnets: Sequence[StackResource]) -> StackResource | None:
     wanted = _subnet_id(environment.props)
     for subnet in subnets:
-        if _links(environment, "vnetConfiguration", subnet):
+        if depends_on(environment, "vnetConfiguration", subnet):
             return subnet
         name = peek(subnet.props, "subnetName")
         if (
@@ -118,9 +116,9 @@ def _delegated(props: Mapping[str, Any]) -> bool:
 def check_environment_subnet(
     resources: Sequence[StackResource], stack_tags: Mapping[str, str], config: Mapping[str, Any]
 ) -> list[tuple[str, str]]:
-    subnets = [r for r in resources if r.resource_type == SUBNET]
+    subnets = of_type(resources, SUBNET)
     problems: list[tuple[str, str]] = []
-    for environment in (r for r in resources if r.resource_type == MANAGED_ENVIRONMENT):
+    for environment in of_type(resources, MANAGED_ENVIRONMENT):
         subnet = _subnet_of(environment, subnets)
         if subnet is None:
             continue
@@ -158,13 +156,13 @@ def check_environment_subnet(
 def check_internal_environment_dns(
     resources: Sequence[StackResource], stack_tags: Mapping[str, str], config: Mapping[str, Any]
 ) -> list[tuple[str, str]]:
-    zones = [r for r in resources if r.resource_type == PRIVATE_ZONE]
-    links = [r for r in resources if r.resource_type == ZONE_LINK]
+    zones = of_type(resources, PRIVATE_ZONE)
+    links = of_type(resources, ZONE_LINK)
     problems: list[tuple[str, str]] = []
-    for environment in (r for r in resources if r.resource_type == MANAGED_ENVIRONMENT):
+    for environment in of_type(resources, MANAGED_ENVIRONMENT):
         if not _internal(environment.props):
             continue
-        own = [z for z in zones if _links(z, "privateZoneName", environment)]
+        own = [z for z in zones if depends_on(z, "privateZoneName", environment)]
         linked = [z for z in own if any(_zone_linked(link, z) for link in links)]
         if linked:
             continue
@@ -185,7 +183,7 @@ def check_internal_environment_dns(
 
 
 def _zone_linked(link: StackResource, zone: StackResource) -> bool:
-    if _links(link, "privateZoneName", zone):
+    if depends_on(link, "privateZoneName", zone):
         return True
     name, zone_name = peek(link.props, "privateZoneName"), peek(zone.props, "privateZoneName")
     return isinstance(name, str) and bool(name) and name == zone_name
@@ -331,13 +329,13 @@ FIRST_DEPLOYMENT = "firstDeployment"
 def check_image_before_app(
     resources: Sequence[StackResource], stack_tags: Mapping[str, str], config: Mapping[str, Any]
 ) -> list[tuple[str, str]]:
-    registries = [r for r in resources if r.resource_type == REGISTRY]
+    registries = of_type(resources, REGISTRY)
     if not registries:
         return []
     servers = {s: r for r in registries if (s := _login_server(r))}
     first = bool(config.get(FIRST_DEPLOYMENT))
     problems: list[tuple[str, str]] = []
-    for app in (r for r in resources if r.resource_type == CONTAINER_APP):
+    for app in of_type(resources, CONTAINER_APP):
         template_deps = {dep.urn for dep in app.property_dependencies.get("template", ())}
         for image in _images(app):
             if image is UNKNOWN:

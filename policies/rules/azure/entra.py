@@ -25,10 +25,10 @@ from ..common import (
     StackResource,
     is_list,
     is_map,
+    of_type,
     peek,
 )
 from ._factory import rule_maker
-from ._plan import of_type
 
 SERVICE_PRINCIPAL = "azuread:index/servicePrincipal:ServicePrincipal"
 APP_ROLE_ASSIGNMENT = "azuread:index/appRoleAssignment:AppRoleAssignment"

@@ -15,9 +15,9 @@ from typing import Any
 
 from pulumi_policy import Severity
 
-from ..common import PROD, RuleContext, StackResource, is_map, peek
+from ..common import PROD, RuleContext, StackResource, is_map, of_type, peek
 from ._factory import rule_maker
-from ._plan import linked, of_type
+from ._plan import linked
 
 SYSTEM_TOPIC = "azure-native:eventgrid:SystemTopic"
 SYSTEM_TOPIC_SUBSCRIPTION = "azure-native:eventgrid:SystemTopicEventSubscription"

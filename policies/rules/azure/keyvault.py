@@ -30,12 +30,12 @@ from ..common import (
     RuleContext,
     StackResource,
     is_list,
+    of_type,
     peek,
     sub,
 )
 from ..network import endpoint_targets
 from ._factory import rule_maker
-from ._plan import of_type
 
 SECRET = "azure-native:keyvault:Secret"  # noqa: S105 (a resource type)
 VAULT_NAME = re.compile(r"^[A-Za-z](?!.*--)[A-Za-z0-9-]{1,22}[A-Za-z0-9]$")

@@ -23,10 +23,10 @@ from ..common import (
     StackResource,
     is_list,
     is_map,
+    of_type,
     peek,
 )
 from ._factory import rule_maker
-from ._plan import of_type
 
 APP_INSIGHTS = "azure-native:applicationinsights:Component"
 WORKSPACE = "azure-native:operationalinsights:Workspace"

@@ -15,10 +15,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pulumi_policy import EnforcementLevel, Severity
 from pulumi_policy.proxy import UnknownValueError
 
-from ..common import ALL_LEVELS, Entry, Rule, StackResource
+from ..common import Entry, StackResource
+from ._factory import rule_maker
 
 try:  # in the repository (`engram check`, tests)
     from policies import paths as model
@@ -49,26 +49,17 @@ def check_paths(
     return []
 
 
-RUNTIME_PATHS = Rule(
-    id="AZ-PATH-001",
-    name="engram-stack-network-require-reachable-paths",
-    description="Every network path the running service needs must be reachable in the planned network.",
-    why=(
-        "A deployment can succeed and still not work: a private endpoint whose DNS zone is not linked to "
-        "the caller's VNet, a gateway with no way into the VNet, a database firewall with no rule, an "
-        "internal environment whose name resolves nowhere. Each is an outage found only at runtime."
-    ),
-    severity=Severity.HIGH,
-    enforcement=EnforcementLevel.MANDATORY,
-    sop_section="Azure",
-    levels=ALL_LEVELS,
-    resource_types=("stack",),
-    fix=(
-        "Follow the fix in the message: e.g. link the private DNS zone to the caller's VNet, give the "
-        "gateway VNet injection, add a PostgreSQL firewall rule or a private endpoint; `engram check` "
-        "prints every path with its route."
-    ),
-    source="https://learn.microsoft.com/azure/private-link/private-endpoint-dns",
+RUNTIME_PATHS = rule_maker("PATH", types=("stack",))(
+    1,
+    "engram-stack-network-require-reachable-paths",
+    "Every network path the running service needs must be reachable in the planned network.",
+    "A deployment can succeed and still not work: a private endpoint whose DNS zone is not linked to "
+    "the caller's VNet, a gateway with no way into the VNet, a database firewall with no rule, an "
+    "internal environment whose name resolves nowhere. Each is an outage found only at runtime.",
+    "Follow the fix in the message: e.g. link the private DNS zone to the caller's VNet, give the "
+    "gateway VNet injection, add a PostgreSQL firewall rule or a private endpoint; `engram check` "
+    "prints every path with its route.",
+    "https://learn.microsoft.com/azure/private-link/private-endpoint-dns",
 )
 
 CATALOGUE: list[Entry] = [RUNTIME_PATHS.stack(check_paths)]

@@ -24,12 +24,13 @@ from ..common import (
     PROD,
     RuleContext,
     StackResource,
+    of_type,
     peek,
     sub,
 )
 from ..network import endpoint_targets, postgres_vnet_injected
 from ._factory import rule_maker
-from ._plan import linked, of_type
+from ._plan import linked
 
 FIREWALL_RULE = "azure-native:dbforpostgresql:FirewallRule"
 

@@ -30,13 +30,15 @@ from ..common import (
     REGISTRY,
     RuleContext,
     StackResource,
+    depends_on,
     is_list,
     is_map,
     items,
+    of_type,
     peek,
 )
 from ._factory import rule_maker
-from ._plan import depends_on, last_segment, of_type
+from ._plan import last_segment
 
 ZONE_GROUP = "azure-native:network:PrivateDnsZoneGroup"
 PRIVATE_ZONE = "azure-native:privatedns:PrivateZone"

@@ -9,23 +9,20 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pulumi_policy import EnforcementLevel, Severity
-
 from ..common import (
-    ALL_LEVELS,
     PRIVATE_ENDPOINT,
     PROD,
-    Rule,
     RuleContext,
     StackResource,
+    depends_on,
     normalise_location,
+    of_type,
     peek,
     sub,
 )
-from ._plan import of_type
+from ._factory import rule_maker
 from .private_link import STATIC_SITE, group_ids
 
-SECTION = "Azure"
 #: ARM's answer for Microsoft.Web/staticSites (LocationNotAvailableForResourceType).
 SWA_REGIONS: tuple[str, ...] = ("centralus", "eastasia", "eastus2", "westeurope", "westus2")
 
@@ -41,9 +38,7 @@ def check_location(props: Mapping[str, Any], ctx: RuleContext = PROD) -> list[st
 
 
 def _to_site(endpoint: StackResource, site: StackResource) -> bool:
-    if any(
-        dep.urn == site.urn for dep in endpoint.property_dependencies.get("privateLinkServiceConnections", ())
-    ):
+    if depends_on(endpoint, "privateLinkServiceConnections", site):
         return True
     name = peek(site.props, "name")
     if not isinstance(name, str):
@@ -78,39 +73,29 @@ def check_private_endpoint_sku(
     return problems
 
 
-LOCATION = Rule(
-    id="AZ-SWA-001",
-    name="engram-web-staticsite-configure-supported-location",
-    description="A Static Web App must be created in a region that offers Static Web Apps.",
-    why=(
-        "Microsoft.Web/staticSites is offered in Central US, East Asia, East US 2, West Europe and West US 2 "
-        "only; ARM answers LocationNotAvailableForResourceType elsewhere. The region holds the managed "
-        "functions and staging environments; production content is served globally."
-    ),
-    severity=Severity.HIGH,
-    enforcement=EnforcementLevel.MANDATORY,
-    sop_section=SECTION,
-    levels=ALL_LEVELS,
+_rule = rule_maker("SWA", prefix="engram-web-staticsite-")
+
+LOCATION = _rule(
+    1,
+    "configure-supported-location",
+    "A Static Web App must be created in a region that offers Static Web Apps.",
+    "Microsoft.Web/staticSites is offered in Central US, East Asia, East US 2, West Europe and West US 2 "
+    "only; ARM answers LocationNotAvailableForResourceType elsewhere. The region holds the managed "
+    "functions and staging environments; production content is served globally.",
+    "Set location to centralus, eastasia, eastus2, westeurope or westus2.",
+    "https://github.com/Azure/static-web-apps/issues/443",
     resource_types=(STATIC_SITE,),
-    fix="Set location to centralus, eastasia, eastus2, westeurope or westus2.",
-    source="https://github.com/Azure/static-web-apps/issues/443",
 )
-PRIVATE_ENDPOINT_SKU = Rule(
-    id="AZ-SWA-002",
-    name="engram-web-staticsite-require-standard-for-private-endpoint",
-    description="A Static Web App with a private endpoint must be on the Standard plan.",
-    why=(
-        "Private endpoints are a Standard-plan feature; on the Free plan the endpoint cannot be created. "
-        "With an endpoint the app answers 403 to public addresses and its default host name must resolve "
-        "through privatelink.<partitionId>.azurestaticapps.net."
-    ),
-    severity=Severity.HIGH,
-    enforcement=EnforcementLevel.MANDATORY,
-    sop_section=SECTION,
-    levels=ALL_LEVELS,
+PRIVATE_ENDPOINT_SKU = _rule(
+    2,
+    "require-standard-for-private-endpoint",
+    "A Static Web App with a private endpoint must be on the Standard plan.",
+    "Private endpoints are a Standard-plan feature; on the Free plan the endpoint cannot be created. "
+    "With an endpoint the app answers 403 to public addresses and its default host name must resolve "
+    "through privatelink.<partitionId>.azurestaticapps.net.",
+    'Set sku = {name: "Standard", tier: "Standard"} on the azure-native:web:StaticSite.',
+    "https://learn.microsoft.com/azure/static-web-apps/private-endpoint",
     resource_types=("stack",),
-    fix='Set sku = {name: "Standard", tier: "Standard"} on the azure-native:web:StaticSite.',
-    source="https://learn.microsoft.com/azure/static-web-apps/private-endpoint",
 )
 
 CATALOGUE = [

@@ -16,7 +16,7 @@ from typing import Any
 
 from pulumi_policy import Severity
 
-from ..common import KEY_VAULT, PROD, RuleContext, StackResource, is_map, items, peek, sub
+from ..common import KEY_VAULT, PROD, RuleContext, StackResource, is_map, items, of_type, peek, sub
 from ._factory import rule_maker
 
 STORAGE_ACCOUNT = "azure-native:storage:StorageAccount"
@@ -109,11 +109,9 @@ def _key_vault_host(account: StackResource) -> str | None:
 def check_key_vault_purge_protection(
     resources: Sequence[StackResource], stack_tags: Mapping[str, str], config: Mapping[str, Any]
 ) -> list[tuple[str, str]]:
-    vaults = [r for r in resources if r.resource_type == KEY_VAULT]
+    vaults = of_type(resources, KEY_VAULT)
     problems: list[tuple[str, str]] = []
-    for account in resources:
-        if account.resource_type != STORAGE_ACCOUNT:
-            continue
+    for account in of_type(resources, STORAGE_ACCOUNT):
         source = sub(account.props, "encryption").get("keySource")
         if not isinstance(source, str) or source.lower() != "microsoft.keyvault":
             continue

@@ -20,11 +20,12 @@ from ..common import (
     StackResource,
     is_list,
     is_map,
+    of_type,
     peek,
     sub,
 )
 from ._factory import rule_maker
-from ._plan import address_prefixes, delegations, linked, of_type, subnet_prefixes
+from ._plan import address_prefixes, delegations, linked, subnet_prefixes
 
 VIRTUAL_NETWORK = "azure-native:network:VirtualNetwork"
 SUBNET = "azure-native:network:Subnet"
