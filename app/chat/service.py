@@ -23,8 +23,7 @@ from app.agents.catalogue import Agent, catalogue, get_agent
 from app.chat.gateway import NOT_CONFIGURED, Gateway, GatewayError, GatewayThrottled, StreamEnd
 from app.memory.context import ContextEngine
 from app.memory.outbox import MirrorOutbox
-from app.memory.sql import SqlMemoryStore
-from app.memory.store import EpisodeOwnedByAnother, NewTurn
+from app.memory.store import EpisodeOwnedByAnother, MemoryStore, NewTurn
 from app.observability import metrics
 from app.security.identity import Identity
 from app.settings import Settings
@@ -51,7 +50,7 @@ class ChatService:
     def __init__(
         self,
         settings: Settings,
-        store: SqlMemoryStore,
+        store: MemoryStore,
         context: ContextEngine,
         gateway: Gateway | None,
         mirror: MirrorOutbox | None = None,
