@@ -24,7 +24,7 @@ from app.db.migrate import upgrade
 from app.main import create_app
 from app.memory.sql import SqlMemoryStore
 from app.settings import Settings
-from tests.doubles.voicelive_server import VoiceLiveDouble
+from tests.doubles.voicelive_server import DoubleSession, VoiceLiveDouble
 
 WAIT_S = 5.0
 PCM_40MS = b"\x10\x00" * 960  # 24 kHz mono PCM16, 40 ms
@@ -76,6 +76,16 @@ class VoiceEnv:
         protocols = ["engram.v1"] + ([f"bearer.{token}"] if token else [])
         async with connect(self.url(session_id, query), subprotocols=protocols, **kwargs) as ws:  # type: ignore[arg-type]
             yield Client(ws)
+
+    @asynccontextmanager
+    async def talking(
+        self, session_id: str = "sess-1", *, upstream: int = 0
+    ) -> AsyncIterator[tuple[Client, DoubleSession]]:
+        """A browser whose session is ready (`agent_switched` read) and the `upstream`-th VoiceLive
+        session of the double, the one serving it."""
+        async with self.client(session_id) as client:
+            await client.until("agent_switched")
+            yield client, await self.double.session(upstream)
 
     async def episode(self, session_id: str, token: str | None = None) -> dict[str, Any]:
         """`GET /api/v1/memory/episodes/{id}` over HTTP, as the UI reads it."""

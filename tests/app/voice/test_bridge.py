@@ -96,9 +96,7 @@ async def test_audio_is_forwarded_untouched(env: VoiceEnv) -> None:
 
 
 async def test_conversation_messages_and_turns_in_order(env: VoiceEnv) -> None:
-    async with env.client() as client:
-        await client.until("agent_switched")
-        upstream = await env.double.session()
+    async with env.talking() as (client, upstream):
         await upstream.speech_started("u1")
         await upstream.speech_stopped("u1")
         # The answer completes before the user's transcript arrives, as it often does for real.
@@ -123,9 +121,7 @@ async def test_conversation_messages_and_turns_in_order(env: VoiceEnv) -> None:
 
 
 async def test_assistant_processing_carries_the_text_so_far_and_the_delta(env: VoiceEnv) -> None:
-    async with env.client() as client:
-        await client.until("agent_switched")
-        upstream = await env.double.session()
+    async with env.talking() as (client, upstream):
         rid = await upstream.start_response("a1")
         await upstream.transcript_delta(rid, "a1", "Happy ")
         await upstream.transcript_delta(rid, "a1", "to help.")
@@ -141,9 +137,7 @@ async def test_assistant_processing_carries_the_text_so_far_and_the_delta(env: V
 async def test_two_connections_on_one_session_keep_every_turn(env: VoiceEnv) -> None:
     """The upstream reuses item ids across its sessions: both connections' turns are kept."""
     for index, words in enumerate(("first", "second")):
-        async with env.client("sess-twice") as client:
-            await client.until("agent_switched")
-            upstream = await env.double.session(index)
+        async with env.talking("sess-twice", upstream=index) as (client, upstream):
             await upstream.speech_stopped("item_1")
             await upstream.transcription("item_1", f"{words} question")
             await upstream.reply("item_2", f"{words} answer")
@@ -158,9 +152,7 @@ async def test_two_connections_on_one_session_keep_every_turn(env: VoiceEnv) -> 
 
 
 async def test_each_item_is_recorded_once(env: VoiceEnv) -> None:
-    async with env.client() as client:
-        await client.until("agent_switched")
-        upstream = await env.double.session()
+    async with env.talking() as (client, upstream):
         await upstream.speech_stopped("u1")
         await upstream.transcription("u1", "hello")
         await upstream.transcription("u1", "hello again")  # a repeated event for the same item
@@ -180,9 +172,7 @@ async def test_each_item_is_recorded_once(env: VoiceEnv) -> None:
 
 
 async def test_response_done_is_the_last_fallback(env: VoiceEnv) -> None:
-    async with env.client() as client:
-        await client.until("agent_switched")
-        upstream = await env.double.session()
+    async with env.talking() as (client, upstream):
         rid = await upstream.start_response("a1")
         await upstream.response_done(rid, "a1", "Only in response.done.")
         got = await client.until("transcription", speaker="assistant", status="complete")
@@ -191,9 +181,7 @@ async def test_response_done_is_the_last_fallback(env: VoiceEnv) -> None:
 
 
 async def test_failed_transcription_does_not_hold_back_later_turns(env: VoiceEnv) -> None:
-    async with env.client() as client:
-        await client.until("agent_switched")
-        upstream = await env.double.session()
+    async with env.talking() as (client, upstream):
         await upstream.speech_stopped("u1")
         await upstream.reply("a1", "Could you repeat that?")
         await upstream.transcription_failed("u1")
@@ -205,9 +193,7 @@ async def test_voice_turns_join_the_chat_episode(env: VoiceEnv) -> None:
     await env.store.append_turn(
         NewTurn("sess-1", "poc-user", None, "user", "typed in chat", "elena", "chat", source_event_id="c1")
     )
-    async with env.client() as client:
-        await client.until("agent_switched")
-        upstream = await env.double.session()
+    async with env.talking() as (client, upstream):
         await upstream.speech_stopped("u1")
         await upstream.transcription("u1", "now by voice")
         await client.until("transcription", speaker="user", status="complete")
@@ -234,9 +220,7 @@ async def test_typed_text_becomes_a_user_item_and_a_response(env: VoiceEnv) -> N
 
 
 async def test_barge_in_stops_playback_cancels_and_truncates(env: VoiceEnv) -> None:
-    async with env.client() as client:
-        await client.until("agent_switched")
-        upstream = await env.double.session()
+    async with env.talking() as (client, upstream):
         rid = await upstream.start_response("a1")
         await upstream.audio_delta(rid, "a1", b"\x00\x01" * 24_000)  # one second of audio
         await client.until("audio")
@@ -355,9 +339,7 @@ async def test_oversized_frames_are_refused(env: VoiceEnv) -> None:
 
 
 async def test_upstream_error_reaches_the_client_without_its_text(env: VoiceEnv) -> None:
-    async with env.client() as client:
-        await client.until("agent_switched")
-        upstream = await env.double.session()
+    async with env.talking() as (client, upstream):
         await upstream.error("rate_limit_exceeded", "user said: my card is 4111 1111 1111 1111")
         error = await client.recv()
         await client.audio()
@@ -366,9 +348,8 @@ async def test_upstream_error_reaches_the_client_without_its_text(env: VoiceEnv)
 
 
 async def test_client_disconnect_closes_the_upstream(env: VoiceEnv) -> None:
-    async with env.client() as client:
-        await client.until("agent_switched")
-        upstream = await env.double.session()
+    async with env.talking() as (_, upstream):
+        pass  # the browser leaves here
     await asyncio.wait_for(upstream.closed.wait(), WAIT_S)
     await env.idle()
 
