@@ -20,23 +20,16 @@ from websockets.exceptions import InvalidStatus
 from app.agents import get_agent
 from app.memory.store import NewTurn
 from app.voice.params import VoiceParams
-from tests.app.voice.harness import PCM_40MS, WAIT_S, VoiceEnv, b64, kinds, voice_env
+from tests.app.voice.harness import PCM_40MS, WAIT_S, VoiceEnv, b64, double_env, kinds, voice_env
 from tests.conftest import make_settings
-from tests.doubles.voicelive_server import VoiceLiveDouble
 
 
 @pytest.fixture
 async def env(tmp_path: Path) -> AsyncIterator[VoiceEnv]:
-    async with VoiceLiveDouble() as double:
-        settings = make_settings(
-            tmp_path,
-            azure_voicelive_endpoint=double.endpoint,
-            azure_voicelive_key=double.api_key,
-            azure_voicelive_api_version="2025-10-01",
-            azure_voicelive_model="gpt-realtime",
-        )
-        async with voice_env(settings, double) as env:
-            yield env
+    async with double_env(
+        tmp_path, azure_voicelive_api_version="2025-10-01", azure_voicelive_model="gpt-realtime"
+    ) as env:
+        yield env
 
 
 async def turns(env: VoiceEnv, session_id: str = "sess-1") -> list[tuple[str, str, str, str]]:
@@ -355,15 +348,11 @@ async def test_client_disconnect_closes_the_upstream(env: VoiceEnv) -> None:
 
 
 async def test_upstream_refusing_the_connection(tmp_path: Path) -> None:
-    async with VoiceLiveDouble() as double:
-        settings = make_settings(
-            tmp_path, azure_voicelive_endpoint=double.endpoint, azure_voicelive_key="wrong-key"
-        )
-        async with voice_env(settings, double) as env, env.client() as client:
-            code, got = await client.closed()
+    async with double_env(tmp_path, azure_voicelive_key="wrong-key") as env, env.client() as client:
+        code, got = await client.closed()
     assert code == 1014
     assert got == [{"type": "error", "message": "the voice service refused the app's credentials (HTTP 401)"}]
-    assert double.refused == ["bad credentials"]
+    assert env.double.refused == ["bad credentials"]
 
 
 # --- limits and refusals ---------------------------------------------------------------------------
@@ -377,39 +366,25 @@ async def test_not_configured_names_the_setting(tmp_path: Path) -> None:
 
 
 async def test_sessions_beyond_the_limit_are_refused(tmp_path: Path) -> None:
-    async with VoiceLiveDouble() as double:
-        settings = make_settings(
-            tmp_path,
-            azure_voicelive_endpoint=double.endpoint,
-            azure_voicelive_key=double.api_key,
-            voice_max_sessions=1,
-        )
-        async with voice_env(settings, double) as env, env.client("a") as first:
-            await first.until("agent_switched")
-            async with env.client("b") as second:
-                code, got = await second.closed()
-            await first.audio()  # the first session is unaffected
-            await (await double.session()).wait_for("input_audio_buffer.append")
+    async with double_env(tmp_path, voice_max_sessions=1) as env, env.client("a") as first:
+        await first.until("agent_switched")
+        async with env.client("b") as second:
+            code, got = await second.closed()
+        await first.audio()  # the first session is unaffected
+        await (await env.double.session()).wait_for("input_audio_buffer.append")
     assert code == 1013
     assert got == [{"type": "error", "message": "voice is at capacity (1 sessions); try again shortly"}]
 
 
 async def test_a_users_sessions_beyond_the_per_user_cap_are_refused(tmp_path: Path) -> None:
-    async with VoiceLiveDouble() as double:
-        settings = make_settings(
-            tmp_path,
-            azure_voicelive_endpoint=double.endpoint,
-            azure_voicelive_key=double.api_key,
-            voice_max_sessions_per_user=1,
-        )
-        async with voice_env(settings, double) as env:
-            async with env.client("a") as first:
-                await first.until("agent_switched")
-                async with env.client("b") as second:  # the same (anonymous) caller
-                    code, got = await second.closed()
-            await env.app.state.voice.wait_idle()  # the first session has torn down
-            async with env.client("c") as again:
-                await again.until("agent_switched")  # its slot came back
+    async with double_env(tmp_path, voice_max_sessions_per_user=1) as env:
+        async with env.client("a") as first:
+            await first.until("agent_switched")
+            async with env.client("b") as second:  # the same (anonymous) caller
+                code, got = await second.closed()
+        await env.app.state.voice.wait_idle()  # the first session has torn down
+        async with env.client("c") as again:
+            await again.until("agent_switched")  # its slot came back
     assert code == 1013
     assert got == [
         {
@@ -462,18 +437,11 @@ async def _handshake_status(env: VoiceEnv, **kwargs: object) -> int:
 
 
 async def test_auth_required_without_token_is_refused(tmp_path: Path) -> None:
-    async with VoiceLiveDouble() as double:
-        settings = make_settings(
-            tmp_path,
-            auth_required=True,
-            azure_voicelive_endpoint=double.endpoint,
-            azure_voicelive_key=double.api_key,
-        )
-        async with voice_env(settings, double) as env:
-            assert await _handshake_status(env) == 403
-            async with env.client(token="dev_ann_user") as client:
-                assert (await client.recv())["type"] == "agent_switched"
-    assert len(double.sessions) == 1
+    async with double_env(tmp_path, auth_required=True) as env:
+        assert await _handshake_status(env) == 403
+        async with env.client(token="dev_ann_user") as client:
+            assert (await client.recv())["type"] == "agent_switched"
+    assert len(env.double.sessions) == 1
 
 
 async def test_role_without_voice_permission_is_refused(env: VoiceEnv) -> None:
@@ -482,14 +450,7 @@ async def test_role_without_voice_permission_is_refused(env: VoiceEnv) -> None:
 
 
 async def test_origin_outside_the_allow_list_is_refused(tmp_path: Path) -> None:
-    async with VoiceLiveDouble() as double:
-        settings = make_settings(
-            tmp_path,
-            cors_origins=["http://ui.example.invalid"],
-            azure_voicelive_endpoint=double.endpoint,
-            azure_voicelive_key=double.api_key,
-        )
-        async with voice_env(settings, double) as env:
-            assert await _handshake_status(env, origin="http://evil.example.invalid") == 403
-            async with env.client(origin="http://ui.example.invalid") as client:
-                assert (await client.recv())["type"] == "agent_switched"
+    async with double_env(tmp_path, cors_origins=["http://ui.example.invalid"]) as env:
+        assert await _handshake_status(env, origin="http://evil.example.invalid") == 403
+        async with env.client(origin="http://ui.example.invalid") as client:
+            assert (await client.recv())["type"] == "agent_switched"

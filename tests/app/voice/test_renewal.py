@@ -17,9 +17,8 @@ import pytest
 from app.agents import get_agent
 from app.observability import signals
 from app.voice.params import VoiceParams
-from tests.app.voice.harness import PCM_40MS, WAIT_S, VoiceEnv, b64, eventually, kinds, voice_env
-from tests.conftest import make_settings
-from tests.doubles.voicelive_server import DoubleSession, VoiceLiveDouble
+from tests.app.voice.harness import PCM_40MS, WAIT_S, VoiceEnv, b64, double_env, eventually, kinds
+from tests.doubles.voicelive_server import DoubleSession
 from tests.telemetry import Sink
 
 RENEWALS = signals.VOICE_RENEWALS.name
@@ -30,13 +29,9 @@ FAST = {"renewal_backoff_s": 0.05, "stall_timeout_s": 0.6, "renewal_connect_time
 
 @pytest.fixture
 async def env(tmp_path: Path) -> AsyncIterator[VoiceEnv]:
-    async with VoiceLiveDouble() as double:
-        settings = make_settings(
-            tmp_path, azure_voicelive_endpoint=double.endpoint, azure_voicelive_key=double.api_key
-        )
-        async with voice_env(settings, double) as env:
-            env.app.state.voice.params = VoiceParams(**FAST)
-            yield env
+    async with double_env(tmp_path) as env:
+        env.app.state.voice.params = VoiceParams(**FAST)
+        yield env
 
 
 async def turns(env: VoiceEnv, session_id: str = "sess-1") -> list[tuple[str, str]]:
