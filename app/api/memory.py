@@ -14,8 +14,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from app.api.contract import NOT_BLANK, JsonInt, SessionIdPath, UtcDateTime, errors, not_blank
-from app.memory.sql import EpisodeDigest, SqlMemoryStore
-from app.memory.store import Episode, Fact
+from app.memory.store import Episode, EpisodeDigest, Fact, MemoryStore
 from app.security.deps import require
 from app.security.identity import Identity, Permission
 
@@ -28,12 +27,12 @@ FactsIdentity = Annotated[Identity, Depends(require(Permission.MEMORY_FACTS))]
 MAX_FACT_CHARS = 2000
 
 
-async def get_store(request: Request) -> SqlMemoryStore:
-    store: SqlMemoryStore = request.app.state.memory.store
+async def get_store(request: Request) -> MemoryStore:
+    store: MemoryStore = request.app.state.memory.store
     return store
 
 
-StoreDep = Annotated[SqlMemoryStore, Depends(get_store)]
+StoreDep = Annotated[MemoryStore, Depends(get_store)]
 
 
 class TurnMetadata(BaseModel):

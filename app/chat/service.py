@@ -23,8 +23,7 @@ from app.agents.catalogue import Agent, catalogue, get_agent
 from app.chat.gateway import NOT_CONFIGURED, Gateway, GatewayError, GatewayThrottled, StreamEnd
 from app.memory.context import ContextEngine
 from app.memory.outbox import MirrorOutbox
-from app.memory.sql import SqlMemoryStore
-from app.memory.store import EpisodeOwnedByAnother, NewTurn
+from app.memory.store import EpisodeOwnedByAnother, MemoryStore, NewTurn, Role
 from app.observability import metrics
 from app.security.identity import Identity
 from app.settings import Settings
@@ -51,7 +50,7 @@ class ChatService:
     def __init__(
         self,
         settings: Settings,
-        store: SqlMemoryStore,
+        store: MemoryStore,
         context: ContextEngine,
         gateway: Gateway | None,
         mirror: MirrorOutbox | None = None,
@@ -208,30 +207,21 @@ class ChatService:
         asked: datetime,
     ) -> tuple[str, datetime]:
         message_id = uuid.uuid4().hex
-        turns = [
-            NewTurn(
+
+        def turn(role: Role, content: str, at: datetime) -> NewTurn:
+            return NewTurn(
                 session_id=session_id,
                 owner_id=identity.user_id,
                 tenant_id=identity.tenant_id,
-                role="user",
-                content=question,
+                role=role,
+                content=content,
                 agent_id=agent.id,
                 channel="chat",
-                source_event_id=f"chat:{message_id}:user",
-                created_at=asked,
-            ),
-            NewTurn(
-                session_id=session_id,
-                owner_id=identity.user_id,
-                tenant_id=identity.tenant_id,
-                role="assistant",
-                content=answer,
-                agent_id=agent.id,
-                channel="chat",
-                source_event_id=f"chat:{message_id}:assistant",
-                created_at=datetime.now(UTC),
-            ),
-        ]
+                source_event_id=f"chat:{message_id}:{role}",
+                created_at=at,
+            )
+
+        turns = [turn("user", question, asked), turn("assistant", answer, datetime.now(UTC))]
         try:
             await self._store.append_turns(turns)
         except EpisodeOwnedByAnother:  # another user opened this session id meanwhile

@@ -14,8 +14,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from app.agents.catalogue import Agent
-from app.memory.sql import SqlMemoryStore
-from app.memory.store import Channel, Turn
+from app.memory.store import Channel, MemoryStore, Turn
 from app.memory.zep import ZepMirror
 
 MAX_FACTS = 20
@@ -106,11 +105,11 @@ class EnterpriseContext:
 
 
 class ContextEngine:
-    """Builds `EnterpriseContext`s from the SQL store and (when configured) Zep."""
+    """Builds `EnterpriseContext`s from the memory store and (when configured) Zep."""
 
     def __init__(
         self,
-        store: SqlMemoryStore,
+        store: MemoryStore,
         mirror: ZepMirror | None = None,
         *,
         history_turns: int = 30,

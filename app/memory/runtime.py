@@ -11,7 +11,7 @@ from app.audit.trail import pseudonym_key
 from app.memory.context import ContextEngine
 from app.memory.outbox import MirrorOutbox
 from app.memory.sql import SqlMemoryStore
-from app.memory.store import ContentCipher
+from app.memory.store import ContentCipher, MemoryStore
 from app.memory.zep import ZepMirror, build_client
 from app.settings import Settings
 
@@ -21,7 +21,7 @@ DRAIN_TIMEOUT_S = 5.0
 
 @dataclass
 class MemoryRuntime:
-    store: SqlMemoryStore
+    store: MemoryStore  # a `SqlMemoryStore`: assigning it here is where mypy checks the protocol
     context: ContextEngine
     mirror: ZepMirror | None
     queue: MirrorOutbox | None  # the durable mirror's worker (the outbox); None without Zep

@@ -36,7 +36,6 @@ import hashlib
 import hmac
 import re
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
 
@@ -72,8 +71,11 @@ from app.db.tables import (
     ZepUserRow,
 )
 from app.memory.store import (
+    ChatMemory,
     ContentCipher,
+    DeletedEpisode,
     Episode,
+    EpisodeDigest,
     EpisodeOwnedByAnother,
     Fact,
     NewTurn,
@@ -91,34 +93,6 @@ UNKEYED_SUBJECTS = b"engram-erasure-markers-unkeyed"
 #: First half of the two-int PostgreSQL advisory lock an erasure and an episode creation share.
 _ERASURE_LOCK_SPACE = 0x45524153  # "ERAS"
 _MAX_QUERY_WORDS = 16
-
-
-@dataclass(frozen=True)
-class EpisodeDigest:
-    """What an episode listing shows besides the episode row (see `SqlMemoryStore.episode_digests`)."""
-
-    turn_count: int
-    first_user_line: str  # the first non-blank line of the first user turn, trimmed; "" when none
-    last_agent: str | None  # the agent of the last turn; None when the episode has no turns
-
-
-@dataclass(frozen=True)
-class DeletedEpisode:
-    """What `SqlMemoryStore.delete_episode` removed."""
-
-    episodes: int
-    turns: int
-    facts: int
-    zep_threads: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class ChatMemory:
-    """What a chat turn reads from SQL (see `SqlMemoryStore.chat_memory`)."""
-
-    owner_id: str | None  # None: the episode does not exist yet
-    turns: list[Turn]
-    facts: list[Fact]
 
 
 def utcnow() -> datetime:

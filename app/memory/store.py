@@ -1,11 +1,14 @@
-"""The `MemoryStore` contract shared by chat and voice.
+"""The `MemoryStore` contract shared by chat, voice and the memory routes.
 
-The SQL store (the system of record) and the Zep mirror implement it. Chat and voice with the same
+`SqlMemoryStore` (`app/memory/sql.py`, the system of record) implements it; callers name the
+protocol, so mypy proves the store keeps it wherever one is passed in (`app/memory/runtime.py`). The
+Zep mirror is fed from the store's outbox and is not a `MemoryStore`. Chat and voice with the same
 session id write into one episode; the owner of an episode is the user who opened it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal, Protocol
@@ -87,9 +90,49 @@ class Purged:
     zep_threads: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class EpisodeDigest:
+    """What an episode listing shows besides the episode row (see `MemoryStore.episode_digests`)."""
+
+    turn_count: int
+    first_user_line: str  # the first non-blank line of the first user turn, trimmed; "" when none
+    last_agent: str | None  # the agent of the last turn; None when the episode has no turns
+
+
+@dataclass(frozen=True)
+class DeletedEpisode:
+    """What `MemoryStore.delete_episode` removed."""
+
+    episodes: int
+    turns: int
+    facts: int
+    zep_threads: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ChatMemory:
+    """What a chat turn reads (see `MemoryStore.chat_memory`)."""
+
+    owner_id: str | None  # None: the episode does not exist yet
+    turns: list[Turn]
+    facts: list[Fact]
+
+
 class MemoryStore(Protocol):
     async def append_turn(self, turn: NewTurn) -> bool:
         """Record a turn; False when `source_event_id` was already recorded (nothing written)."""
+        ...
+
+    async def append_turns(self, turns: Sequence[NewTurn]) -> list[bool]:
+        """Record turns of one session and owner in one transaction (a question and its answer);
+        per turn, whether it was written."""
+        ...
+
+    async def chat_memory(
+        self, session_id: str, owner_id: str, query: str, *, turns: int, facts: int
+    ) -> ChatMemory:
+        """What one chat turn reads: the episode's owner, its last `turns` turns and up to `facts`
+        facts matching `query`. Raises `EpisodeOwnedByAnother` for another user's session id."""
         ...
 
     async def recent_turns(self, session_id: str, limit: int) -> list[Turn]:
@@ -107,6 +150,14 @@ class MemoryStore(Protocol):
         ...
 
     async def count_episodes(self, owner_id: str | None) -> int: ...
+
+    async def episode_digests(self, session_ids: Sequence[str]) -> dict[str, EpisodeDigest]:
+        """Per episode: its turn count, its first user line and the agent of its last turn."""
+        ...
+
+    async def delete_episode(self, session_id: str) -> DeletedEpisode:
+        """Delete one episode, its turns, the facts taken from it and its Zep thread mapping."""
+        ...
 
     async def add_fact(
         self, owner_id: str, text_: str, *, tenant_id: str | None = None, episode_id: str | None = None

@@ -25,7 +25,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob import BlobBlock, BlobSasPermissions, ContentSettings, generate_blob_sas
@@ -250,31 +250,24 @@ class BlobRecordingStore:
         blob = self._container.get_blob_client(name)
         account = self._service.account_name
         assert account is not None
+        signing: dict[str, Any]
         if self._credential is not None:
             # Entra: a user-delegation SAS, signed by a key the app identity asks for (no shared key).
-            delegation = await self._service.get_user_delegation_key(start, expiry)
-            sas = generate_blob_sas(
-                account,
-                self._container.container_name,
-                name,
-                user_delegation_key=delegation,
-                permission=BlobSasPermissions(read=True),
-                start=start,
-                expiry=expiry,
-            )
+            signing = {"user_delegation_key": await self._service.get_user_delegation_key(start, expiry)}
         else:
             key = getattr(self._service.credential, "account_key", None)
             if not isinstance(key, str):
                 raise RuntimeError("the recordings store has no key to sign a read link with")
-            sas = generate_blob_sas(
-                account,
-                self._container.container_name,
-                name,
-                account_key=key,
-                permission=BlobSasPermissions(read=True),
-                start=start,
-                expiry=expiry,
-            )
+            signing = {"account_key": key}
+        sas = generate_blob_sas(
+            account,
+            self._container.container_name,
+            name,
+            permission=BlobSasPermissions(read=True),
+            start=start,
+            expiry=expiry,
+            **signing,
+        )
         return f"{blob.url}?{sas}", expiry
 
     async def ping(self) -> bool:

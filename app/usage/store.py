@@ -118,10 +118,8 @@ class UsageStore:
         key_columns: Sequence[str] = (),
     ) -> list[UsageLine]:
         """Counts summed by `group_by` over [since, until], newest day first, optionally filtered."""
-        return await self._run(
-            functools.partial(_lines, group_by, since, until, user_ref, tenant_id, keys, key_columns),
-            write=False,
-        )
+        window = _Window(since, until, user_ref, tenant_id)
+        return await self._run(functools.partial(_lines, group_by, window, keys, key_columns), write=False)
 
     async def groups(
         self,
@@ -135,10 +133,8 @@ class UsageStore:
         offset: int,
     ) -> tuple[list[tuple[Any, ...]], int]:
         """One page of distinct `group_by` values (newest day first) and how many there are in all."""
-        return await self._run(
-            functools.partial(_groups, group_by, since, until, tenant_id, user_ref, limit, offset),
-            write=False,
-        )
+        window = _Window(since, until, user_ref, tenant_id)
+        return await self._run(functools.partial(_groups, group_by, window, limit, offset), write=False)
 
 
 def _on_connection(session: Session, operation: Callable[[Connection], T]) -> T:
@@ -191,12 +187,22 @@ def _tokens_on(user_ref: str, day: date, connection: Connection) -> int:
     return int(found)
 
 
-def _filtered(statement: Any, since: date, until: date, user_ref: str | None, tenant_id: str | None) -> Any:
-    statement = statement.where(_USAGE.c.day >= since, _USAGE.c.day <= until)
-    if user_ref is not None:
-        statement = statement.where(_USAGE.c.user_ref == user_ref)
-    if tenant_id is not None:
-        statement = statement.where(_USAGE.c.tenant_id == tenant_id)
+@dataclass(frozen=True, slots=True)
+class _Window:
+    """The rows a read covers: days since..until (inclusive), optionally one user's or one tenant's."""
+
+    since: date
+    until: date
+    user_ref: str | None
+    tenant_id: str | None
+
+
+def _filtered(statement: Any, window: _Window) -> Any:
+    statement = statement.where(_USAGE.c.day >= window.since, _USAGE.c.day <= window.until)
+    if window.user_ref is not None:
+        statement = statement.where(_USAGE.c.user_ref == window.user_ref)
+    if window.tenant_id is not None:
+        statement = statement.where(_USAGE.c.tenant_id == window.tenant_id)
     return statement
 
 
@@ -206,17 +212,14 @@ def _order(group_by: Sequence[str]) -> list[Any]:
 
 def _lines(
     group_by: Sequence[str],
-    since: date,
-    until: date,
-    user_ref: str | None,
-    tenant_id: str | None,
+    window: _Window,
     keys: Sequence[tuple[Any, ...]] | None,
     key_columns: Sequence[str],
     connection: Connection,
 ) -> list[UsageLine]:
     columns = [_USAGE.c[c] for c in group_by]
     sums = [func.sum(_USAGE.c[c]).label(c) for c in _COUNTS]
-    statement = _filtered(select(*columns, *sums), since, until, user_ref, tenant_id)
+    statement = _filtered(select(*columns, *sums), window)
     if keys is not None:
         if not keys:
             return []
@@ -234,17 +237,10 @@ def _lines(
 
 
 def _groups(
-    group_by: Sequence[str],
-    since: date,
-    until: date,
-    tenant_id: str | None,
-    user_ref: str | None,
-    limit: int,
-    offset: int,
-    connection: Connection,
+    group_by: Sequence[str], window: _Window, limit: int, offset: int, connection: Connection
 ) -> tuple[list[tuple[Any, ...]], int]:
     columns = [_USAGE.c[c] for c in group_by]
-    distinct = _filtered(select(*columns), since, until, user_ref, tenant_id).group_by(*columns)
+    distinct = _filtered(select(*columns), window).group_by(*columns)
     total = connection.execute(select(func.count()).select_from(distinct.subquery())).scalar_one()
     page = connection.execute(distinct.order_by(*_order(group_by)).limit(limit).offset(offset)).all()
     return [tuple(row) for row in page], int(total)

@@ -1,17 +1,15 @@
-"""One browser websocket <-> a succession of VoiceLive sessions: the conversation, its events, teardown.
+"""One browser websocket <-> a succession of VoiceLive sessions: the relay and the conversation's events.
 
 Three tasks run per connection: the client pump (browser -> VoiceLive), the upstream pump (VoiceLive
 -> browser) and a housekeeping tick (session length, transcript order, stalls, proactive renewal). The
-first to finish decides how the session ends; one idempotent `_teardown()` then closes both sides with
-bounded waits and drains the transcript writer (`turn_writer.py`), which runs in its own task so audio
-never waits on memory.
+first to finish decides how the session ends (`teardown.py`: the `Ending`s and the one idempotent
+teardown that closes both sides with bounded waits). Turns go to memory through the transcript ledger
+and its writer (`transcripts.py`), which runs in its own task so audio never waits on memory.
 
-The VoiceLive side lives in `link.py`. When VoiceLive ends a session under a live browser (an
-`session_expired` error, a close, a network error, a stall, or proactive renewal before its duration
-cap) the upstream pump renews it (`_renew`): the old session's turns are recorded, a new session gets
-the same configuration and the episode's last turns (`history.py`), buffered microphone audio follows,
-and the browser gets `session_renewed`; if no session can be had, the browser gets an error and 1013.
-A browser that reconnects to a recent episode of its own gets the same restoration (a resume).
+The VoiceLive side lives in `link.py`. When VoiceLive ends a session under a live browser, the
+upstream pump has it renewed (`renewal.py`: the same configuration and the episode's last turns for the
+new session, `session_renewed` to the browser, or an error and 1013 when no session can be had); a
+browser that reconnects to a recent episode of its own gets the same restoration (a resume).
 
 Single points where the recording tap and usage metering hook in: `_forward_mic_audio` (every mic
 frame upstream), `_forward_agent_audio` (every answer audio chunk to the browser), `_response_done`
@@ -34,13 +32,12 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 from azure.ai.voicelive.models import InputTextContentPart, UserMessageItem
-from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+from starlette.websockets import WebSocket, WebSocketState
 
 from app.agents import Agent, AgentNotFound
 from app.memory.outbox import MirrorOutbox
@@ -48,20 +45,13 @@ from app.memory.store import MemoryStore
 from app.observability import metrics
 from app.security.identity import Identity
 from app.voice import protocol
-from app.voice.history import Restored, restore_items
-from app.voice.link import LINK_ERRORS, ConnectFailed, LossReason, UpstreamLink, UpstreamLost
-from app.voice.params import (
-    BYTES_PER_SECOND,
-    CLOSE_TIMEOUT_S,
-    CONNECT_TIMEOUT_S,
-    OWNER_CHECK_TIMEOUT_S,
-    RENEWAL_FLUSH_S,
-    VoiceParams,
-)
+from app.voice.link import LINK_ERRORS, ConnectFailed, UpstreamLink, UpstreamLost
+from app.voice.params import BYTES_PER_SECOND, CONNECT_TIMEOUT_S, OWNER_CHECK_TIMEOUT_S, VoiceParams
 from app.voice.recording import Recordings
+from app.voice.renewal import NOTHING_RESTORED, Renewal, configuration
 from app.voice.session_config import session_for
-from app.voice.transcripts import ReadyTurn, TranscriptLedger
-from app.voice.turn_writer import TurnWriter
+from app.voice.teardown import CLIENT_LEFT, ERASED, Ending, SendError, tear_down
+from app.voice.transcripts import ReadyTurn, TranscriptLedger, TurnWriter
 from app.voice.upstream import VoiceLiveUpstream
 
 log = logging.getLogger("engram.voice")
@@ -75,31 +65,6 @@ _BENIGN_ERROR_CODES = frozenset({"response_cancel_not_active", "item_truncate_in
 _SESSION_ENDING_CODES = frozenset({"session_expired"})
 
 AgentResolver = Callable[[str], Agent]
-SendError = (WebSocketDisconnect, RuntimeError, OSError)
-
-
-@dataclass(frozen=True)
-class Ending:
-    """Why the session ended: what the browser is told and how its socket is closed."""
-
-    code: int
-    message: str | None = None  # sent as an error message before the close
-    metric_reason: str | None = None  # counted as a failed voice session when set
-    client_gone: bool = False
-    discard_transcripts: bool = False  # erasure: transcripts not yet written are dropped, not written
-
-
-CLIENT_LEFT = Ending(protocol.CLOSE_NORMAL, client_gone=True)
-ERASED = Ending(
-    protocol.CLOSE_ERASED,
-    "your stored data was erased, so this session has ended; start a new session to continue",
-    discard_transcripts=True,
-)
-RENEWAL_FAILED = Ending(
-    protocol.CLOSE_TRY_AGAIN,
-    "the voice service is unavailable right now; reconnect to continue the conversation",
-    "renewal_failed",
-)
 
 
 class VoiceBridge:
@@ -124,14 +89,12 @@ class VoiceBridge:
         self.session_id = session_id
         self._ws = websocket
         self._store = store
-        self._identity = identity
         self._agent = agent
         self._resolve_agent = resolve_agent
         self._params = params
         self._on_usage = on_usage  # (agent id, `response.done` usage): metering, app/usage
-        self._settle = settle  # waits for an earlier connection on this episode to finish writing
         self._link = UpstreamLink(upstream, params, self.connection_id)
-        self._facts: list[str] = []
+        self.facts: list[str] = []  # the memory facts every session of this connection is told
         self._client_lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[Ending]] = []
         self._torn_down = False
@@ -157,6 +120,18 @@ class VoiceBridge:
             opened_at=datetime.now(UTC),
             on_erased=lambda: self.end(ERASED),
             log_extra=self._log_extra,
+        )
+        self._renewal = Renewal(
+            conversation=self,
+            link=self._link,
+            params=params,
+            store=store,
+            writer=self._writer,
+            user_id=self.user_id,
+            session_id=session_id,
+            send=self._send,
+            settle=(lambda: settle(self)) if settle is not None else None,
+            connection_id=self.connection_id,
         )
         self._stop: asyncio.Future[Ending] = asyncio.get_running_loop().create_future()
         self._closed = asyncio.Event()
@@ -205,17 +180,17 @@ class VoiceBridge:
                 # Same answer as a missing episode elsewhere: never reveal that the id exists.
                 return Ending(protocol.CLOSE_POLICY, "this session id cannot be used; start a new session")
         facts, resumed, failed = await asyncio.gather(
-            self._fetch_facts(), self._resume(owner == self.user_id), self._link_open()
+            self._renewal.facts(), self._renewal.resume(owner == self.user_id), self._link_open()
         )
         if failed is not None:
             return failed
-        self._facts = facts
+        self.facts = facts
         self._writer.start(f"voice-writer-{self.connection_id}")
-        history = resumed or Restored((), False)
+        history = resumed or NOTHING_RESTORED
         if resumed is not None and resumed.items:
             self._resumed_turns = len(resumed.items)
             metrics.voice_session_resumed()
-        for index, event in enumerate(self._configuration(history)):
+        for index, event in enumerate(configuration(self._agent, self.facts, history)):
             await self._link.send(event, owed=index == 0 or event["type"] == "response.create")
         self._tasks = [
             asyncio.create_task(self._client_pump(), name=f"voice-client-{self.connection_id}"),
@@ -243,44 +218,21 @@ class VoiceBridge:
         return None
 
     async def _teardown(self, ending: Ending) -> None:
-        """The one exit path: idempotent, each wait bounded."""
+        """The one exit path (`teardown.py`): idempotent, each wait bounded."""
         if self._torn_down:
             return
         self._torn_down = True
-        current = asyncio.current_task()
-        for task in self._tasks:
-            if task is not current:
-                task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        drain_s = self._params.memory_drain_timeout_s
-        # On erasure, before the bounded closes: nothing more may be written.
-        if ending.discard_transcripts and not await self._writer.stop(drain_s, discard=True):
-            log.error("voice transcript write cut off at erasure", extra=self._log_extra)
-        if ending.metric_reason:
-            metrics.voice_session_error(ending.metric_reason)
-        await self._link.close()
-        if not ending.client_gone and self._ws.client_state is WebSocketState.CONNECTED:
-            if ending.message:
-                await self._send(protocol.error(ending.message))
-            with contextlib.suppress(TimeoutError, *SendError):
-                await asyncio.wait_for(
-                    self._ws.close(code=ending.code, reason=(ending.message or "")[:120]), CLOSE_TIMEOUT_S
-                )
-        self._close_conversation()
-        if not await self._writer.stop(self._params.memory_drain_timeout_s):
-            log.error("voice transcripts still pending at close were dropped", extra=self._log_extra)
-        if self._recorder is not None:
-            await self._recorder.close(discard=ending.discard_transcripts)
-        log.info(
-            "voice session ended",
-            extra={
-                "connection_id": self.connection_id,
-                "close_code": ending.code,
-                "reason": ending.metric_reason,
-                "renewals": self._link.generation,
-            },
+        await tear_down(
+            ending,
+            tasks=self._tasks,
+            link=self._link,
+            websocket=self._ws,
+            send=self._send,
+            close_conversation=self.close_conversation,
+            writer=self._writer,
+            drain_timeout_s=self._params.memory_drain_timeout_s,
+            recorder=self._recorder,
+            connection_id=self.connection_id,
         )
 
     # --- browser -> VoiceLive --------------------------------------------------------------------
@@ -321,16 +273,6 @@ class VoiceBridge:
     async def _to_upstream(self, event: dict[str, Any], *, owed: bool = False) -> bool:
         return await self._link.send(event, owed=owed)
 
-    def _configuration(self, history: Restored) -> list[dict[str, Any]]:
-        """What a new VoiceLive session is told first: the session, the conversation so far, and a
-        request for the answer when the conversation ends on an unanswered user turn."""
-        session = session_for(self._agent, self._facts).as_dict()
-        events: list[dict[str, Any]] = [{"type": "session.update", "session": session}]
-        events.extend(history.items)
-        if history.ends_with_user:
-            events.append({"type": "response.create"})
-        return events
-
     async def _consent(self, granted: bool) -> None:
         if self._recorder is None:
             await self._send(protocol.recording_state("off", "recording is not enabled in this environment"))
@@ -339,7 +281,7 @@ class VoiceBridge:
 
     async def _send_session_update(self, agent: Agent) -> str:
         event_id = f"evt_{uuid.uuid4().hex[:20]}"
-        session = session_for(agent, self._facts).as_dict()
+        session = session_for(agent, self.facts).as_dict()
         await self._to_upstream(
             {"type": "session.update", "session": session, "event_id": event_id}, owed=True
         )
@@ -423,7 +365,7 @@ class VoiceBridge:
                     await self._on_event(kind, event)
             except (UpstreamLost, *LINK_ERRORS) as exc:
                 lost = link.loss(exc)
-                ending = await self._renew(lost.reason, lost.code)
+                ending = await self._renewal.renew(lost.reason, lost.code)
                 if ending is not None:
                     return ending
 
@@ -541,10 +483,8 @@ class VoiceBridge:
             await self._send(protocol.agent_switched(self._agent.id))
             if self._resumed_turns:
                 await self._send(protocol.session_resumed(self._resumed_turns))
-        elif self._pending_switch is not None:
-            _, self._agent = self._pending_switch
-            self._pending_switch = None
-            await self._send(protocol.agent_switched(self._agent.id))
+        elif (switched := self.adopt_pending_switch()) is not None:
+            await self._send(protocol.agent_switched(switched.id))
 
     async def _upstream_error(self, error: object) -> None:
         details = error if isinstance(error, dict) else {}
@@ -565,68 +505,21 @@ class VoiceBridge:
         safe = code if code.replace("_", "").isalnum() and len(code) <= 64 else "unknown"
         await self._send(protocol.error(f"the voice service reported an error ({safe})"))
 
-    # --- renewal ---------------------------------------------------------------------------------
+    # --- the conversation, as renewal and teardown see it (`renewal.Conversation`) ----------------
 
-    async def _renew(self, reason: LossReason, close_code: int | None, depth: int = 0) -> Ending | None:
-        """Replace the lost VoiceLive session under the live browser; None when the conversation goes
-        on, else how the session ends (renewal gave up: the only case counted as a failed session)."""
-        started = time.monotonic()
-        link = self._link
-        link.begin_gap()
-        # Expiry and proactive renewal are routine (every session reaches the cap); the rest is news.
-        level = logging.INFO if reason in ("expired", "proactive") else logging.WARNING
-        log.log(
-            level, "voicelive session lost (%s, code %s); renewing", reason, close_code, extra=self._log_extra
-        )
-        for text in self._close_conversation():  # the browser's line for a cut-off answer is final now
-            await self._send(protocol.transcription("assistant", "complete", text))
-        if self._pending_switch is not None:  # the renewed session is configured for it
-            _, self._agent = self._pending_switch
-            self._pending_switch = None
-            await self._send(protocol.agent_switched(self._agent.id))
-        connecting = asyncio.create_task(link.reconnect(), name=f"voice-renew-{self.connection_id}")
-        adopted = False
-        try:
-            history = await self._history(confirmed_owner=True, flush=True)
-            conn = await connecting
-            configured = self._agent
-            await link.end_gap(conn, self._configuration(history or Restored((), False)))
-            adopted = True
-        except ConnectFailed as exc:
-            metrics.voice_renewal(reason, "gave_up")
-            metrics.voice_gap_frames(link.buffered, link.dropped)
-            log.error("voicelive renewal gave up: %s", exc, extra=self._log_extra)
-            if exc.refused:
-                message = f"the voice service refused the app's credentials (HTTP {exc.status})"
-                return Ending(protocol.CLOSE_BAD_GATEWAY, message, "renewal_failed")
-            return RENEWAL_FAILED
-        except UpstreamLost as lost:  # the new session failed while being configured
-            if depth + 1 >= self._params.renewal_attempts:
-                metrics.voice_renewal(reason, "gave_up")
-                return RENEWAL_FAILED
-            return await self._renew(lost.reason, None, depth + 1)
-        finally:
-            if not connecting.done():
-                connecting.cancel()
-            elif not adopted and not connecting.cancelled() and connecting.exception() is None:
-                link.close_aside(connecting.result())  # opened, then the renewal was cut short
-        if self._agent is not configured:  # switched during the gap, after the configuration was built
-            session = session_for(self._agent, self._facts).as_dict()
-            await self._to_upstream({"type": "session.update", "session": session}, owed=True)
-        gap_ms = (time.monotonic() - started) * 1000
-        metrics.voice_renewal(reason, "renewed", gap_ms)
-        metrics.voice_gap_frames(link.buffered, link.dropped)
-        log.info(
-            "voicelive session renewed in %.0f ms (%d frames kept, %d dropped)",
-            gap_ms,
-            link.buffered,
-            link.dropped,
-            extra=self._log_extra,
-        )
-        await self._send(protocol.session_renewed())
-        return None
+    @property
+    def agent(self) -> Agent:
+        return self._agent
 
-    def _close_conversation(self) -> list[str]:
+    def adopt_pending_switch(self) -> Agent | None:
+        """Make an agent switch still awaiting its `session.updated` current; the agent, if any."""
+        if self._pending_switch is None:
+            return None
+        _, self._agent = self._pending_switch
+        self._pending_switch = None
+        return self._agent
+
+    def close_conversation(self) -> list[str]:
         """The current VoiceLive session's conversation is over: record what it said (an answer cut
         off is recorded as far as it got; its texts are returned), forget its item ids (a new session
         may reuse them)."""
@@ -652,63 +545,6 @@ class VoiceBridge:
         """Every turn handed to memory passes here, keyed by the VoiceLive session it came from."""
         if turns:
             self._writer.put(turns, self._link.key)
-
-    async def _resume(self, owner_confirmed: bool) -> Restored | None:
-        """A reconnect to this user's episode whose last turn is recent: the conversation to restore."""
-        if not owner_confirmed or self._params.resume_window_s <= 0:
-            return None
-        if self._settle is not None:
-            await self._settle(self)  # an earlier connection on this episode has written its turns
-        return await self._history(confirmed_owner=True, flush=False, window_s=self._params.resume_window_s)
-
-    async def _history(
-        self, *, confirmed_owner: bool, flush: bool, window_s: float | None = None
-    ) -> Restored | None:
-        """The episode's last turns as conversation items (bounded in time; None when unavailable)."""
-        params = self._params
-        if self._store is None or not confirmed_owner or params.restore_turns == 0:
-            return None
-        if flush and not await self._writer.flushed(RENEWAL_FLUSH_S):
-            log.warning(
-                "renewal: transcripts still being written; restoring without them", extra=self._log_extra
-            )
-        try:
-            async with asyncio.timeout(params.facts_timeout_s):
-                turns = await self._store.recent_turns(self.session_id, params.restore_turns)
-        except TimeoutError:
-            log.warning("conversation not restored: the episode read timed out", extra=self._log_extra)
-            return None
-        except Exception:
-            log.exception("conversation not restored", extra=self._log_extra)
-            return None
-        if not turns:
-            return None
-        if window_s is not None:
-            last = turns[-1].timestamp
-            last = last if last.tzinfo else last.replace(tzinfo=UTC)
-            if (datetime.now(UTC) - last).total_seconds() > window_s:
-                return None
-        return restore_items(
-            turns,
-            max_turns=params.restore_turns,
-            budget_tokens=params.restore_tokens,
-            speaking_agent=self._agent.id,
-        )
-
-    async def _fetch_facts(self) -> list[str]:
-        """Up to N memory facts for the instructions; best-effort within a short budget."""
-        if self._store is None or self._params.memory_facts == 0:
-            return []
-        try:
-            async with asyncio.timeout(self._params.facts_timeout_s):
-                facts = await self._store.search_facts(self.user_id, "", self._params.memory_facts)
-        except TimeoutError:
-            log.warning("memory facts skipped: timed out", extra=self._log_extra)
-            return []
-        except Exception:
-            log.exception("memory facts skipped", extra=self._log_extra)
-            return []
-        return [fact.text for fact in facts]
 
     # --- housekeeping ----------------------------------------------------------------------------
 

@@ -9,9 +9,10 @@ from collections.abc import Iterator
 from app.agents import Agent, catalogue, get_agent
 from app.observability import metrics
 from app.settings import Settings
-from app.voice.bridge import ERASED, VoiceBridge
+from app.voice.bridge import VoiceBridge
 from app.voice.params import VoiceParams
 from app.voice.recording import Recordings
+from app.voice.teardown import ERASED
 from app.voice.upstream import VoiceLiveUpstream
 
 #: How long an erasure waits for the user's sessions here to tear down (each close is bounded too).

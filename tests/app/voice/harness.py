@@ -11,6 +11,7 @@ import base64
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -24,7 +25,8 @@ from app.db.migrate import upgrade
 from app.main import create_app
 from app.memory.sql import SqlMemoryStore
 from app.settings import Settings
-from tests.doubles.voicelive_server import VoiceLiveDouble
+from tests.conftest import make_settings
+from tests.doubles.voicelive_server import DoubleSession, VoiceLiveDouble
 
 WAIT_S = 5.0
 PCM_40MS = b"\x10\x00" * 960  # 24 kHz mono PCM16, 40 ms
@@ -77,6 +79,16 @@ class VoiceEnv:
         async with connect(self.url(session_id, query), subprotocols=protocols, **kwargs) as ws:  # type: ignore[arg-type]
             yield Client(ws)
 
+    @asynccontextmanager
+    async def talking(
+        self, session_id: str = "sess-1", *, upstream: int = 0
+    ) -> AsyncIterator[tuple[Client, DoubleSession]]:
+        """A browser whose session is ready (`agent_switched` read) and the `upstream`-th VoiceLive
+        session of the double, the one serving it."""
+        async with self.client(session_id) as client:
+            await client.until("agent_switched")
+            yield client, await self.double.session(upstream)
+
     async def episode(self, session_id: str, token: str | None = None) -> dict[str, Any]:
         """`GET /api/v1/memory/episodes/{id}` over HTTP, as the UI reads it."""
         headers = {"Authorization": f"Bearer {token}"} if token else {}
@@ -99,6 +111,19 @@ async def voice_env(settings: Settings, double: VoiceLiveDouble | None = None) -
     async with served(app) as port:
         assert double is not None or not settings.voicelive_configured
         yield VoiceEnv(app, port, double or VoiceLiveDouble(), app.state.memory.store, settings)
+
+
+@asynccontextmanager
+async def double_env(tmp_path: Path, **overrides: object) -> AsyncIterator[VoiceEnv]:
+    """A `voice_env` served by a fresh VoiceLive double: the settings point at its endpoint and key
+    (`overrides` on top, a wrong key included)."""
+    async with VoiceLiveDouble() as double:
+        wiring: dict[str, object] = {
+            "azure_voicelive_endpoint": double.endpoint,
+            "azure_voicelive_key": double.api_key,
+        }
+        async with voice_env(make_settings(tmp_path, **(wiring | overrides)), double) as env:
+            yield env
 
 
 class Client:

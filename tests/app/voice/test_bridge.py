@@ -20,23 +20,16 @@ from websockets.exceptions import InvalidStatus
 from app.agents import get_agent
 from app.memory.store import NewTurn
 from app.voice.params import VoiceParams
-from tests.app.voice.harness import PCM_40MS, WAIT_S, VoiceEnv, b64, kinds, voice_env
+from tests.app.voice.harness import PCM_40MS, WAIT_S, VoiceEnv, b64, double_env, kinds, voice_env
 from tests.conftest import make_settings
-from tests.doubles.voicelive_server import VoiceLiveDouble
 
 
 @pytest.fixture
 async def env(tmp_path: Path) -> AsyncIterator[VoiceEnv]:
-    async with VoiceLiveDouble() as double:
-        settings = make_settings(
-            tmp_path,
-            azure_voicelive_endpoint=double.endpoint,
-            azure_voicelive_key=double.api_key,
-            azure_voicelive_api_version="2025-10-01",
-            azure_voicelive_model="gpt-realtime",
-        )
-        async with voice_env(settings, double) as env:
-            yield env
+    async with double_env(
+        tmp_path, azure_voicelive_api_version="2025-10-01", azure_voicelive_model="gpt-realtime"
+    ) as env:
+        yield env
 
 
 async def turns(env: VoiceEnv, session_id: str = "sess-1") -> list[tuple[str, str, str, str]]:
@@ -96,9 +89,7 @@ async def test_audio_is_forwarded_untouched(env: VoiceEnv) -> None:
 
 
 async def test_conversation_messages_and_turns_in_order(env: VoiceEnv) -> None:
-    async with env.client() as client:
-        await client.until("agent_switched")
-        upstream = await env.double.session()
+    async with env.talking() as (client, upstream):
         await upstream.speech_started("u1")
         await upstream.speech_stopped("u1")
         # The answer completes before the user's transcript arrives, as it often does for real.
@@ -123,9 +114,7 @@ async def test_conversation_messages_and_turns_in_order(env: VoiceEnv) -> None:
 
 
 async def test_assistant_processing_carries_the_text_so_far_and_the_delta(env: VoiceEnv) -> None:
-    async with env.client() as client:
-        await client.until("agent_switched")
-        upstream = await env.double.session()
+    async with env.talking() as (client, upstream):
         rid = await upstream.start_response("a1")
         await upstream.transcript_delta(rid, "a1", "Happy ")
         await upstream.transcript_delta(rid, "a1", "to help.")
@@ -141,9 +130,7 @@ async def test_assistant_processing_carries_the_text_so_far_and_the_delta(env: V
 async def test_two_connections_on_one_session_keep_every_turn(env: VoiceEnv) -> None:
     """The upstream reuses item ids across its sessions: both connections' turns are kept."""
     for index, words in enumerate(("first", "second")):
-        async with env.client("sess-twice") as client:
-            await client.until("agent_switched")
-            upstream = await env.double.session(index)
+        async with env.talking("sess-twice", upstream=index) as (client, upstream):
             await upstream.speech_stopped("item_1")
             await upstream.transcription("item_1", f"{words} question")
             await upstream.reply("item_2", f"{words} answer")
@@ -158,9 +145,7 @@ async def test_two_connections_on_one_session_keep_every_turn(env: VoiceEnv) -> 
 
 
 async def test_each_item_is_recorded_once(env: VoiceEnv) -> None:
-    async with env.client() as client:
-        await client.until("agent_switched")
-        upstream = await env.double.session()
+    async with env.talking() as (client, upstream):
         await upstream.speech_stopped("u1")
         await upstream.transcription("u1", "hello")
         await upstream.transcription("u1", "hello again")  # a repeated event for the same item
@@ -180,9 +165,7 @@ async def test_each_item_is_recorded_once(env: VoiceEnv) -> None:
 
 
 async def test_response_done_is_the_last_fallback(env: VoiceEnv) -> None:
-    async with env.client() as client:
-        await client.until("agent_switched")
-        upstream = await env.double.session()
+    async with env.talking() as (client, upstream):
         rid = await upstream.start_response("a1")
         await upstream.response_done(rid, "a1", "Only in response.done.")
         got = await client.until("transcription", speaker="assistant", status="complete")
@@ -191,9 +174,7 @@ async def test_response_done_is_the_last_fallback(env: VoiceEnv) -> None:
 
 
 async def test_failed_transcription_does_not_hold_back_later_turns(env: VoiceEnv) -> None:
-    async with env.client() as client:
-        await client.until("agent_switched")
-        upstream = await env.double.session()
+    async with env.talking() as (client, upstream):
         await upstream.speech_stopped("u1")
         await upstream.reply("a1", "Could you repeat that?")
         await upstream.transcription_failed("u1")
@@ -205,9 +186,7 @@ async def test_voice_turns_join_the_chat_episode(env: VoiceEnv) -> None:
     await env.store.append_turn(
         NewTurn("sess-1", "poc-user", None, "user", "typed in chat", "elena", "chat", source_event_id="c1")
     )
-    async with env.client() as client:
-        await client.until("agent_switched")
-        upstream = await env.double.session()
+    async with env.talking() as (client, upstream):
         await upstream.speech_stopped("u1")
         await upstream.transcription("u1", "now by voice")
         await client.until("transcription", speaker="user", status="complete")
@@ -234,9 +213,7 @@ async def test_typed_text_becomes_a_user_item_and_a_response(env: VoiceEnv) -> N
 
 
 async def test_barge_in_stops_playback_cancels_and_truncates(env: VoiceEnv) -> None:
-    async with env.client() as client:
-        await client.until("agent_switched")
-        upstream = await env.double.session()
+    async with env.talking() as (client, upstream):
         rid = await upstream.start_response("a1")
         await upstream.audio_delta(rid, "a1", b"\x00\x01" * 24_000)  # one second of audio
         await client.until("audio")
@@ -355,9 +332,7 @@ async def test_oversized_frames_are_refused(env: VoiceEnv) -> None:
 
 
 async def test_upstream_error_reaches_the_client_without_its_text(env: VoiceEnv) -> None:
-    async with env.client() as client:
-        await client.until("agent_switched")
-        upstream = await env.double.session()
+    async with env.talking() as (client, upstream):
         await upstream.error("rate_limit_exceeded", "user said: my card is 4111 1111 1111 1111")
         error = await client.recv()
         await client.audio()
@@ -366,23 +341,18 @@ async def test_upstream_error_reaches_the_client_without_its_text(env: VoiceEnv)
 
 
 async def test_client_disconnect_closes_the_upstream(env: VoiceEnv) -> None:
-    async with env.client() as client:
-        await client.until("agent_switched")
-        upstream = await env.double.session()
+    async with env.talking() as (_, upstream):
+        pass  # the browser leaves here
     await asyncio.wait_for(upstream.closed.wait(), WAIT_S)
     await env.idle()
 
 
 async def test_upstream_refusing_the_connection(tmp_path: Path) -> None:
-    async with VoiceLiveDouble() as double:
-        settings = make_settings(
-            tmp_path, azure_voicelive_endpoint=double.endpoint, azure_voicelive_key="wrong-key"
-        )
-        async with voice_env(settings, double) as env, env.client() as client:
-            code, got = await client.closed()
+    async with double_env(tmp_path, azure_voicelive_key="wrong-key") as env, env.client() as client:
+        code, got = await client.closed()
     assert code == 1014
     assert got == [{"type": "error", "message": "the voice service refused the app's credentials (HTTP 401)"}]
-    assert double.refused == ["bad credentials"]
+    assert env.double.refused == ["bad credentials"]
 
 
 # --- limits and refusals ---------------------------------------------------------------------------
@@ -396,39 +366,25 @@ async def test_not_configured_names_the_setting(tmp_path: Path) -> None:
 
 
 async def test_sessions_beyond_the_limit_are_refused(tmp_path: Path) -> None:
-    async with VoiceLiveDouble() as double:
-        settings = make_settings(
-            tmp_path,
-            azure_voicelive_endpoint=double.endpoint,
-            azure_voicelive_key=double.api_key,
-            voice_max_sessions=1,
-        )
-        async with voice_env(settings, double) as env, env.client("a") as first:
-            await first.until("agent_switched")
-            async with env.client("b") as second:
-                code, got = await second.closed()
-            await first.audio()  # the first session is unaffected
-            await (await double.session()).wait_for("input_audio_buffer.append")
+    async with double_env(tmp_path, voice_max_sessions=1) as env, env.client("a") as first:
+        await first.until("agent_switched")
+        async with env.client("b") as second:
+            code, got = await second.closed()
+        await first.audio()  # the first session is unaffected
+        await (await env.double.session()).wait_for("input_audio_buffer.append")
     assert code == 1013
     assert got == [{"type": "error", "message": "voice is at capacity (1 sessions); try again shortly"}]
 
 
 async def test_a_users_sessions_beyond_the_per_user_cap_are_refused(tmp_path: Path) -> None:
-    async with VoiceLiveDouble() as double:
-        settings = make_settings(
-            tmp_path,
-            azure_voicelive_endpoint=double.endpoint,
-            azure_voicelive_key=double.api_key,
-            voice_max_sessions_per_user=1,
-        )
-        async with voice_env(settings, double) as env:
-            async with env.client("a") as first:
-                await first.until("agent_switched")
-                async with env.client("b") as second:  # the same (anonymous) caller
-                    code, got = await second.closed()
-            await env.app.state.voice.wait_idle()  # the first session has torn down
-            async with env.client("c") as again:
-                await again.until("agent_switched")  # its slot came back
+    async with double_env(tmp_path, voice_max_sessions_per_user=1) as env:
+        async with env.client("a") as first:
+            await first.until("agent_switched")
+            async with env.client("b") as second:  # the same (anonymous) caller
+                code, got = await second.closed()
+        await env.app.state.voice.wait_idle()  # the first session has torn down
+        async with env.client("c") as again:
+            await again.until("agent_switched")  # its slot came back
     assert code == 1013
     assert got == [
         {
@@ -481,18 +437,11 @@ async def _handshake_status(env: VoiceEnv, **kwargs: object) -> int:
 
 
 async def test_auth_required_without_token_is_refused(tmp_path: Path) -> None:
-    async with VoiceLiveDouble() as double:
-        settings = make_settings(
-            tmp_path,
-            auth_required=True,
-            azure_voicelive_endpoint=double.endpoint,
-            azure_voicelive_key=double.api_key,
-        )
-        async with voice_env(settings, double) as env:
-            assert await _handshake_status(env) == 403
-            async with env.client(token="dev_ann_user") as client:
-                assert (await client.recv())["type"] == "agent_switched"
-    assert len(double.sessions) == 1
+    async with double_env(tmp_path, auth_required=True) as env:
+        assert await _handshake_status(env) == 403
+        async with env.client(token="dev_ann_user") as client:
+            assert (await client.recv())["type"] == "agent_switched"
+    assert len(env.double.sessions) == 1
 
 
 async def test_role_without_voice_permission_is_refused(env: VoiceEnv) -> None:
@@ -501,14 +450,7 @@ async def test_role_without_voice_permission_is_refused(env: VoiceEnv) -> None:
 
 
 async def test_origin_outside_the_allow_list_is_refused(tmp_path: Path) -> None:
-    async with VoiceLiveDouble() as double:
-        settings = make_settings(
-            tmp_path,
-            cors_origins=["http://ui.example.invalid"],
-            azure_voicelive_endpoint=double.endpoint,
-            azure_voicelive_key=double.api_key,
-        )
-        async with voice_env(settings, double) as env:
-            assert await _handshake_status(env, origin="http://evil.example.invalid") == 403
-            async with env.client(origin="http://ui.example.invalid") as client:
-                assert (await client.recv())["type"] == "agent_switched"
+    async with double_env(tmp_path, cors_origins=["http://ui.example.invalid"]) as env:
+        assert await _handshake_status(env, origin="http://evil.example.invalid") == 403
+        async with env.client(origin="http://ui.example.invalid") as client:
+            assert (await client.recv())["type"] == "agent_switched"

@@ -23,10 +23,9 @@ from azure.storage.blob.aio import BlobServiceClient
 
 from app.recordings.store import BlobRecordingStore
 from app.voice import recording
-from tests.app.voice.harness import PCM_40MS, VoiceEnv, voice_env
+from tests.app.voice.harness import PCM_40MS, VoiceEnv, double_env
 from tests.azurite.server import Azurite
 from tests.conftest import make_settings
-from tests.doubles.voicelive_server import VoiceLiveDouble
 
 USER = "dev_alice_user"
 AGENT_PCM = b"\x02\x00" * 4_800  # 200 ms of agent audio per reply
@@ -34,18 +33,14 @@ AGENT_PCM = b"\x02\x00" * 4_800  # 200 ms of agent audio per reply
 
 @pytest.fixture
 async def env(tmp_path: Path, azurite_server: Azurite, recording_container: str) -> AsyncIterator[VoiceEnv]:
-    async with VoiceLiveDouble() as double:
-        settings = make_settings(
-            tmp_path,
-            azure_voicelive_endpoint=double.endpoint,
-            azure_voicelive_key=double.api_key,
-            recording_mode="consent",
-            recording_storage_connection_string=azurite_server.connection_string,
-            recording_container=recording_container,
-            recording_retention_days=30,
-        )
-        async with voice_env(settings, double) as env:
-            yield env
+    async with double_env(
+        tmp_path,
+        recording_mode="consent",
+        recording_storage_connection_string=azurite_server.connection_string,
+        recording_container=recording_container,
+        recording_retention_days=30,
+    ) as env:
+        yield env
 
 
 async def blobs(azurite: Azurite, container: str) -> dict[str, bytes]:
@@ -169,19 +164,15 @@ async def test_erasure_deletes_the_users_recordings(
 
 
 async def test_recording_mode_off_refuses_consent(tmp_path: Path, azurite_server: Azurite) -> None:
-    async with VoiceLiveDouble() as double:
-        settings = make_settings(
-            tmp_path,
-            azure_voicelive_endpoint=double.endpoint,
-            azure_voicelive_key=double.api_key,
-            recording_storage_connection_string=azurite_server.connection_string,
-        )
-        async with voice_env(settings, double) as env, env.client(token=USER) as client:
-            await client.until("agent_switched")
-            await client.send(type="consent", recording=True)
-            answer = await client.recv()
-            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{env.port}") as http:
-                status = (await http.get("/api/v1/voice/status")).json()
+    async with (
+        double_env(tmp_path, recording_storage_connection_string=azurite_server.connection_string) as env,
+        env.client(token=USER) as client,
+    ):
+        await client.until("agent_switched")
+        await client.send(type="consent", recording=True)
+        answer = await client.recv()
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{env.port}") as http:
+            status = (await http.get("/api/v1/voice/status")).json()
     assert status["recording"] == "off"  # clients can tell before they ask
     assert answer["type"] == "recording" and answer["state"] == "off"
     assert "not enabled" in answer["reason"]

@@ -17,9 +17,8 @@ import pytest
 from app.agents import get_agent
 from app.observability import signals
 from app.voice.params import VoiceParams
-from tests.app.voice.harness import PCM_40MS, WAIT_S, VoiceEnv, b64, eventually, kinds, voice_env
-from tests.conftest import make_settings
-from tests.doubles.voicelive_server import DoubleSession, VoiceLiveDouble
+from tests.app.voice.harness import PCM_40MS, WAIT_S, VoiceEnv, b64, double_env, eventually, kinds
+from tests.doubles.voicelive_server import DoubleSession
 from tests.telemetry import Sink
 
 RENEWALS = signals.VOICE_RENEWALS.name
@@ -30,13 +29,9 @@ FAST = {"renewal_backoff_s": 0.05, "stall_timeout_s": 0.6, "renewal_connect_time
 
 @pytest.fixture
 async def env(tmp_path: Path) -> AsyncIterator[VoiceEnv]:
-    async with VoiceLiveDouble() as double:
-        settings = make_settings(
-            tmp_path, azure_voicelive_endpoint=double.endpoint, azure_voicelive_key=double.api_key
-        )
-        async with voice_env(settings, double) as env:
-            env.app.state.voice.params = VoiceParams(**FAST)
-            yield env
+    async with double_env(tmp_path) as env:
+        env.app.state.voice.params = VoiceParams(**FAST)
+        yield env
 
 
 async def turns(env: VoiceEnv, session_id: str = "sess-1") -> list[tuple[str, str]]:
@@ -57,9 +52,7 @@ async def test_close_after_the_first_turn_renews_with_the_conversation(env: Voic
     renewed = sink.value(RENEWALS, reason="closed", outcome="renewed")
     gaps = sink.value(signals.VOICE_RENEWAL_GAP.name, reason="closed")
     failed = sink.value(ERRORS, reason="renewal_failed")
-    async with env.client() as client:
-        await client.until("agent_switched")
-        old = await env.double.session()
+    async with env.talking() as (client, old):
         await first_turn(old, "My budget is forty thousand.", "Noted: forty thousand.")
         await client.until("transcription", speaker="assistant", status="complete")
         await old.disconnect(1011, "service deployment")
@@ -98,9 +91,7 @@ async def test_close_after_the_first_turn_renews_with_the_conversation(env: Voic
 
 async def test_session_expired_renews_at_once_without_an_error(env: VoiceEnv, sink: Sink) -> None:
     renewed = sink.value(RENEWALS, reason="expired", outcome="renewed")
-    async with env.client() as client:
-        await client.until("agent_switched")
-        old = await env.double.session()
+    async with env.talking() as (client, old):
         await first_turn(old, "Remember the Q3 plan.", "I will.")
         await client.until("transcription", speaker="assistant", status="complete")
         await old.expire()
@@ -120,9 +111,7 @@ async def test_refused_once_retries_and_the_gap_audio_is_kept_up_to_its_bound(
     dropped = sink.value(signals.VOICE_GAP_FRAMES.name, outcome="dropped")
     buffered = sink.value(signals.VOICE_GAP_FRAMES.name, outcome="buffered")
     frames = [b64(bytes([n]) * len(PCM_40MS)) for n in (1, 2, 3)]
-    async with env.client() as client:
-        await client.until("agent_switched")
-        old = await env.double.session()
+    async with env.talking() as (client, old):
         env.double.refuse_next = 1
         await old.disconnect()
         await eventually(lambda: bool(env.double.refused))  # the first attempt failed: the gap is on
@@ -146,9 +135,7 @@ async def test_a_stalled_session_is_replaced_and_the_unanswered_question_is_aske
     env: VoiceEnv, sink: Sink
 ) -> None:
     stalled = sink.value(RENEWALS, reason="stalled", outcome="renewed")
-    async with env.client() as client:
-        await client.until("agent_switched")
-        old = await env.double.session()
+    async with env.talking() as (client, old):
         old.stall()  # open, answering pings, saying nothing
         await client.send(type="text", content="What is on my agenda?")
         got = await client.until("session_renewed")
@@ -168,9 +155,7 @@ async def test_a_stalled_session_is_replaced_and_the_unanswered_question_is_aske
 async def test_renewal_gives_up_with_an_error_and_try_again(env: VoiceEnv, sink: Sink) -> None:
     gave_up = sink.value(RENEWALS, reason="closed", outcome="gave_up")
     failed = sink.value(ERRORS, reason="renewal_failed")
-    async with env.client() as client:
-        await client.until("agent_switched")
-        old = await env.double.session()
+    async with env.talking() as (client, old):
         await first_turn(old, "before the outage", "noted")
         await client.until("transcription", speaker="assistant", status="complete")
         env.double.refuse_all = True
@@ -192,9 +177,7 @@ async def test_proactive_renewal_before_the_duration_cap_at_a_quiet_moment(env: 
         **FAST, upstream_max_session_s=1.2, proactive_window_s=1.0, proactive_deadline_s=0.1
     )
     proactive = sink.value(RENEWALS, reason="proactive", outcome="renewed")
-    async with env.client() as client:
-        await client.until("agent_switched")
-        old = await env.double.session()
+    async with env.talking() as (client, old):
         await first_turn(old, "Keep this in mind.", "Sure.")
         got = await client.until("session_renewed")
         new = await env.double.session(1)
@@ -207,9 +190,7 @@ async def test_proactive_renewal_before_the_duration_cap_at_a_quiet_moment(env: 
 
 async def test_an_agent_switch_pending_at_the_loss_configures_the_renewed_session(env: VoiceEnv) -> None:
     env.double.unavailable_voices.add("none")  # the double answers every switch; the loss comes first
-    async with env.client() as client:
-        await client.until("agent_switched")
-        old = await env.double.session()
+    async with env.talking() as (client, old):
         old.stall()
         await client.send(type="agent", agent_id="marcus")
         got = await client.until("session_renewed")
@@ -221,9 +202,7 @@ async def test_an_agent_switch_pending_at_the_loss_configures_the_renewed_sessio
 
 async def test_an_agent_switch_during_the_gap_configures_the_renewed_session(env: VoiceEnv) -> None:
     env.app.state.voice.params = VoiceParams(**{**FAST, "renewal_backoff_s": 0.5})
-    async with env.client() as client:
-        await client.until("agent_switched")
-        old = await env.double.session()
+    async with env.talking() as (client, old):
         env.double.refuse_next = 1
         await old.disconnect()
         await eventually(lambda: bool(env.double.refused))  # in the gap: no session to update
@@ -242,9 +221,7 @@ async def test_an_agent_switch_during_the_gap_configures_the_renewed_session(env
 
 async def test_a_dropped_browser_reconnects_and_resumes_the_conversation(env: VoiceEnv, sink: Sink) -> None:
     resumed = sink.value(signals.VOICE_RESUMES.name)
-    async with env.client() as client:
-        await client.until("agent_switched")
-        old = await env.double.session()
+    async with env.talking() as (client, old):
         await old.speech_stopped("u1")
         await old.transcription("u1", "Plan the offsite for me.")
         rid = await old.start_response("a1")
