@@ -16,7 +16,8 @@ import sys
 import time
 from pathlib import Path
 
-from policies.gate import check_stack, list_stacks
+from policies.gate import check_stack
+from policies.plan import list_stacks
 
 REPO = Path(__file__).resolve().parent.parent
 

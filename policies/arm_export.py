@@ -1,6 +1,6 @@
 """A planned stack as an ARM deployment template, for the field's scanners (Checkov, PSRule for Azure).
 
-azure-native's inputs mirror the ARM request bodies, so a recorded plan (`policies.gate.plan_stack`)
+azure-native's inputs mirror the ARM request bodies, so a recorded plan (`policies.plan.run_program`)
 converts to a resource-group deployment template with little more than a move of each resource's
 body into ARM's shape:
 
@@ -33,7 +33,10 @@ import typing
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from policies.plan import PlannedResource
 
 SCHEMA = "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#"
 PARAMETERS_SCHEMA = "https://schema.management.azure.com/schemas/2019-04-01/deploymentParameters.json#"
@@ -307,23 +310,6 @@ NOT_ARM = {
 }
 
 
-class PlannedRecord(Protocol):
-    """What the export reads of a planned resource (`policies.gate.GateResource` has it)."""
-
-    @property
-    def urn(self) -> str: ...
-    @property
-    def type(self) -> str: ...
-    @property
-    def name(self) -> str: ...
-    @property
-    def properties(self) -> Mapping[str, Any]: ...
-    @property
-    def dependencies(self) -> Sequence[str]: ...
-    @property
-    def custom(self) -> bool: ...
-
-
 class ExportError(Exception):
     """A planned resource cannot be written as ARM (a parent name is missing); says which and why."""
 
@@ -335,15 +321,22 @@ class Skipped:
     reason: str
 
 
-@functools.cache
-def api_version(type_token: str) -> str | None:
-    """The ARM API version the installed azure-native SDK uses for `type_token`, from its class docs."""
+def _sdk_class(type_token: str) -> Any:
+    """The installed azure-native SDK's resource class for `type_token`, or None (another provider)."""
     package, module, name = type_token.split(":")
     if package != "azure-native":
         return None
     try:
-        cls = getattr(importlib.import_module(f"pulumi_azure_native.{module}"), name)
+        return getattr(importlib.import_module(f"pulumi_azure_native.{module}"), name)
     except (ImportError, AttributeError):
+        return None
+
+
+@functools.cache
+def api_version(type_token: str) -> str | None:
+    """The ARM API version the installed azure-native SDK uses for `type_token`, from its class docs."""
+    cls = _sdk_class(type_token)
+    if cls is None:
         return None
     docs = [getattr(f, "__doc__", None) or "" for f in typing.get_overloads(cls.__init__)]
     if not any(docs):  # overloads not registered (an older typing): read the class's source
@@ -356,6 +349,16 @@ def api_version(type_token: str) -> str | None:
         if match:
             return match.group("version")
     return None
+
+
+def taggable(type_token: str) -> bool:
+    """Whether an azure-native resource type takes ARM `tags` (so the SOP tags must be on it)."""
+    cls = _sdk_class(type_token)
+    if cls is None:
+        return False
+    parameter = inspect.signature(cls._internal_init).parameters.get("tags")
+    # ARM tags are a string map; a few types (APIM named values) call a list of labels "tags".
+    return parameter is not None and "Mapping" in str(parameter.annotation)
 
 
 def _plain(value: Any) -> Any:
@@ -379,7 +382,7 @@ def _quote(value: str) -> str:
 
 @dataclass
 class _Entry:
-    record: PlannedRecord
+    record: PlannedResource
     arm: ArmType
     arm_type: str
     segments: list[str]
@@ -466,7 +469,7 @@ def _set_secret(body: dict[str, Any], dotted: str, secrets: _Secrets, resource: 
         node[leaf] = secrets.parameter(resource, dotted, node[leaf])
 
 
-def _entry(record: PlannedRecord, arm: ArmType) -> _Entry:
+def _entry(record: PlannedResource, arm: ArmType) -> _Entry:
     inputs = record.properties
     segments: list[str] = []
     for i, key in enumerate(arm.names):
@@ -534,7 +537,7 @@ def _redact_known(node: Any, secrets: _Secrets, resource: str, path: str = "") -
     return node
 
 
-def to_template(records: Iterable[PlannedRecord], *, stack: str) -> dict[str, Any]:
+def to_template(records: Iterable[PlannedResource], *, stack: str) -> dict[str, Any]:
     """The ARM deployment template for one planned stack."""
     skipped: list[Skipped] = []
     entries: list[_Entry] = []
@@ -596,7 +599,7 @@ def parameters_file(template: Mapping[str, Any], template_file: str) -> dict[str
     }
 
 
-def write(records: Iterable[PlannedRecord], *, stack: str, directory: Path) -> Path:
+def write(records: Iterable[PlannedResource], *, stack: str, directory: Path) -> Path:
     """Write `<directory>/<stack>.json` (and its `<stack>.parameters.json`); return the template's path."""
     directory.mkdir(parents=True, exist_ok=True)
     template = to_template(records, stack=stack)

@@ -164,12 +164,11 @@ def compare(failures: Iterable[Failure], reasons: Sequence[Reason]) -> tuple[lis
 
 def export_stacks(directory: Path, stacks: Sequence[str] | None = None) -> list[Path]:
     """Plan each stack offline and write its ARM template into `directory`."""
-    from policies import arm_export, gate
+    from policies import arm_export
+    from policies.plan import list_stacks, run_program
 
-    names = list(stacks) if stacks else gate.list_stacks()
-    return [
-        arm_export.write(gate.plan_stack(name).resources, stack=name, directory=directory) for name in names
-    ]
+    names = list(stacks) if stacks else list_stacks()
+    return [arm_export.write(run_program(name).resources, stack=name, directory=directory) for name in names]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

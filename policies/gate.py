@@ -8,15 +8,12 @@ options, parent, dependencies and property dependencies, the stack's tags, and t
 with the schema defaults filled in. Deserialisation, unknown-value proxies, enforcement levels and
 the "can't run during preview" downgrade are therefore the analyzer's, not a re-implementation.
 
-`plan_stack()` produces those resources by running the stack's Pulumi program in-process under mocks
-(`components.offline.run_program`) and tapping the resource monitor, so the gate sees exactly the
-`RegisterResource` requests a preview would send.
+`check_stack()` judges the plan `policies.plan.run_program` records (the stack's program run
+in-process under mocks): the `RegisterResource` requests a preview would send.
 """
 
 from __future__ import annotations
 
-import asyncio
-import importlib
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -28,6 +25,7 @@ from pulumi.runtime import proto
 from pulumi_policy import EnforcementLevel, Policy, ResourceValidationPolicy
 from pulumi_policy.policy import _PolicyAnalyzerServicer
 
+from policies.plan import PlannedResource, run_program
 from policies.rules import all_policies, default_config, rule_by_name
 from policies.rules.azure.container_apps import FIRST_DEPLOYMENT, IMAGE_BEFORE_APP
 from policies.rules.common import ANY_RESOURCE, PACK_NAME, Rule
@@ -35,26 +33,6 @@ from policies.rules.common import ANY_RESOURCE, PACK_NAME, Rule
 PACK_VERSION = "0.1.0"
 UNDECIDED_PREFIX = "can't run policy"
 STACK_TARGET = "(stack)"
-
-
-class GateError(Exception):
-    """A stack cannot be planned offline (missing config, program error); the message says why."""
-
-
-@dataclass(frozen=True)
-class GateResource:
-    """One resource as the engine describes it to an analyzer (wire-form properties)."""
-
-    urn: str
-    type: str
-    name: str
-    properties: Mapping[str, Any]
-    parent: str | None = None
-    dependencies: tuple[str, ...] = ()
-    property_dependencies: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-    protect: bool = False
-    custom: bool = True
-    ignore_changes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -76,8 +54,9 @@ class GateReport:
     resources: int
     findings: list[Finding]
     seconds: float = 0.0
-    #: The planned resources (set by `check_stack`), for views beyond the findings (`engram check`'s paths).
-    plan: list[GateResource] = field(default_factory=list)
+    #: The planned resources judged (set by `check_stack`), for views beyond the findings (`engram
+    #: check`'s paths, `--export-arm`).
+    plan: list[PlannedResource] = field(default_factory=list)
 
     @property
     def mandatory(self) -> list[Finding]:
@@ -126,10 +105,18 @@ def _struct(values: Mapping[str, Any]) -> struct_pb2.Struct:
     return message
 
 
-def _options(resource: GateResource) -> proto.AnalyzerResourceOptions:
-    return proto.AnalyzerResourceOptions(
+def _described(resource: PlannedResource) -> dict[str, Any]:
+    """The fields the engine sends for a resource in both `Analyze` and `AnalyzeStack` requests."""
+    options = proto.AnalyzerResourceOptions(
         protect=resource.protect, parent=resource.parent or "", ignoreChanges=list(resource.ignore_changes)
     )
+    return {
+        "type": resource.type,
+        "properties": _struct(resource.properties),
+        "urn": resource.urn,
+        "name": resource.name,
+        "options": options,
+    }
 
 
 def _servicer(
@@ -190,7 +177,7 @@ def _finding(diagnostic: Any, target: str) -> Finding:
 
 
 def evaluate(
-    resources: Sequence[GateResource],
+    resources: Sequence[PlannedResource],
     *,
     stack: str,
     stack_tags: Mapping[str, str] | None = None,
@@ -214,23 +201,13 @@ def evaluate(
         scoped_servicer = by_type[resource.type]
         if scoped_servicer is None:
             continue  # no resource rule covers this type
-        request = proto.AnalyzeRequest(
-            type=resource.type,
-            properties=_struct(resource.properties),
-            urn=resource.urn,
-            name=resource.name,
-            options=_options(resource),
-        )
+        request = proto.AnalyzeRequest(**_described(resource))
         response = scoped_servicer.Analyze(request, None)  # type: ignore[no-untyped-call]
         findings += [_finding(d, targets[resource.urn]) for d in response.diagnostics]
     stack_request = proto.AnalyzeStackRequest(
         resources=[
             proto.AnalyzerResource(
-                type=r.type,
-                properties=_struct(r.properties),
-                urn=r.urn,
-                name=r.name,
-                options=_options(r),
+                **_described(r),
                 parent=r.parent or "",
                 dependencies=list(r.dependencies),
                 propertyDependencies={
@@ -246,98 +223,6 @@ def evaluate(
     return GateReport(stack, len(analyzed), findings, time.perf_counter() - started)
 
 
-# ---- running a stack's program under mocks --------------------------------------------------------
-
-
-class _MonitorTap:
-    """Wraps the mock resource monitor and keeps each `RegisterResource` request as the engine gets it."""
-
-    def __init__(self, inner: Any, sink: list[GateResource]) -> None:
-        self._inner = inner
-        self._sink = sink
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - the gRPC method name
-        response = self._inner.RegisterResource(request)
-        if request.type != "pulumi:pulumi:Stack":
-            self._sink.append(
-                GateResource(
-                    urn=response.urn,
-                    type=request.type,
-                    name=request.name,
-                    properties=json_format.MessageToDict(request.object),
-                    parent=request.parent or None,
-                    dependencies=tuple(request.dependencies),
-                    property_dependencies={
-                        key: tuple(deps.urns) for key, deps in request.propertyDependencies.items()
-                    },
-                    protect=bool(request.protect),
-                    custom=bool(request.custom),
-                    ignore_changes=tuple(request.ignoreChanges),
-                )
-            )
-        return response
-
-
-@dataclass
-class StackPlan:
-    stack: str
-    resources: list[GateResource]
-    filled_secrets: list[str]
-
-
-def plan_stack(
-    stack: str,
-    config_dir: Path | None = None,
-    *,
-    config_overrides: Mapping[str, Any] | None = None,
-) -> StackPlan:
-    """Run the stack's program offline and return the resources as a preview would register them."""
-    from pulumi.runtime import settings as runtime_settings
-
-    offline = _offline()
-    _ensure_event_loop()
-    captured: list[GateResource] = []
-    try:
-        program = offline._import_program()
-    except offline.OfflineRunError as exc:
-        raise GateError(str(exc)) from exc
-
-    def tapped() -> None:
-        runtime_settings.SETTINGS.monitor = _MonitorTap(runtime_settings.SETTINGS.monitor, captured)
-        program()
-
-    try:
-        plan = offline.run_program(stack, config_dir, config_overrides=config_overrides, program=tapped)
-    except offline.OfflineRunError as exc:
-        raise GateError(str(exc)) from exc
-    return StackPlan(stack, captured, list(plan.filled_secrets))
-
-
-def _ensure_event_loop() -> None:
-    """Pulumi's mocks need a usable event loop on this thread; an async caller may have closed it."""
-    try:
-        loop = asyncio.get_event_loop_policy().get_event_loop()
-    except RuntimeError:
-        loop = None
-    if loop is None or loop.is_closed():
-        asyncio.set_event_loop(asyncio.new_event_loop())
-
-
-def _offline() -> Any:
-    """The program runner shared with `engram preview` (components.offline)."""
-    try:
-        return importlib.import_module("components.offline")
-    except ImportError as exc:
-        raise GateError(f"the offline program runner (components.offline) is unavailable: {exc}") from None
-
-
-def list_stacks(config_dir: Path | None = None) -> list[str]:
-    return list(_offline().list_stacks(config_dir))
-
-
 def check_stack(
     stack: str,
     config_dir: Path | None = None,
@@ -345,12 +230,13 @@ def check_stack(
     config_overrides: Mapping[str, Any] | None = None,
     policy_config: Mapping[str, Mapping[str, Any]] | None = None,
     stack_tags: Mapping[str, str] | None = None,
-    plan: StackPlan | None = None,
 ) -> GateReport:
-    """Plan `stack` under mocks (unless `plan` is that plan already) and run the pack over it."""
+    """Plan `stack` under mocks (`policies.plan.run_program`) and run the pack over it.
+
+    Raises `policies.plan.OfflineRunError` when the stack cannot be planned (no config, program error).
+    """
     started = time.perf_counter()
-    if plan is None:
-        plan = plan_stack(stack, config_dir, config_overrides=config_overrides)
+    plan = run_program(stack, config_dir, config_overrides=config_overrides)
     # Offline, every plan starts from an empty subscription: rules that care are told so.
     first: dict[str, dict[str, Any]] = {IMAGE_BEFORE_APP.name: {FIRST_DEPLOYMENT: True}}
     for name, values in (policy_config or {}).items():

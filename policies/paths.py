@@ -226,7 +226,7 @@ class Node:
 
 
 def node_of(resource: Any) -> Node:
-    """A Node from a `policies.gate.GateResource` or a pulumi-policy `PolicyResource`."""
+    """A Node from a `policies.plan.PlannedResource` or a pulumi-policy `PolicyResource`."""
     type_ = getattr(resource, "resource_type", None) or resource.type
     raw = resource.props if hasattr(resource, "props") else resource.properties
     deps: dict[str, tuple[str, ...]] = {}

@@ -1,7 +1,7 @@
 """The Engram Pulumi program: stack config -> EnvironmentProfile -> EngramPlatform -> stack outputs.
 
 `pulumi up --stack <env>` runs this file; `engram preview` / `engram check` run the same `main()`
-offline under mocks (components/offline.py). The stack name and the `engram:` config sections are read
+offline under mocks (policies/plan.py). The stack name and the `engram:` config sections are read
 here and nowhere else.
 """
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -107,6 +106,7 @@ def register(cli: typer.Typer) -> None:
             console = Console(width=WIDE_LOG)
         try:
             from policies import arm_export, docs, gate
+            from policies.plan import OfflineRunError, list_stacks
         except ImportError as exc:
             typer.echo(
                 f"engram check needs the infra extra (pip install 'engram-platform[infra]'): {exc}", err=True
@@ -116,7 +116,7 @@ def register(cli: typer.Typer) -> None:
             console.print(f"wrote {docs.write()}")
             return
         config = _load_policy_config(policy_config)
-        names = gate.list_stacks(config_dir) if all_stacks else list(stack)
+        names = list_stacks(config_dir) if all_stacks else list(stack)
         if not names:
             typer.echo("name a stack with --stack <name>, or use --all", err=True)
             raise typer.Exit(code=EXIT_USAGE)
@@ -124,15 +124,10 @@ def register(cli: typer.Typer) -> None:
         for name in names:
             written: Path | None = None
             try:
-                if export_arm is None:
-                    report = gate.check_stack(name, config_dir, policy_config=config)
-                else:  # one plan for both the pack and the template
-                    started = time.perf_counter()
-                    plan = gate.plan_stack(name, config_dir)
-                    report = gate.check_stack(name, config_dir, policy_config=config, plan=plan)
-                    report.seconds = time.perf_counter() - started
-                    written = arm_export.write(plan.resources, stack=name, directory=export_arm)
-            except gate.GateError as exc:  # the program or its config is at fault: say which stack and why
+                report = gate.check_stack(name, config_dir, policy_config=config)
+                if export_arm is not None:  # the plan the pack judged, as a template
+                    written = arm_export.write(report.plan, stack=name, directory=export_arm)
+            except OfflineRunError as exc:  # the program or its config is at fault: say which stack and why
                 typer.echo(f"stack {name}: {exc}", err=True)
                 raise typer.Exit(code=EXIT_USAGE) from None
             except (arm_export.ExportError, OSError) as exc:

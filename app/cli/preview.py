@@ -1,6 +1,7 @@
 """`engram preview --stack <name>`: the offline counterpart of `pulumi preview`.
 
-Runs the real Pulumi program for the stack under mocks (components/offline.py) and prints every
+Runs the real Pulumi program for the stack under mocks (`policies.plan`, the recorder `engram check`
+also reads) and prints every
 resource it would create, with its key settings. Needs the `infra` extra (Pulumi and the Azure SDKs).
 """
 
@@ -14,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 if TYPE_CHECKING:
-    from components.offline import OfflinePlan, PlannedResource
+    from policies.plan import OfflinePlan, PlannedResource
 
 #: Inputs worth a glance per resource type (camelCase wire names, dotted paths).
 KEY_SETTINGS: dict[str, tuple[str, ...]] = {
@@ -116,7 +117,7 @@ def register(cli: typer.Typer) -> None:
     ) -> None:
         """Show what `pulumi up` would create for a stack, offline (no Azure, no Pulumi CLI)."""
         try:
-            from components.offline import OfflineRunError, run_program
+            from policies.plan import OfflineRunError, run_program
         except ImportError:
             typer.echo("engram preview needs the infra extra: pip install 'engram-platform[infra]'", err=True)
             raise typer.Exit(code=2) from None

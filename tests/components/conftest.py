@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from components.offline import OfflinePlan, PlannedResource, run_program
+from policies.plan import OfflinePlan, PlannedResource, run_program
 
 STACKS = ("staging", "dev", "test", "uat", "prod")
 LEVELS = {"staging": 1, "dev": 2, "test": 3, "uat": 4, "prod": 5}

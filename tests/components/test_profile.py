@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from components.offline import read_stack_config
 from components.profile import ProfileError, load_profile
+from policies.plan import read_stack_config
 
 STACKS = ("staging", "dev", "test", "uat", "prod")
 

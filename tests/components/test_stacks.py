@@ -19,16 +19,10 @@ from components.identity import (
     SPEECH_USER,
     STORAGE_BLOB_DATA_CONTRIBUTOR,
 )
-from components.offline import (
-    OFFLINE_SECRET,
-    OfflinePlan,
-    OfflineRunError,
-    read_stack_config,
-    run_program,
-    taggable,
-)
 from components.platform import EngramPlatform, PlatformError, PlatformSecrets
 from components.profile import load_profile
+from policies.arm_export import taggable
+from policies.plan import OFFLINE_SECRET, OfflinePlan, OfflineRunError, read_stack_config, run_program
 from policies.rules.azure import model_lifecycle
 from tests.components.conftest import LEVELS, STACKS, by_id, container, dig, env_of, plan_for
 

@@ -10,9 +10,9 @@ from components.hosting import ContainerRegistryArgs, HostingArgs
 from components.identity import ConditionalAccessArgs, assignment_name
 from components.keyvault import KeyVaultArgs
 from components.network import DnsLinks
-from components.offline import run_program
 from components.private_endpoint import PrivateEndpointArgs, PrivateLinkPlacement
 from components.static_site import StaticSiteArgs, partition_zone
+from policies.plan import run_program
 
 
 def hosting_args(**overrides: object) -> HostingArgs:

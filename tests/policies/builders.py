@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from policies.gate import Finding, GateResource, evaluate
+from policies.gate import Finding, evaluate
+from policies.plan import PlannedResource
 from policies.rules.common import (
     AI_ACCOUNT,
     APIM,
@@ -338,8 +339,8 @@ def resource(
     name: str = "r",
     stack: str = "prod",
     property_dependencies: Mapping[str, tuple[str, ...]] | None = None,
-) -> GateResource:
-    return GateResource(
+) -> PlannedResource:
+    return PlannedResource(
         urn=urn(type_, name, stack),
         type=type_,
         name=name,
@@ -370,7 +371,7 @@ def run_resource(
 
 def run_stack(
     entry: Entry,
-    resources: Sequence[GateResource],
+    resources: Sequence[PlannedResource],
     *,
     stack: str = "prod",
     stack_tags: Mapping[str, str] | None = None,

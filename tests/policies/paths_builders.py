@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from policies.gate import GateResource
+from policies.plan import PlannedResource
 
 from .builders import UNKNOWN_STRING, tags, urn
 
@@ -48,7 +48,7 @@ def mock_id(type_: str, name: str) -> str:
     return f"/subscriptions/00000000-0000-0000-0000-000000000000/mock/azure-native/{module}/{kind}/{name}"
 
 
-class Topology(dict[str, GateResource]):
+class Topology(dict[str, PlannedResource]):
     """Resources by name; `add` records the property dependencies given as {key: [resource names]}."""
 
     def __init__(self, stack: str) -> None:
@@ -61,7 +61,7 @@ class Topology(dict[str, GateResource]):
     def add(
         self, type_: str, name: str, props: Mapping[str, Any], deps: Mapping[str, list[str]] | None = None
     ) -> None:
-        self[name] = GateResource(
+        self[name] = PlannedResource(
             urn=urn(type_, name, self.stack),
             type=type_,
             name=name,
@@ -72,15 +72,15 @@ class Topology(dict[str, GateResource]):
     def id(self, name: str) -> str:
         return mock_id(self[name].type, name)
 
-    def without(self, *names: str) -> list[GateResource]:
+    def without(self, *names: str) -> list[PlannedResource]:
         missing = [n for n in names if n not in self]
         assert not missing, missing
         return [r for n, r in self.items() if n not in names]
 
-    def replaced(self, name: str, **props: Any) -> list[GateResource]:
+    def replaced(self, name: str, **props: Any) -> list[PlannedResource]:
         """All resources, with `name`'s top-level properties updated."""
         old = self[name]
-        new = GateResource(
+        new = PlannedResource(
             urn=old.urn,
             type=old.type,
             name=old.name,

@@ -1,6 +1,6 @@
 """The ARM export of a planned stack (`policies.arm_export`), and Checkov over the five exports.
 
-Unit tests build `GateResource`s by hand; the rest plan the five real stacks once (module fixture),
+Unit tests build `PlannedResource`s by hand; the rest plan the five real stacks once (module fixture),
 check the export is faithful (types, names, API versions, body placement, no secret, no mock id), and
 run Checkov over the templates against `policies/checkov-reasons.yaml`. Without Checkov the scan test
 skips locally and fails under CI (CI=true): `make test` builds `.venv-checkov` first.
@@ -21,9 +21,8 @@ import pytest
 
 from policies import arm_export, checkov_scan
 from policies.arm_export import ARM_TYPES, SECRET_SIG, SECRET_SIG_KEY, api_version, to_template
-from policies.gate import GateResource, plan_stack
+from policies.plan import OFFLINE_SECRET, PlannedResource, run_program
 
-offline = pytest.importorskip("components.offline", reason="the Pulumi program is not in this tree")
 STACKS = ["dev", "staging", "test", "uat", "prod"]
 SUB = "00000000-0000-0000-0000-000000000000"
 TAGS = {"environment": "prod"}
@@ -37,8 +36,8 @@ def _mock_id(token: str, name: str) -> str:
     return f"/subscriptions/{SUB}/mock/{token.replace(':', '/')}/{name}"
 
 
-def _res(token: str, name: str, properties: Mapping[str, Any], deps: tuple[str, ...] = ()) -> GateResource:
-    return GateResource(
+def _res(token: str, name: str, properties: Mapping[str, Any], deps: tuple[str, ...] = ()) -> PlannedResource:
+    return PlannedResource(
         urn=f"urn:pulumi:prod::engram::{token}::{name}",
         type=token,
         name=name,
@@ -256,7 +255,7 @@ def exports(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, A
     directory = tmp_path_factory.mktemp("arm")
     templates = {}
     for stack in STACKS:
-        path = arm_export.write(plan_stack(stack).resources, stack=stack, directory=directory)
+        path = arm_export.write(run_program(stack).resources, stack=stack, directory=directory)
         templates[stack] = json.loads(path.read_text(encoding="utf-8"))
     return directory, templates
 
@@ -278,7 +277,7 @@ def test_no_secret_placeholder_or_mock_id_leaks(exports: tuple[Path, dict[str, A
     assert len(files) == 2 * len(STACKS)
     for path in files:
         text = path.read_text(encoding="utf-8")
-        assert offline.OFFLINE_SECRET not in text, path.name
+        assert OFFLINE_SECRET not in text, path.name
         assert SECRET_SIG_KEY not in text, path.name
         assert "/mock/" not in text, path.name
 
@@ -386,7 +385,7 @@ def test_the_reasons_file_is_well_formed() -> None:
 
 def test_event_subscription_destination_has_arms_nested_shape() -> None:
     """ARM keeps a destination's settings under `destination.properties`; the SDK flattens them."""
-    template = to_template(plan_stack("prod").resources, stack="prod")
+    template = to_template(run_program("prod").resources, stack="prod")
     subscriptions = [r for r in template["resources"] if r["type"].endswith("/eventSubscriptions")]
     assert subscriptions
     for subscription in subscriptions:

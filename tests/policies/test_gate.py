@@ -3,7 +3,8 @@ report's pass/fail."""
 
 from __future__ import annotations
 
-from policies.gate import GateResource, evaluate, merged_config
+from policies.gate import evaluate, merged_config
+from policies.plan import PlannedResource
 from policies.rules import keyvault, network
 from tests.policies.builders import (
     CONTAINER_APP,
@@ -94,7 +95,7 @@ def test_level_falls_back_to_stack_tags_then_stack_name() -> None:
 
 
 def test_component_resources_are_not_analyzed() -> None:
-    component = GateResource(
+    component = PlannedResource(
         urn="urn:pulumi:prod::engram::engram:security:KeyVault::kv",
         type="engram:security:KeyVault",
         name="kv",

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from policies import paths
-from policies.gate import GateResource, evaluate
+from policies.gate import evaluate
+from policies.plan import PlannedResource
 from policies.rules.azure.paths import CATALOGUE as PATH_CATALOGUE
 
 from .paths_builders import HUB_VNET_ID, UNKNOWN_STRING, local_dev, private_prod, public_test
@@ -20,11 +21,11 @@ from .paths_builders import HUB_VNET_ID, UNKNOWN_STRING, local_dev, private_prod
 PATH_POLICY = [entry.policy for entry in PATH_CATALOGUE]
 
 
-def verdicts(resources: Sequence[GateResource]) -> dict[str, paths.PathResult]:
+def verdicts(resources: Sequence[PlannedResource]) -> dict[str, paths.PathResult]:
     return {f"{r.source} -> {r.target}": r for r in paths.analyse(resources)}
 
 
-def by_target(resources: Sequence[GateResource]) -> dict[str, paths.PathResult]:
+def by_target(resources: Sequence[PlannedResource]) -> dict[str, paths.PathResult]:
     """Path results keyed by the first word(s) of the target ('Key Vault references', 'PostgreSQL', ...)."""
     out: dict[str, paths.PathResult] = {}
     for r in paths.analyse(resources):
@@ -32,7 +33,7 @@ def by_target(resources: Sequence[GateResource]) -> dict[str, paths.PathResult]:
     return out
 
 
-def red(resources: Sequence[GateResource]) -> dict[str, paths.PathResult]:
+def red(resources: Sequence[PlannedResource]) -> dict[str, paths.PathResult]:
     return {k: v for k, v in by_target(resources).items() if v.verdict == paths.UNREACHABLE}
 
 
@@ -73,7 +74,7 @@ def test_private_prod_passes_the_policy() -> None:
 def test_links_by_id_when_no_property_dependencies() -> None:
     """Known ids (offline mocks, not ARM-shaped) link resources when the dependencies are absent."""
     stripped = [
-        GateResource(urn=r.urn, type=r.type, name=r.name, properties=r.properties)
+        PlannedResource(urn=r.urn, type=r.type, name=r.name, properties=r.properties)
         for r in private_prod().values()
     ]
     results = by_target(stripped)
@@ -108,7 +109,7 @@ def test_wrong_zone_name_breaks_the_path() -> None:
     wrong["privateDnsZoneConfigs"] = [
         {"name": "zone-0", "privateDnsZoneId": "/mock/PrivateZone/privatelink.vault.azure.net"}
     ]
-    t["kv-dns"] = GateResource(
+    t["kv-dns"] = PlannedResource(
         urn=group.urn, type=group.type, name=group.name, properties=wrong, property_dependencies={}
     )
     broken = red(list(t.values()))
@@ -217,7 +218,7 @@ def test_unknown_deciding_value_is_undecided_not_red() -> None:
     t = private_prod()
     endpoint = t["kv-pe"]
     props = dict(endpoint.properties, subnet={"id": UNKNOWN_STRING})
-    t["kv-pe"] = GateResource(
+    t["kv-pe"] = PlannedResource(
         urn=endpoint.urn,
         type=endpoint.type,
         name=endpoint.name,
@@ -253,7 +254,7 @@ def test_unknown_ids_linked_by_dependencies_still_decide() -> None:
                     {"name": c["name"], "privateDnsZoneId": UNKNOWN_STRING}
                     for c in props["privateDnsZoneConfigs"]
                 ]
-            t[name] = GateResource(
+            t[name] = PlannedResource(
                 urn=resource.urn,
                 type=resource.type,
                 name=resource.name,
@@ -289,7 +290,7 @@ def test_every_output_unknown_dependencies_decide_every_path() -> None:
     resources = [
         r
         if r.type == "azure-native:network:VirtualNetworkPeering" or r.name.endswith("-link-hub")
-        else GateResource(
+        else PlannedResource(
             urn=r.urn,
             type=r.type,
             name=r.name,
@@ -322,7 +323,7 @@ def test_policy_names_the_hop_and_the_fix_on_the_target() -> None:
 def test_the_policy_applies_at_every_level(stack: str) -> None:
     t = public_test()
     resources = [
-        GateResource(
+        PlannedResource(
             urn=r.urn.replace("urn:pulumi:test::", f"urn:pulumi:{stack}::"),
             type=r.type,
             name=r.name,

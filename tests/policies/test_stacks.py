@@ -6,6 +6,7 @@ Runs the real program (`stacks/__main__.py`) under mocks through `policies.gate.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +15,10 @@ import yaml
 from pulumi.runtime import proto
 
 from policies import gate
-from policies.gate import GateResource, check_stack, evaluate, mandatory_rule_ids, plan_stack
+from policies.gate import check_stack, evaluate, mandatory_rule_ids
+from policies.plan import OfflineRunError, PlannedResource, run_program, stack_config_path
 from policies.rules import CATALOGUE, all_policies
 
-offline = pytest.importorskip("components.offline", reason="the Pulumi program (issue 6) is not in this tree")
 STACKS = ["staging", "dev", "test", "uat", "prod"]
 
 
@@ -41,7 +42,7 @@ def test_every_required_runtime_path_is_reachable(stack: str) -> None:
 
 def _prod_copy(tmp_path: Path, **sections: dict[str, Any]) -> Path:
     """A copy of Pulumi.prod.yaml with some `engram:<section>` keys changed."""
-    source = offline.stack_config_path("prod")
+    source = stack_config_path("prod")
     document = yaml.safe_load(source.read_text(encoding="utf-8"))
     for section, changes in sections.items():
         document["config"][f"engram:{section}"].update(changes)
@@ -86,8 +87,8 @@ def test_seeded_prod_violations_fail_with_exactly_their_rules(tmp_path: Path) ->
 
 def test_plain_secret_env_var_in_prod_plan_fails(tmp_path: Path) -> None:
     """No config knob adds a plain secret, so seed it into the planned container app itself."""
-    plan = plan_stack("prod")
-    seeded: list[GateResource] = []
+    plan = run_program("prod")
+    seeded: list[PlannedResource] = []
     for r in plan.resources:
         if r.type == "azure-native:app:ContainerApp":
             props = dict(r.properties)
@@ -96,26 +97,22 @@ def test_plain_secret_env_var_in_prod_plan_fails(tmp_path: Path) -> None:
             container["env"] = [*container["env"], {"name": "ZEP_API_KEY", "value": "z-plaintext"}]
             template["containers"] = [container, *template["containers"][1:]]
             props["template"] = template
-            r = GateResource(**{**r.__dict__, "properties": props})
+            r = dataclasses.replace(r, properties=props)
         seeded.append(r)
     report = evaluate(seeded, stack="prod")
     assert mandatory_rule_ids(report.findings) == {"SOP-SEC-001"}
 
 
-def _every_policy_on_every_resource(resources: list[GateResource], stack: str) -> set[tuple[str, str, str]]:
+def _every_policy_on_every_resource(
+    resources: list[PlannedResource], stack: str
+) -> set[tuple[str, str, str]]:
     """The reference: one servicer holding the whole pack analyses each resource, as the engine does."""
     servicer = gate._servicer(all_policies(), gate.merged_config(None), stack, {})
     found = set()
     for r in resources:
         if not r.custom:
             continue
-        request = proto.AnalyzeRequest(
-            type=r.type,
-            properties=gate._struct(r.properties),
-            urn=r.urn,
-            name=r.name,
-            options=gate._options(r),
-        )
+        request = proto.AnalyzeRequest(**gate._described(r))
         for d in servicer.Analyze(request, None).diagnostics:
             found.add((d.policyName, f"{r.type}::{r.name}", gate._finding(d, "").message))
     return found
@@ -127,9 +124,9 @@ def test_scoping_policies_by_resource_type_changes_no_finding(tmp_path: Path) ->
     for changes, _ in SEEDS.values():
         for section, values in changes.items():
             sections.setdefault(section, {}).update(values)
-    seeded = plan_stack("prod", _prod_copy(tmp_path, **sections)).resources
+    seeded = run_program("prod", _prod_copy(tmp_path, **sections)).resources
     stack_rules = {e.policy.name for e in CATALOGUE if e.rule.is_stack_rule}
-    for resources, stack, minimum in ((seeded, "prod", 10), (plan_stack("test").resources, "test", 0)):
+    for resources, stack, minimum in ((seeded, "prod", 10), (run_program("test").resources, "test", 0)):
         scoped = {
             (f.policy, f.target, f.message)
             for f in evaluate(resources, stack=stack).findings
@@ -171,6 +168,6 @@ def test_seeded_deployability_breaks_fail_with_their_rules(seed: str, tmp_path: 
     changes, rules = AZURE_SEEDS[seed]
     try:
         report = check_stack("prod", _prod_copy(tmp_path, **changes))
-    except gate.GateError as exc:  # the program itself refuses some faults before the pack sees them
+    except OfflineRunError as exc:  # the program itself refuses some faults before the pack sees them
         pytest.fail(f"{seed}: the program refused the config before the pack ran: {exc}")
     assert mandatory_rule_ids(report.findings) == rules, [f.message for f in report.mandatory]

@@ -59,7 +59,7 @@ def test_names_come_from_the_outputs_the_stack_program_exports(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The program's real outputs (offline plan), served by a stand-in `pulumi` CLI on PATH."""
-    from components.offline import run_program
+    from policies.plan import run_program
 
     outputs = {stack: run_program(stack).outputs for stack in ("prod", "dev")}
     fake = tmp_path / "pulumi"

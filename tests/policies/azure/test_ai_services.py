@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from policies.gate import GateResource
+from policies.plan import PlannedResource
 from policies.rules.azure import ai_services as rules
 from tests.policies.builders import (
     AI_ACCOUNT,
@@ -101,8 +101,8 @@ def test_check_date_is_injectable(monkeypatch: pytest.MonkeyPatch) -> None:
     assert run_resource(LIFECYCLE, MODEL_DEPLOYMENT, model_deployment("gpt-5-chat", "2025-10-03")) == []
 
 
-def _deployment(name: str, account: GateResource, after: GateResource | None = None) -> GateResource:
-    return GateResource(
+def _deployment(name: str, account: PlannedResource, after: PlannedResource | None = None) -> PlannedResource:
+    return PlannedResource(
         urn=urn(MODEL_DEPLOYMENT, name),
         type=MODEL_DEPLOYMENT,
         name=name,

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from policies.gate import GateResource, evaluate
+from policies.gate import evaluate
+from policies.plan import PlannedResource
 from policies.rules.azure import container_apps as rules
 from tests.policies.builders import (
     CONTAINER_APP,
@@ -55,7 +56,7 @@ def test_zone_redundant_environment_without_vnet_is_refused() -> None:
     ]
 
 
-def _env_on(subnet_props: dict[str, object], profiles: bool = True) -> list[GateResource]:
+def _env_on(subnet_props: dict[str, object], profiles: bool = True) -> list[PlannedResource]:
     net = resource(SUBNET, subnet_props, name="apps")
     env_props = managed_environment()
     if profiles:
@@ -79,7 +80,7 @@ def test_environment_subnet_size_and_delegation() -> None:
     ]
 
 
-def _dns_stack(with_link: bool = True) -> list[GateResource]:
+def _dns_stack(with_link: bool = True) -> list[PlannedResource]:
     env = resource(MANAGED_ENVIRONMENT, managed_environment(), name="env")
     zone = resource(
         PRIVATE_ZONE, environment_zone(), name="zone", property_dependencies={"privateZoneName": (env.urn,)}
@@ -154,10 +155,10 @@ def test_invalid_cpu_memory_pair_is_refused() -> None:
     ]
 
 
-def _app(image: str, ignore: tuple[str, ...] = ()) -> GateResource:
+def _app(image: str, ignore: tuple[str, ...] = ()) -> PlannedResource:
     props = container_app()
     props["template"]["containers"][0]["image"] = image
-    return GateResource(
+    return PlannedResource(
         urn=urn(CONTAINER_APP, "api"),
         type=CONTAINER_APP,
         name="api",
@@ -166,8 +167,8 @@ def _app(image: str, ignore: tuple[str, ...] = ()) -> GateResource:
     )
 
 
-def _image_app(image: str, registry_urn: str) -> GateResource:
-    return GateResource(
+def _image_app(image: str, registry_urn: str) -> PlannedResource:
+    return PlannedResource(
         urn=urn(CONTAINER_APP, "api"),
         type=CONTAINER_APP,
         name="api",
@@ -176,7 +177,7 @@ def _image_app(image: str, registry_urn: str) -> GateResource:
     )
 
 
-def _image_findings(resources: list[GateResource], first: bool) -> list[str]:
+def _image_findings(resources: list[PlannedResource], first: bool) -> list[str]:
     config = {IMAGE.rule.name: {"firstDeployment": True}} if first else None
     return messages(evaluate(resources, stack="prod", policies=[IMAGE.policy], config=config).findings)
 

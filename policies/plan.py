@@ -1,23 +1,28 @@
-"""Run the Pulumi program offline, under mocks, and return what it would create.
+"""Record what the Pulumi program would create for a stack, offline: the one plan recorder.
 
-This is the engine behind `engram preview` and `engram check` (and the component tests): it reads a
-stack's `Pulumi.<stack>.yaml` exactly as the Pulumi CLI would hand it to the program (structured values
-JSON-encoded, secrets marked secret), installs recording mocks, runs the real program in
-`stacks/__main__.py`, and returns one `PlannedResource` per registered resource with its type token,
-logical name, inputs (camelCase wire names, numbers as floats, exactly what a provider would be sent),
-parent and options (aliases aside: see `_drop_aliases`). It resets Pulumi's global settings on every
-call, so it can run many stacks in one process.
+`engram preview`, `engram check` (the policy gate, `policies.gate`), `--export-arm`
+(`policies.arm_export`) and the component tests all read the `OfflinePlan` this module records. It
+reads a stack's `Pulumi.<stack>.yaml` exactly as the Pulumi CLI would hand it to the program
+(structured values JSON-encoded, secrets marked secret), installs mocks, runs the real program in
+`stacks/__main__.py` (loaded by file path), and keeps every `RegisterResource` request the resource
+monitor receives as one `PlannedResource`: its type token, logical name, URN, properties in wire form
+(what an analyzer and a provider are sent; `inputs` reads them as plain data), the mock's id and
+outputs, parent, dependencies and options (aliases aside: see `_drop_aliases`). It resets Pulumi's global
+settings on every call, so it can run many stacks in one process.
 
-Nothing here touches a network or a cloud account. Secrets the stack expects from
-`pulumi config set --secret` are absent from the YAML files by design; the runner fills each one with a
-marked placeholder (`OFFLINE_SECRET`) so the program can wire it, and reports which keys it filled.
+Tooling, not part of the pack: the pack's rules (`policies/rules`) never import this module, and
+`policies/__main__.py` does not either. Nothing here touches a network or a cloud account. Secrets the
+stack expects from `pulumi config set --secret` are absent from the YAML files by design; the runner
+fills each one with a marked placeholder (`OFFLINE_SECRET`) so the program can wire it, and reports
+which keys it filled.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +32,7 @@ import yaml  # type: ignore[import-untyped,unused-ignore]
 PROJECT = "engram"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG_DIR = REPO_ROOT / "stacks"
+PROGRAM_PATH = REPO_ROOT / "stacks" / "__main__.py"
 OFFLINE_SECRET = "offline-placeholder-secret"  # noqa: S105 - a marker, never a credential
 SUBSCRIPTION_ID = "00000000-0000-0000-0000-000000000000"
 TENANT_ID = "00000000-0000-0000-0000-00000000000t"
@@ -38,24 +44,30 @@ class OfflineRunError(Exception):
 
 @dataclass(frozen=True)
 class PlannedResource:
-    """One resource the program registers, as the engine (and a policy analyzer) would see it."""
+    """One resource the program registers, as the engine receives it and hands it to an analyzer.
 
+    Tests and the pack's unit tests build these by hand from `urn`, `type`, `name` and `properties`.
+    """
+
+    urn: str
     type: str
     name: str
-    urn: str
-    id: str | None  # the mock's resource id: what other resources' inputs refer to
-    inputs: Mapping[str, Any]
-    outputs: Mapping[str, Any]
-    custom: bool
-    parent_urn: str | None
-    protect: bool
-    dependencies: tuple[str, ...]
-    provider: str | None
+    #: Wire form (camelCase names, numbers as floats, secrets in the engine's envelope, unknowns as its
+    #: sentinel): exactly what a provider and a policy analyzer are sent.
+    properties: Mapping[str, Any]
+    parent: str | None = None
+    dependencies: tuple[str, ...] = ()
+    property_dependencies: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    protect: bool = False
+    custom: bool = True
     ignore_changes: tuple[str, ...] = ()  # property paths as the engine receives them
+    id: str | None = None  # the mock's resource id: what other resources' inputs refer to
+    outputs: Mapping[str, Any] = field(default_factory=dict)  # what the mock answered (plain)
 
-    @property
-    def package(self) -> str:
-        return self.type.split(":", 1)[0]
+    @functools.cached_property
+    def inputs(self) -> Mapping[str, Any]:
+        """`properties` as plain JSON-like data: secrets unwrapped, unknowns as `pulumi.output.UNKNOWN`."""
+        return _plain(self.properties)  # type: ignore[no-any-return]
 
 
 @dataclass
@@ -228,29 +240,30 @@ def _make_mocks_and_monitor() -> tuple[Any, Any, list[PlannedResource]]:
             return dict(_INVOKE_RESULTS.get(args.token, {}))
 
     class RecordingMonitor(MockMonitor):
-        """The SDK's mock monitor, plus a ledger of every registration with its options."""
+        """The SDK's mock monitor, plus a ledger of every registration as the engine receives it."""
 
         def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
             response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
             if request.type != "pulumi:pulumi:Stack":
-                from pulumi.runtime import rpc
+                from google.protobuf import json_format
 
-                inputs = rpc.deserialize_properties(request.object)
                 registration = self.resources.get(response.urn)
                 ledger.append(
                     PlannedResource(
+                        urn=response.urn,
                         type=request.type,
                         name=request.name,
-                        urn=response.urn,
-                        id=registration.id if registration else None,
-                        inputs=_plain(inputs),
-                        outputs=_plain(registration.state) if registration else {},
-                        custom=bool(request.custom),
-                        parent_urn=request.parent or None,
-                        protect=bool(request.protect),
+                        properties=json_format.MessageToDict(request.object),
+                        parent=request.parent or None,
                         dependencies=tuple(request.dependencies),
-                        provider=request.provider or None,
+                        property_dependencies={
+                            key: tuple(deps.urns) for key, deps in request.propertyDependencies.items()
+                        },
+                        protect=bool(request.protect),
+                        custom=bool(request.custom),
                         ignore_changes=tuple(request.ignoreChanges),
+                        id=registration.id if registration else None,
+                        outputs=_plain(registration.state) if registration else {},
                     )
                 )
             return response
@@ -260,7 +273,8 @@ def _make_mocks_and_monitor() -> tuple[Any, Any, list[PlannedResource]]:
 
 
 def _plain(value: Any) -> Any:
-    """Strip the SDK's secret/unknown wrappers: the ledger holds plain JSON-like data."""
+    """Strip the SDK's secret envelopes and unknown sentinels: plain JSON-like data (and `UNKNOWN`)."""
+    from pulumi.output import UNKNOWN
     from pulumi.runtime import rpc
 
     if isinstance(value, dict):
@@ -269,7 +283,7 @@ def _plain(value: Any) -> Any:
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
-    return value
+    return UNKNOWN if value == rpc.UNKNOWN else value
 
 
 # --- running -------------------------------------------------------------------------------------
@@ -277,18 +291,18 @@ def _plain(value: Any) -> Any:
 Program = Callable[[], None]
 
 
-def _import_program() -> Program:
-    """`stacks/__main__.py`'s `main`, loaded by path (the directory is not a package)."""
+def _load_program() -> Program:
+    """`stacks/__main__.py`'s `main`, loaded by path (the directory is not a package; the program's
+    imports of `components` happen here, at run time, never when this module is imported)."""
     import importlib.util
     import sys
 
     module_name = "engram_stack_program"
     if module_name in sys.modules:
         return sys.modules[module_name].main  # type: ignore[no-any-return]
-    path = REPO_ROOT / "stacks" / "__main__.py"
-    spec = importlib.util.spec_from_file_location(module_name, path)
+    spec = importlib.util.spec_from_file_location(module_name, PROGRAM_PATH)
     if spec is None or spec.loader is None:
-        raise OfflineRunError(f"cannot load the Pulumi program at {path}")
+        raise OfflineRunError(f"cannot load the Pulumi program at {PROGRAM_PATH}")
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
     spec.loader.exec_module(module)
@@ -335,7 +349,7 @@ def run_program(
     from pulumi.runtime.stack import run_pulumi_func
     from pulumi.runtime.sync_await import _sync_await
 
-    from components.profile import SECRET_KEYS
+    from components.profile import SECRET_KEYS  # the program's own table, read as the program runs
 
     config = read_stack_config(stack, config_dir)
     config.update(config_overrides or {})
@@ -359,7 +373,7 @@ def run_program(
     runtime_settings.SETTINGS.outputs.clear()
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=preview, monitor=monitor)
     root = runtime_settings.get_root_resource()
-    main = program or _import_program()
+    main = program or _load_program()
 
     def without_aliases() -> None:
         pulumi.runtime.register_stack_transformation(_drop_aliases)
@@ -382,33 +396,3 @@ def run_program(
         outputs=dict(resolved or {}),
         filled_secrets=filled,
     )
-
-
-def taggable(type_token: str) -> bool:
-    """Whether an azure-native resource type takes ARM `tags` (so the SOP tags must be on it)."""
-    import importlib
-
-    if not type_token.startswith("azure-native:"):
-        return False
-    _, module, name = type_token.split(":")
-    try:
-        cls = getattr(importlib.import_module(f"pulumi_azure_native.{module}"), name)
-    except (ImportError, AttributeError):
-        return False
-    import inspect
-
-    parameter = inspect.signature(cls._internal_init).parameters.get("tags")
-    # ARM tags are a string map; a few types (APIM named values) call a list of labels "tags".
-    return parameter is not None and "Mapping" in str(parameter.annotation)
-
-
-def summarize(resource: PlannedResource, keys: Sequence[str] = ()) -> str:
-    """A one-line description of a resource's key settings (for tables)."""
-    parts = []
-    for key in keys:
-        node: Any = resource.inputs
-        for part in key.split("."):
-            node = node.get(part) if isinstance(node, dict) else None
-        if node is not None:
-            parts.append(f"{key.split('.')[-1]}={node}")
-    return ", ".join(parts)

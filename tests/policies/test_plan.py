@@ -1,12 +1,20 @@
-"""The offline runner: repeatable in one process, faithful inputs and options, clear failures."""
+"""The plan recorder: repeatable in one process, faithful properties and options, clear failures."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+from pulumi.output import Unknown
 
-from components.offline import OFFLINE_SECRET, OfflineRunError, list_stacks, read_stack_config, run_program
+from policies.plan import (
+    OFFLINE_SECRET,
+    OfflineRunError,
+    PlannedResource,
+    list_stacks,
+    read_stack_config,
+    run_program,
+)
 from tests.components.conftest import plan_for
 
 
@@ -36,9 +44,7 @@ def test_records_parents_protect_and_secrets_filled() -> None:
     plan = plan_for("prod")
     vault = plan.one("azure-native:keyvault:Vault")
     assert vault.protect and vault.custom
-    assert vault.parent_urn is not None and vault.parent_urn.endswith(
-        "engram:security:KeyVault::engram-prod-sec"
-    )
+    assert vault.parent is not None and vault.parent.endswith("engram:security:KeyVault::engram-prod-sec")
     component = plan.one("engram:security:KeyVault")
     assert not component.custom
     assert "engram:azure-ai-key" in plan.filled_secrets
@@ -76,3 +82,19 @@ def test_customer_config_dir_and_encrypted_values(tmp_path: Path) -> None:
     assert "engram:azure-ai-key" not in read_stack_config("acme", tmp_path)
     plan = run_program("acme", tmp_path)
     assert plan.one("azure-native:resources:ResourceGroup").inputs["tags"]["environment"] == "acme"
+
+
+def test_inputs_read_the_wire_properties_as_plain_data() -> None:
+    secret = {"4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270", "value": "s3cret"}
+    unknown = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+    resource = PlannedResource(
+        urn="urn:pulumi:dev::engram::t::n",
+        type="t",
+        name="n",
+        properties={"password": secret, "ids": [unknown, "x"], "nested": {"count": 2.0}},
+    )
+    inputs = resource.inputs
+    assert inputs["password"] == "s3cret"
+    assert isinstance(inputs["ids"][0], Unknown) and inputs["ids"][1] == "x"
+    assert inputs["nested"] == {"count": 2.0}
+    assert resource.properties["password"] == secret  # the wire form is kept as the engine sent it
