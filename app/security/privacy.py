@@ -122,14 +122,12 @@ async def erase_user(
     if recorded == "deleted":
         removed["recordings"] = blobs
     await trail.append(
-        AuditEvent(
-            event="erasure",
-            user_id=actor.user_id,
-            tenant_id=actor.tenant_id,
-            roles=sorted(actor.roles),
-            request_id=request_id,
+        AuditEvent.by(
+            actor,
+            "erasure",
+            request_id,
             # The subject as a pseudonym, like every user id in the trail.
-            detail={
+            {
                 "subject": trail.user_ref(user_id),
                 "removed": removed,
                 "zep": outcome,
