@@ -75,19 +75,19 @@ def create_app(settings: Settings) -> FastAPI:
     recordings = Recordings(settings, BlobRecordingStore.from_settings(settings), pseudonym_key(settings))
     services = Services(
         settings=settings,
+        authenticator=authenticator_for(settings),
         engine=engine,
+        tickets=TicketStore(sessions),
         sessions=sessions,
+        limits=Limiter.from_settings(settings),
         memory=memory_runtime,
+        audit=AuditTrail(sessions, pseudonym_key(settings)),
         usage=meter,
         chat=ChatService(
             settings, memory_runtime.store, memory_runtime.context, gateway, memory_runtime.queue, meter
         ),
         recordings=recordings,
         voice=VoiceService(settings, recordings),
-        authenticator=authenticator_for(settings),
-        tickets=TicketStore(sessions),
-        limits=Limiter.from_settings(settings),
-        audit=AuditTrail(sessions, pseudonym_key(settings)),
     )
 
     @asynccontextmanager

@@ -99,14 +99,14 @@ async def health(services: ServicesDep) -> HealthResponse:
     )
 
 
-def _recordings(recordings: Recordings, settings: Settings) -> RecordingsHealth:
-    health = recordings.health
+def _recordings(recordings: Recordings | None, settings: Settings) -> RecordingsHealth:
+    health = recordings.health if recordings is not None else None
     return RecordingsHealth(
         mode=settings.recording_mode,
         store_configured=settings.recording_store_configured,
-        degraded=health.degraded,
-        dropped_frames=health.dropped_frames,
-        store_failures=health.store_failures,
+        degraded=bool(health and health.degraded),
+        dropped_frames=health.dropped_frames if health else 0,
+        store_failures=health.store_failures if health else 0,
     )
 
 

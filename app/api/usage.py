@@ -14,8 +14,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel, BeforeValidator, Field
 
-from app.api.deps import UsageDep
-from app.security.deps import CurrentIdentity, SettingsDep, UsageAdmin
+from app.api.deps import ServicesDep
+from app.security.deps import CurrentIdentity, UsageAdmin
 from app.usage.meter import UsageMeter
 from app.usage.prices import Cost, PriceTable, total_cost
 from app.usage.store import ERASED_USER_REF, NO_TENANT, UsageCounts
@@ -156,17 +156,13 @@ Until = Annotated[IsoDate | None, Query(description="Last day (UTC, YYYY-MM-DD, 
 
 @router.get("/api/v1/usage", response_model=UsageReport, operation_id="usage-own")
 async def own_usage(
-    identity: CurrentIdentity,
-    usage: UsageDep,
-    settings: SettingsDep,
-    since: Since = None,
-    until: Until = None,
+    identity: CurrentIdentity, services: ServicesDep, since: Since = None, until: Until = None
 ) -> UsageReport:
     """The caller's own tokens, voice seconds and cost estimate by day and agent, and today's budget."""
     first, last = _range(since, until)
-    meter = _meter(usage)
+    meter = _meter(services.usage)
     await meter.flush()  # this replica's latest usage is in the answer
-    prices = PriceTable(settings.usage_prices)
+    prices = PriceTable(services.settings.usage_prices)
     ref = meter.user_ref(identity.user_id)
     lines = await meter.store.lines(
         ("day", "agent_id", "channel", "model"), since=first, until=last, user_ref=ref
@@ -197,8 +193,7 @@ async def own_usage(
 @router.get("/api/v1/admin/usage", response_model=AdminUsagePage, operation_id="admin-usage")
 async def admin_usage(
     _admin: UsageAdmin,
-    usage: UsageDep,
-    settings: SettingsDep,
+    services: ServicesDep,
     since: Since = None,
     until: Until = None,
     tenant_id: Annotated[str | None, Query(max_length=64, description="Only this tenant.")] = None,
@@ -208,7 +203,7 @@ async def admin_usage(
 ) -> AdminUsagePage:
     """Usage by day, tenant and user (pseudonymised), with cost estimates, one page at a time (admin)."""
     first, last = _range(since, until)
-    meter = _meter(usage)
+    meter = _meter(services.usage)
     await meter.flush()
     ref = meter.user_ref(user_id) if user_id is not None else None
     tenant = None if tenant_id is None else tenant_id
@@ -219,7 +214,7 @@ async def admin_usage(
     lines = await meter.store.lines(
         (*keys_on, "model"), since=first, until=last, keys=keys, key_columns=keys_on
     )
-    prices = PriceTable(settings.usage_prices)
+    prices = PriceTable(services.settings.usage_prices)
     counts: dict[tuple[Any, ...], UsageCounts] = defaultdict(UsageCounts)
     costs: dict[tuple[Any, ...], list[Cost]] = defaultdict(list)
     models: dict[tuple[Any, ...], list[str]] = defaultdict(list)

@@ -8,7 +8,8 @@ the services of the layers above, and `create_app` installs that as `app.state`.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Annotated
+from dataclasses import dataclass
+from typing import Annotated, Self, TypeVar
 
 from fastapi import Depends, Header, HTTPException, Request, WebSocket, status
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -24,10 +25,12 @@ from app.security.tickets import TicketStore
 from app.settings import Settings
 
 
+@dataclass(kw_only=True, eq=False)
 class SecurityServices(State):
-    """The services the security dependencies use, typed; `app.state` is an instance (of a subclass).
+    """The services the security dependencies use, typed; `app.state` is one (of a subclass).
 
-    A `State`, so `app.state.<name>` reads and writes them as before (tests swap the authenticator).
+    A `State`, so `app.state.<name>` reads and writes them as before (tests swap the authenticator),
+    and a dataclass, so each member is declared once, typed, and required when the app is built.
     """
 
     settings: Settings
@@ -36,29 +39,27 @@ class SecurityServices(State):
     tickets: TicketStore
     limits: Limiter
 
-    def __init__(
-        self,
-        *,
-        settings: Settings,
-        sessions: async_sessionmaker[AsyncSession],
-        authenticator: Authenticator,
-        tickets: TicketStore,
-        limits: Limiter,
-    ) -> None:
-        super().__init__()
-        self.settings = settings
-        self.sessions = sessions
-        self.authenticator = authenticator
-        self.tickets = tickets
-        self.limits = limits
+    def __new__(cls, *args: object, **kwargs: object) -> Self:
+        # `State` keeps members in `_state`; the dataclass `__init__` sets them through
+        # `State.__setattr__`, so `_state` must exist before it runs.
+        self = super().__new__(cls)
+        State.__init__(self)
+        return self
+
+
+S = TypeVar("S", bound=SecurityServices)
+
+
+def state_of(connection: HTTPConnection, kind: type[S]) -> S:
+    """`app.state` as `kind`; the app must have been built by `create_app`."""
+    state = connection.app.state
+    if not isinstance(state, kind):
+        raise TypeError("app.state holds no services: build the app with app.main.create_app")
+    return state
 
 
 def security_services(connection: HTTPConnection) -> SecurityServices:
-    """`app.state`, typed; the app must have been built by `create_app`."""
-    state = connection.app.state
-    if not isinstance(state, SecurityServices):
-        raise TypeError("app.state holds no services: build the app with app.main.create_app")
-    return state
+    return state_of(connection, SecurityServices)
 
 
 async def get_settings_dep(request: Request) -> Settings:
