@@ -195,7 +195,7 @@ async def retention_task(
         yield
         return
 
-    async def _purge() -> Purged:
+    async def _purge() -> PurgeResult:
         return await purge_expired(store, trail, retention_days, zep=zep)
 
     async with every(interval, _purge, name="retention-purge", failure="retention purge failed"):
