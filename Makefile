@@ -110,6 +110,7 @@ test: $(STAMP) lint typecheck webtest web chromium oidc pytest
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports  # the layer contracts in pyproject.toml
 
 typecheck: $(STAMP)
 	$(BIN)/mypy app components policies $(wildcard stacks/*.py)

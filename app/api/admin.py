@@ -9,8 +9,9 @@ from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel
 
 from app.api.contract import Rfc3339, UtcDateTime
+from app.api.deps import AuditDep, ServicesDep
 from app.api.privacy import ErasureResponse, erase_for
-from app.audit.trail import AuditRecord, AuditTrail
+from app.audit.trail import AuditRecord
 from app.security.deps import AnyUserEraser, AuditReader
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
@@ -49,8 +50,8 @@ class AuditPage(BaseModel):
 
 @router.get("/audit", response_model=AuditPage, operation_id="admin-audit")
 async def read_audit(
-    request: Request,
     _admin: AuditReader,
+    trail: AuditDep,
     user_id: Annotated[str | None, Query(max_length=128, description="Only this user's records.")] = None,
     since: Annotated[Rfc3339 | None, Query(description="From this time (inclusive), RFC 3339.")] = None,
     until: Annotated[Rfc3339 | None, Query(description="Before this time, RFC 3339.")] = None,
@@ -59,7 +60,6 @@ async def read_audit(
 ) -> AuditPage:
     """Audit records in chain order, filtered by user and time, one page at a time."""
     since, until = _utc(since), _utc(until)  # since after until is an empty window: no records
-    trail: AuditTrail = request.app.state.audit
     records = await trail.query(user_id=user_id, since=since, until=until, after_seq=after, limit=limit)
     return AuditPage(
         items=[AuditEntry.of(r) for r in records],
@@ -78,7 +78,8 @@ def _utc(value: datetime | None) -> datetime | None:
 async def erase_any_user(
     request: Request,
     admin: AnyUserEraser,
+    services: ServicesDep,
     user_id: Annotated[str, Path(min_length=1, max_length=128)],
 ) -> ErasureResponse:
     """Erase a user's episodes, turns and facts, and ask Zep to delete the user."""
-    return await erase_for(request, user_id, admin)
+    return await erase_for(services, request, user_id, admin)

@@ -11,17 +11,14 @@ import socket
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
+from app.api.deps import MemoryDep
 from app.observability.live import LIVE, LatencyWindow
-from app.security.deps import SettingsDep, require
-from app.security.identity import Identity, Permission
+from app.security.deps import MetricsReader, SettingsDep
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
-
-# Kept here so this router owns no shared file; it may move to app/security/deps.py with the others.
-MetricsReader = Annotated[Identity, Depends(require(Permission.METRICS_READ))]
 
 
 class Latency(BaseModel):
@@ -66,18 +63,17 @@ def _latency(window: LatencyWindow) -> Latency:
 
 @router.get("/metrics", response_model=MetricsSnapshot, operation_id="admin-metrics")
 async def metrics_snapshot(
-    request: Request,
     settings: SettingsDep,
     _: MetricsReader,
+    memory: MemoryDep,
     minutes: Annotated[int, Query(ge=1, le=60, description="Window length in minutes.")] = 5,
 ) -> MetricsSnapshot:
     """Live SOP signals of this replica over the last `minutes` (admin)."""
     live = LIVE.snapshot(minutes * 60.0)
     zep_reachable: bool | None = None
     probe_degraded = False
-    memory_health = getattr(request.app.state, "memory_health", None)
-    if memory_health is not None:
-        zep_reachable, probe_degraded = await memory_health()
+    if memory.mirror is not None:
+        zep_reachable, probe_degraded = await memory.mirror.health()
     return MetricsSnapshot(
         generated_at=datetime.now(UTC),
         instance=socket.gethostname(),

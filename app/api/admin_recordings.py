@@ -13,11 +13,11 @@ from fastapi import APIRouter, HTTPException, Query, Request, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.api.contract import SESSION_ID_PATTERN, JsonInt, SessionIdPath, UtcDateTime, errors
-from app.audit.trail import AuditEvent, AuditTrail
-from app.recordings.store import MAX_LINK_SECONDS, RecordingStore, StoredBlob
+from app.api.deps import ServicesDep
+from app.audit.trail import AuditEvent
+from app.memory.runtime import MemoryRuntime
+from app.recordings.store import MAX_LINK_SECONDS, StoredBlob
 from app.security.deps import RecordingReader
-from app.security.identity import Identity
-from app.voice.recording import Recordings
 
 router = APIRouter(prefix="/api/v1/admin/recordings", tags=["admin"])
 
@@ -62,37 +62,20 @@ class ReadLink(BaseModel):
     expires_at: UtcDateTime
 
 
-def _store(request: Request) -> RecordingStore | None:
-    """None when no store is configured: then no recording exists (the guard refuses consent mode
-    without one), so lists are empty and links not found, each saying why."""
-    recordings: Recordings = request.app.state.recordings
-    return recordings.store
+# `services.recordings.store` is None when no store is configured: then no recording exists (the guard
+# refuses consent mode without one), so lists are empty and links not found, each saying why.
 
 
-async def _owner(request: Request, session_id: str, user_id: str | None) -> str:
+async def _owner(memory: MemoryRuntime, session_id: str, user_id: str | None) -> str:
     if user_id is not None:
         return user_id
-    owner: str | None = await request.app.state.memory.store.episode_owner(session_id)
+    owner = await memory.store.episode_owner(session_id)
     if owner is None:
         raise HTTPException(
             status.HTTP_404_NOT_FOUND,
             "no episode has this session id (it may have been purged); pass user_id to name the owner",
         )
     return owner
-
-
-async def _audit(request: Request, admin: Identity, event: str, detail: dict[str, object]) -> None:
-    trail: AuditTrail = request.app.state.audit
-    await trail.append(
-        AuditEvent(
-            event=event,
-            user_id=admin.user_id,
-            tenant_id=admin.tenant_id,
-            roles=sorted(admin.roles),
-            request_id=getattr(request.state, "request_id", None),
-            detail=detail,
-        )
-    )
 
 
 def _group(blobs: list[StoredBlob]) -> list[Recording]:
@@ -124,26 +107,29 @@ def _group(blobs: list[StoredBlob]) -> list[Recording]:
 async def list_recordings(
     request: Request,
     admin: RecordingReader,
+    services: ServicesDep,
     session_id: SessionIdPath,
     user_id: Annotated[
         str | None, Query(min_length=1, max_length=128, description="The owner (default: the episode's).")
     ] = None,
 ) -> RecordingList:
     """The consented recordings of one session (audited)."""
-    store = _store(request)
-    owner = await _owner(request, session_id, user_id)
-    trail: AuditTrail = request.app.state.audit
+    store = services.recordings.store
+    owner = await _owner(services.memory, session_id, user_id)
+    trail = services.audit
     user_ref = trail.user_ref(owner)
     try:
         blobs = await store.list_session(user_ref, session_id) if store is not None else []
     except ValueError:  # not a session id a recording can have (blob name rules)
         blobs = []
     items = _group(blobs)
-    await _audit(
-        request,
-        admin,
-        "recording_list",
-        {"subject": user_ref, "session_id": session_id, "recordings": len(items)},
+    await trail.append(
+        AuditEvent.by(
+            admin,
+            "recording_list",
+            getattr(request.state, "request_id", None),
+            {"subject": user_ref, "session_id": session_id, "recordings": len(items)},
+        )
     )
     return RecordingList(
         store_configured=store is not None, session_id=session_id, user_ref=user_ref, items=items
@@ -153,13 +139,15 @@ async def list_recordings(
 @router.post(
     "/link", response_model=ReadLink, operation_id="admin-recordings-link", responses=errors(403, 404)
 )
-async def read_link(request: Request, admin: RecordingReader, body: LinkRequest) -> ReadLink:
+async def read_link(
+    request: Request, admin: RecordingReader, services: ServicesDep, body: LinkRequest
+) -> ReadLink:
     """A short-lived read-only link to one part of one recording (audited)."""
-    store = _store(request)
+    store = services.recordings.store
     if store is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no recordings store is configured, so no recordings")
-    owner = await _owner(request, body.session_id, body.user_id)
-    trail: AuditTrail = request.app.state.audit
+    owner = await _owner(services.memory, body.session_id, body.user_id)
+    trail = services.audit
     user_ref = trail.user_ref(owner)
     try:
         blobs = await store.list_session(user_ref, body.session_id)
@@ -169,16 +157,18 @@ async def read_link(request: Request, admin: RecordingReader, body: LinkRequest)
     if match is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such recording part in this session")
     url, expires_at = await store.read_link(match.name, body.ttl_seconds)
-    await _audit(
-        request,
-        admin,
-        "recording_read",
-        {
-            "subject": user_ref,
-            "session_id": body.session_id,
-            "recording_id": body.recording_id,
-            "part": body.part,
-            "expires_at": expires_at.isoformat(),
-        },
+    await trail.append(
+        AuditEvent.by(
+            admin,
+            "recording_read",
+            getattr(request.state, "request_id", None),
+            {
+                "subject": user_ref,
+                "session_id": body.session_id,
+                "recording_id": body.recording_id,
+                "part": body.part,
+                "expires_at": expires_at.isoformat(),
+            },
+        )
     )
     return ReadLink(url=url, expires_at=expires_at)

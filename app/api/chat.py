@@ -18,19 +18,18 @@ import math
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import aclosing
 from datetime import datetime
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from app.agents import AgentNotFound
 from app.agents.catalogue import DEFAULT_AGENT_ID
 from app.api.contract import AGENT_ID_PATTERN, NOT_BLANK, SessionIdPath, not_blank
+from app.api.deps import AuditDep, ChatServiceDep, LimiterDep, MemoryDep
 from app.audit.trail import AuditEvent
 from app.chat.gateway import GatewayError, GatewayThrottled
-from app.chat.service import ChatReply, ChatService, SessionNotFound
-from app.memory.runtime import MemoryRuntime
+from app.chat.service import ChatReply, SessionNotFound
 from app.security.deps import ChatCaller, OwnMemory, SettingsDep
 from app.security.limiter import Limiter
 from app.security.privacy import MIRROR_SETTLE_SECONDS
@@ -40,14 +39,6 @@ log = logging.getLogger("engram.api.chat")
 router = APIRouter(prefix="/api/v1/chat", tags=["chat"])
 
 ChatIdentity = ChatCaller  # CHAT permission + the per-user chat rate limit (429 + Retry-After)
-
-
-async def get_chat_service(request: Request) -> ChatService:
-    service: ChatService = request.app.state.chat
-    return service
-
-
-ChatServiceDep = Annotated[ChatService, Depends(get_chat_service)]
 
 
 class ChatRequest(BaseModel):
@@ -143,7 +134,7 @@ async def send(
     identity: ChatIdentity,
     service: ChatServiceDep,
     settings: SettingsDep,
-    request: Request,
+    limiter: LimiterDep,
 ) -> ChatResponse:
     """Send a message to an agent and get its reply (recorded in the session's episode)."""
     _check_size(body, settings.chat_max_content_chars)
@@ -151,14 +142,13 @@ async def send(
         reply = await service.reply(identity, body.content, body.agent_id, body.session_id)
     except (AgentNotFound, SessionNotFound, GatewayError) as exc:
         raise _http_error(exc) from None
-    _spend(request, body.content, reply)
+    _spend(limiter, body.content, reply)
     return ChatResponse.of(reply)
 
 
-def _spend(request: Request, question: str, reply: ChatReply) -> None:
+def _spend(limiter: Limiter, question: str, reply: ChatReply) -> None:
     """Count the reply's tokens against the deployment's budget (about 4 characters a token when the
     gateway reported no usage)."""
-    limiter: Limiter = request.app.state.limits
     limiter.spend_tokens(reply.tokens_used or (len(question) + len(reply.content)) // 4)
 
 
@@ -173,7 +163,7 @@ async def stream(
     identity: ChatIdentity,
     service: ChatServiceDep,
     settings: SettingsDep,
-    request: Request,
+    limiter: LimiterDep,
 ) -> StreamingResponse:
     """The same reply as Server-Sent Events: `delta`s as they arrive, then `done` with the metadata."""
     _check_size(body, settings.chat_max_content_chars)
@@ -182,7 +172,7 @@ async def stream(
     except (AgentNotFound, SessionNotFound, GatewayError) as exc:
         raise _http_error(exc) from None
     return StreamingResponse(
-        _sse(events, lambda reply: _spend(request, body.content, reply)),
+        _sse(events, lambda reply: _spend(limiter, body.content, reply)),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
@@ -221,10 +211,10 @@ class SessionCleared(BaseModel):
     operation_id="chat-clear-session",
     responses={404: {"description": "No such session (or not the caller's)."}},
 )
-async def clear_session(session_id: SessionIdPath, identity: OwnMemory, request: Request) -> SessionCleared:
+async def clear_session(
+    session_id: SessionIdPath, identity: OwnMemory, memory: MemoryDep, audit: AuditDep, request: Request
+) -> SessionCleared:
     """Delete the caller's session: its turns, the facts taken from it and its Zep thread (audited)."""
-    state = request.app.state
-    memory: MemoryRuntime = state.memory
     owner = await memory.store.episode_owner(session_id) if len(session_id) <= 64 else None
     if owner is None or owner != identity.user_id:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such session")
@@ -235,14 +225,12 @@ async def clear_session(session_id: SessionIdPath, identity: OwnMemory, request:
     if memory.mirror is not None:
         _, failed = await memory.mirror.delete_threads(deleted.zep_threads)
         zep = "failed" if failed else "requested"
-    await state.audit.append(
-        AuditEvent(
-            event="session_delete",
-            user_id=identity.user_id,
-            tenant_id=identity.tenant_id,
-            roles=sorted(identity.roles),
-            request_id=getattr(request.state, "request_id", None),
-            detail={
+    await audit.append(
+        AuditEvent.by(
+            identity,
+            "session_delete",
+            getattr(request.state, "request_id", None),
+            {
                 "turns": deleted.turns,
                 "facts": deleted.facts,
                 "zep_threads": len(deleted.zep_threads),

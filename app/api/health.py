@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Literal
 
-from fastapi import APIRouter, Request, Response, status
+from fastapi import APIRouter, Response, status
 from pydantic import BaseModel, Field
 
 from app import __version__
+from app.api.deps import EngineDep, ServicesDep
 from app.db.engine import ping
-from app.security.deps import SettingsDep
-from app.security.limiter import Limiter
+from app.memory.runtime import MemoryRuntime
 from app.settings import Settings
 from app.voice.recording import Recordings
 
@@ -63,18 +63,17 @@ class ReadyResponse(BaseModel):
 
 
 @router.get("/health", response_model=HealthResponse, operation_id="health-get")
-async def health(request: Request, settings: SettingsDep) -> HealthResponse:
+async def health(services: ServicesDep) -> HealthResponse:
     """Service status and the SOP troubleshooting flags."""
-    database_ok = await ping(request.app.state.engine)
-    memory_health = getattr(request.app.state, "memory_health", None)
+    settings = services.settings
+    database_ok = await ping(services.engine)
     zep_reachable: bool | None = None
     degraded = False
-    if memory_health is not None:
-        zep_reachable, degraded = await memory_health()
-    backlog = _mirror_backlog(request)
-    limiter: Limiter = request.app.state.limits
-    limits = await limiter.health()
-    recordings = _recordings(request, settings)
+    if services.memory.mirror is not None:
+        zep_reachable, degraded = await services.memory.mirror.health()
+    backlog = _mirror_backlog(services.memory)
+    limits = await services.limits.health()
+    recordings = _recordings(services.recordings, settings)
     return HealthResponse(
         status=(
             "ok"
@@ -100,8 +99,7 @@ async def health(request: Request, settings: SettingsDep) -> HealthResponse:
     )
 
 
-def _recordings(request: Request, settings: Settings) -> RecordingsHealth:
-    recordings: Recordings | None = getattr(request.app.state, "recordings", None)
+def _recordings(recordings: Recordings | None, settings: Settings) -> RecordingsHealth:
     health = recordings.health if recordings is not None else None
     return RecordingsHealth(
         mode=settings.recording_mode,
@@ -112,9 +110,9 @@ def _recordings(request: Request, settings: Settings) -> RecordingsHealth:
     )
 
 
-def _mirror_backlog(request: Request) -> tuple[int | None, float | None]:
+def _mirror_backlog(memory: MemoryRuntime) -> tuple[int | None, float | None]:
     """The outbox backlog as this replica's worker last measured it (each poll); nulls without Zep."""
-    queue = getattr(getattr(request.app.state, "memory", None), "queue", None)
+    queue = memory.queue
     if queue is None:
         return None, None
     backlog = queue.backlog
@@ -128,9 +126,9 @@ def _mirror_backlog(request: Request) -> tuple[int | None, float | None]:
     operation_id="health-ready",
     responses={503: {"model": ReadyResponse, "description": "The database does not answer."}},
 )
-async def ready(request: Request, response: Response) -> ReadyResponse:
+async def ready(engine: EngineDep, response: Response) -> ReadyResponse:
     """200 when the database answers, 503 otherwise."""
-    database_ok = await ping(request.app.state.engine)
+    database_ok = await ping(engine)
     if not database_ok:
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     return ReadyResponse(ready=database_ok, database_ok=database_ok)

@@ -10,29 +10,18 @@ import time
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from app.api.contract import NOT_BLANK, JsonInt, SessionIdPath, UtcDateTime, errors, not_blank
-from app.memory.store import Episode, EpisodeDigest, Fact, MemoryStore
-from app.security.deps import require
-from app.security.identity import Identity, Permission
+from app.api.deps import StoreDep
+from app.memory.store import Episode, EpisodeDigest, Fact
+from app.security.deps import FactWriter, MemorySearcher, OwnMemory
+from app.security.identity import Permission
 
 router = APIRouter(prefix="/api/v1/memory", tags=["memory"])
 
-ReaderIdentity = Annotated[Identity, Depends(require(Permission.MEMORY_OWN))]
-SearchIdentity = Annotated[Identity, Depends(require(Permission.MEMORY_SEARCH))]
-FactsIdentity = Annotated[Identity, Depends(require(Permission.MEMORY_FACTS))]
-
 MAX_FACT_CHARS = 2000
-
-
-async def get_store(request: Request) -> MemoryStore:
-    store: MemoryStore = request.app.state.memory.store
-    return store
-
-
-StoreDep = Annotated[MemoryStore, Depends(get_store)]
 
 
 class TurnMetadata(BaseModel):
@@ -155,7 +144,7 @@ def _summary(episode: Episode, digest: EpisodeDigest) -> EpisodeSummary:
     "/episodes", response_model=EpisodePage, operation_id="memory-list-episodes", responses=errors(403)
 )
 async def list_episodes(
-    identity: ReaderIdentity,
+    identity: OwnMemory,
     store: StoreDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
@@ -179,7 +168,7 @@ async def list_episodes(
     operation_id="memory-get-episode",
     responses=errors(403, 404),
 )
-async def get_episode(session_id: SessionIdPath, identity: ReaderIdentity, store: StoreDep) -> EpisodeOut:
+async def get_episode(session_id: SessionIdPath, identity: OwnMemory, store: StoreDep) -> EpisodeOut:
     """One episode with its whole transcript, in order, across chat and voice."""
     episode = await store.get_episode(session_id)
     if episode is None or (episode.owner_id != identity.user_id and not identity.can(Permission.MEMORY_ANY)):
@@ -207,7 +196,7 @@ async def get_episode(session_id: SessionIdPath, identity: ReaderIdentity, store
 
 
 @router.post("/search", response_model=SearchResponse, operation_id="memory-search", responses=errors(403))
-async def search(body: SearchRequest, identity: SearchIdentity, store: StoreDep) -> SearchResponse:
+async def search(body: SearchRequest, identity: MemorySearcher, store: StoreDep) -> SearchResponse:
     """The caller's facts matching the query, best first."""
     started = time.perf_counter()
     found = await store.search_facts(identity.user_id, body.query, body.limit)
@@ -225,7 +214,7 @@ async def search(body: SearchRequest, identity: SearchIdentity, store: StoreDep)
     operation_id="memory-add-fact",
     responses=errors(403),
 )
-async def add_fact(body: FactIn, identity: FactsIdentity, store: StoreDep) -> FactAdded:
+async def add_fact(body: FactIn, identity: FactWriter, store: StoreDep) -> FactAdded:
     """Remember a fact about the caller (used in later conversations)."""
     fact = await store.add_fact(identity.user_id, body.content, tenant_id=identity.tenant_id)
     return FactAdded(success=True, node_id=fact.id, message="fact stored")

@@ -7,6 +7,7 @@ from typing import Literal
 from fastapi import APIRouter, Request
 from pydantic import BaseModel
 
+from app.api.deps import Services, ServicesDep
 from app.security.deps import OwnMemory
 from app.security.identity import Identity
 from app.security.privacy import erase_user
@@ -24,24 +25,24 @@ class ErasureResponse(BaseModel):
 
 
 @router.delete("/users/me", response_model=ErasureResponse, operation_id="memory-erase-me")
-async def erase_me(request: Request, identity: OwnMemory) -> ErasureResponse:
+async def erase_me(request: Request, identity: OwnMemory, services: ServicesDep) -> ErasureResponse:
     """Erase the caller's memory and tickets, end their voice sessions, and ask Zep to delete their user."""
-    return await erase_for(request, identity.user_id, identity)
+    return await erase_for(services, request, identity.user_id, identity)
 
 
-async def erase_for(request: Request, user_id: str, actor: Identity) -> ErasureResponse:
-    state = request.app.state
+async def erase_for(services: Services, request: Request, user_id: str, actor: Identity) -> ErasureResponse:
+    """Erase `user_id` from every service that holds something of theirs (`erase_user` says the order)."""
     result = await erase_user(
         user_id,
-        store=state.memory.store,
-        zep=state.memory.mirror,
-        trail=state.audit,
+        store=services.memory.store,
+        zep=services.memory.mirror,
+        trail=services.audit,
         actor=actor,
         request_id=getattr(request.state, "request_id", None),
-        pending=state.memory.queue,
-        voice=state.voice,
-        tickets=state.tickets,
-        usage=getattr(state, "usage", None),
-        recordings=state.recordings.store,
+        pending=services.memory.queue,
+        voice=services.voice,
+        tickets=services.tickets,
+        usage=services.usage,
+        recordings=services.recordings.store,
     )
     return ErasureResponse(removed=result.removed, zep=result.zep, recordings=result.recordings)

@@ -11,19 +11,16 @@ from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel, BeforeValidator, Field
 
-from app.security.deps import CurrentIdentity, require
-from app.security.identity import Identity, Permission
+from app.api.deps import ServicesDep
+from app.security.deps import CurrentIdentity, UsageAdmin
 from app.usage.meter import UsageMeter
 from app.usage.prices import Cost, PriceTable, total_cost
 from app.usage.store import ERASED_USER_REF, NO_TENANT, UsageCounts
 
 router = APIRouter(tags=["usage"])
-
-# Kept here so this router owns no shared file (like admin_metrics).
-UsageAdmin = Annotated[Identity, Depends(require(Permission.USAGE_ANY))]
 
 #: The longest range one request may ask for (days, inclusive).
 MAX_RANGE_DAYS = 366
@@ -92,8 +89,7 @@ class AdminUsagePage(BaseModel):
     offset: int
 
 
-def _meter(request: Request) -> UsageMeter:
-    meter: UsageMeter | None = request.app.state.usage
+def _meter(meter: UsageMeter | None) -> UsageMeter:
     if meter is None:
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE, "usage metering is off (set USAGE_METERING_ENABLED=true)"
@@ -139,10 +135,6 @@ def _figures(counts: UsageCounts, cost: Cost) -> dict[str, Any]:
     }
 
 
-def _prices(request: Request) -> PriceTable:
-    return PriceTable(request.app.state.settings.usage_prices)
-
-
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
@@ -164,13 +156,13 @@ Until = Annotated[IsoDate | None, Query(description="Last day (UTC, YYYY-MM-DD, 
 
 @router.get("/api/v1/usage", response_model=UsageReport, operation_id="usage-own")
 async def own_usage(
-    request: Request, identity: CurrentIdentity, since: Since = None, until: Until = None
+    identity: CurrentIdentity, services: ServicesDep, since: Since = None, until: Until = None
 ) -> UsageReport:
     """The caller's own tokens, voice seconds and cost estimate by day and agent, and today's budget."""
     first, last = _range(since, until)
-    meter = _meter(request)
+    meter = _meter(services.usage)
     await meter.flush()  # this replica's latest usage is in the answer
-    prices = _prices(request)
+    prices = PriceTable(services.settings.usage_prices)
     ref = meter.user_ref(identity.user_id)
     lines = await meter.store.lines(
         ("day", "agent_id", "channel", "model"), since=first, until=last, user_ref=ref
@@ -200,8 +192,8 @@ async def own_usage(
 
 @router.get("/api/v1/admin/usage", response_model=AdminUsagePage, operation_id="admin-usage")
 async def admin_usage(
-    request: Request,
     _admin: UsageAdmin,
+    services: ServicesDep,
     since: Since = None,
     until: Until = None,
     tenant_id: Annotated[str | None, Query(max_length=64, description="Only this tenant.")] = None,
@@ -211,7 +203,7 @@ async def admin_usage(
 ) -> AdminUsagePage:
     """Usage by day, tenant and user (pseudonymised), with cost estimates, one page at a time (admin)."""
     first, last = _range(since, until)
-    meter = _meter(request)
+    meter = _meter(services.usage)
     await meter.flush()
     ref = meter.user_ref(user_id) if user_id is not None else None
     tenant = None if tenant_id is None else tenant_id
@@ -222,7 +214,7 @@ async def admin_usage(
     lines = await meter.store.lines(
         (*keys_on, "model"), since=first, until=last, keys=keys, key_columns=keys_on
     )
-    prices = _prices(request)
+    prices = PriceTable(services.settings.usage_prices)
     counts: dict[tuple[Any, ...], UsageCounts] = defaultdict(UsageCounts)
     costs: dict[tuple[Any, ...], list[Cost]] = defaultdict(list)
     models: dict[tuple[Any, ...], list[str]] = defaultdict(list)

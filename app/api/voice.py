@@ -10,20 +10,18 @@ from __future__ import annotations
 import logging
 from typing import Literal
 
-from fastapi import APIRouter, HTTPException, Request, WebSocket, status
+from fastapi import APIRouter, HTTPException, WebSocket, status
 from pydantic import BaseModel, Field
 
 from app.agents import AgentNotFound
 from app.agents.catalogue import DEFAULT_AGENT_ID
 from app.api.contract import AgentIdPath
-from app.memory.runtime import MemoryRuntime
+from app.api.deps import LimiterDep, ServicesDep, VoiceServiceDep
 from app.observability import metrics
 from app.security.counters import Refusal
 from app.security.deps import WS_POLICY_VIOLATION, caller_key, websocket_identity
 from app.security.identity import Permission
-from app.security.limiter import Limiter
 from app.settings import Settings
-from app.usage.meter import UsageMeter
 from app.voice import protocol
 from app.voice.bridge import VoiceBridge
 from app.voice.service import VoiceService
@@ -60,25 +58,9 @@ class VoiceAgentConfig(BaseModel):
     endpoint_configured: bool
 
 
-def _service(app_state: object) -> VoiceService:
-    service: VoiceService = app_state.voice  # type: ignore[attr-defined]
-    return service
-
-
-def _limiter(app_state: object) -> Limiter:
-    limiter: Limiter = app_state.limits  # type: ignore[attr-defined]
-    return limiter
-
-
-def _memory(app_state: object) -> MemoryRuntime:
-    runtime: MemoryRuntime = app_state.memory  # type: ignore[attr-defined]
-    return runtime
-
-
 @router.get("/status", response_model=VoiceStatus, operation_id="voice-status")
-async def voice_status(request: Request) -> VoiceStatus:
+async def voice_status(service: VoiceServiceDep, limiter: LimiterDep) -> VoiceStatus:
     """Whether voice is configured, how it authenticates, live sessions and each agent's voice."""
-    service = _service(request.app.state)
     settings = service.settings
     return VoiceStatus(
         voicelive_configured=settings.voicelive_configured,
@@ -88,7 +70,7 @@ async def voice_status(request: Request) -> VoiceStatus:
         auth_mode=auth_mode(settings),
         active_sessions=service.active,
         max_sessions=service.max_sessions,
-        deployment_sessions=await _limiter(request.app.state).open_sessions(),
+        deployment_sessions=await limiter.open_sessions(),
         recording="consent" if service.recordings is not None and service.recordings.enabled else "off",
         agents={agent.id: AgentVoice(voice=agent.voice) for agent in service.agents()},
     )
@@ -100,9 +82,8 @@ async def voice_status(request: Request) -> VoiceStatus:
     operation_id="voice-config",
     responses={404: {"description": "No agent has this id."}},
 )
-async def voice_config(agent: AgentIdPath, request: Request) -> VoiceAgentConfig:
+async def voice_config(agent: AgentIdPath, service: VoiceServiceDep) -> VoiceAgentConfig:
     """The voice session an agent gets: its voice name and the model."""
-    service = _service(request.app.state)
     try:
         found = service.agent(agent)
     except AgentNotFound as exc:
@@ -123,9 +104,11 @@ def _origin_allowed(websocket: WebSocket, settings: Settings) -> bool:
 
 
 @router.websocket("/voicelive/{session_id}")
-async def voicelive(websocket: WebSocket, session_id: str, agent: str = DEFAULT_AGENT_ID) -> None:
+async def voicelive(
+    websocket: WebSocket, services: ServicesDep, session_id: str, agent: str = DEFAULT_AGENT_ID
+) -> None:
     """Browser audio <-> an Azure VoiceLive session; see docs/voice-protocol.md."""
-    service = _service(websocket.app.state)
+    service = services.voice
     if not _origin_allowed(websocket, service.settings):
         await websocket.close(code=WS_POLICY_VIOLATION, reason="origin not allowed")
         return
@@ -145,7 +128,7 @@ async def voicelive(websocket: WebSocket, session_id: str, agent: str = DEFAULT_
         await websocket.send_text(protocol.error(message))
         await websocket.close(code=code, reason=message[:120])
         return
-    meter: UsageMeter | None = websocket.app.state.usage
+    meter = services.usage
     wait = await meter.budget_retry_after(identity.user_id) if meter is not None else None
     if wait is not None:
         message = (
@@ -163,7 +146,7 @@ async def voicelive(websocket: WebSocket, session_id: str, agent: str = DEFAULT_
         await websocket.send_text(protocol.error(message))
         await websocket.close(code=protocol.CLOSE_TRY_AGAIN, reason=message[:120])
         return
-    limiter = _limiter(websocket.app.state)
+    limiter = services.limits
     client = websocket.client
     lease = await limiter.open_voice(caller_key(identity, client and (client.host, client.port)))
     if isinstance(lease, Refusal):
@@ -174,7 +157,7 @@ async def voicelive(websocket: WebSocket, session_id: str, agent: str = DEFAULT_
         await websocket.send_text(protocol.error(message))
         await websocket.close(code=protocol.CLOSE_TRY_AGAIN, reason=message[:120])
         return
-    memory = _memory(websocket.app.state)
+    memory = services.memory
     metering = (
         meter.voice_session(
             identity.user_id,

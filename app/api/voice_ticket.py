@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from pydantic import BaseModel
 
+from app.api.deps import TicketsDep
 from app.security.deps import VoiceStarter
-from app.security.tickets import TICKET_TTL, TicketStore
+from app.security.tickets import TICKET_TTL
 
 router = APIRouter(prefix="/api/v1/voice", tags=["voice"])
 
@@ -21,9 +22,8 @@ class TicketResponse(BaseModel):
 
 
 @router.post("/ticket", response_model=TicketResponse, operation_id="voice-ticket")
-async def issue_ticket(request: Request, identity: VoiceStarter) -> TicketResponse:
+async def issue_ticket(identity: VoiceStarter, tickets: TicketsDep) -> TicketResponse:
     """A ticket for one voice websocket, valid for a few seconds and redeemable once."""
-    tickets: TicketStore = request.app.state.tickets
     ticket, expires = await tickets.issue(identity)
     return TicketResponse(
         ticket=ticket,

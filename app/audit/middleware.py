@@ -12,8 +12,7 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.audit.trail import AuditEvent, AuditTrail
-from app.security.identity import Identity
+from app.audit.trail import Actor, AuditEvent, AuditTrail
 
 _SKIPPED = ("/health", "/ready", "/docs", "/openapi.json", "/redoc")
 
@@ -78,7 +77,7 @@ class AuditMiddleware:
 
 def _event(scope: Scope, kind: str, status: int, latency_ms: float | None) -> AuditEvent:
     state = scope.get("state") or {}
-    identity: Identity | None = state.get("identity")
+    identity: Actor | None = state.get("identity")
     route = scope.get("route")
     client = scope.get("client")
     return AuditEvent(

@@ -28,10 +28,10 @@ import hmac
 import json
 import logging
 import re
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import cast
+from typing import Protocol, cast
 
 from sqlalchemy import Connection, Table, and_, case, func, insert, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -53,6 +53,20 @@ _QUEUE_MAX = 10_000
 _DEVELOPMENT_KEY = b"engram-development-audit-pseudonym-key"
 
 
+class Actor(Protocol):
+    """Who acted, as the trail records them. `app.security.identity.Identity` is one; the trail names
+    only what it stores, so it needs nothing from the security layer above it."""
+
+    @property
+    def user_id(self) -> str: ...
+
+    @property
+    def tenant_id(self) -> str | None: ...
+
+    @property
+    def roles(self) -> Collection[str]: ...
+
+
 @dataclass(frozen=True)
 class AuditEvent:
     """What happened; never what was said."""
@@ -69,6 +83,20 @@ class AuditEvent:
     client_ip: str | None = None
     detail: dict[str, object] = field(default_factory=dict)
     at: datetime | None = None
+
+    @classmethod
+    def by(
+        cls, actor: Actor, event: str, request_id: str | None, detail: dict[str, object] | None = None
+    ) -> AuditEvent:
+        """`event`, done by `actor` (their id pseudonymised when stored, their roles sorted)."""
+        return cls(
+            event=event,
+            user_id=actor.user_id,
+            tenant_id=actor.tenant_id,
+            roles=sorted(actor.roles),
+            request_id=request_id,
+            detail=detail or {},
+        )
 
 
 @dataclass(frozen=True)

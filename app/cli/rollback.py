@@ -10,12 +10,12 @@ import subprocess  # nosec B404 - runs the pulumi CLI with fixed arguments
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import asdict
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
-from app.cli.verify import verify_or_exit
+from app.cli.verify import VerifyApiBase, VerifyToken, verify_or_exit
 from app.ops.rollback import RollbackError, RollbackResult
 from app.ops.verify import VerifyOptions
 
@@ -85,6 +85,14 @@ async def _rollback(subscription: str, resource_group: str, app: str, revision: 
         return await rollback(client, resource_group, app, revision)
 
 
+# Where the stack's container app is, when its outputs do not say (`resolve_target`); rotate shares them.
+ResourceGroup = Annotated[str | None, typer.Option("--resource-group", help="Overrides the stack's.")]
+ContainerApp = Annotated[str | None, typer.Option("--app", help="Container app name; overrides the stack's.")]
+Subscription = Annotated[
+    str | None, typer.Option("--subscription", envvar="AZURE_SUBSCRIPTION_ID", help="Azure subscription id.")
+]
+
+
 def register(cli: typer.Typer) -> None:
     @cli.command()
     def rollback(
@@ -92,21 +100,11 @@ def register(cli: typer.Typer) -> None:
         revision: str | None = typer.Option(
             None, "--revision", help="Revision name or suffix; default the previous healthy one."
         ),
-        resource_group: str | None = typer.Option(None, "--resource-group", help="Overrides the stack's."),
-        app: str | None = typer.Option(None, "--app", help="Container app name; overrides the stack's."),
-        subscription: str | None = typer.Option(
-            None, "--subscription", envvar="AZURE_SUBSCRIPTION_ID", help="Azure subscription id."
-        ),
-        api_base: str | None = typer.Option(
-            None, "--api-base", help="URL to verify afterwards; default the app's ingress URL."
-        ),
-        token: str | None = typer.Option(
-            None,
-            "--token",
-            envvar="ENGRAM_VERIFY_TOKEN",
-            help="Bearer token for the verification.",
-            show_default=False,
-        ),
+        resource_group: ResourceGroup = None,
+        app: ContainerApp = None,
+        subscription: Subscription = None,
+        api_base: VerifyApiBase = None,
+        token: VerifyToken = None,
         as_json: bool = typer.Option(False, "--json", help="Print the result and verification as JSON."),
     ) -> None:
         """Re-activate the previous healthy revision (100% traffic) and verify the API (Azure SDK)."""

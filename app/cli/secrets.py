@@ -21,6 +21,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from app.cli.rollback import ContainerApp, ResourceGroup, Subscription
+from app.cli.verify import VerifyApiBase, VerifyToken
 from app.ops.secrets import (
     MODES,
     AppTarget,
@@ -268,19 +270,11 @@ def rotate_command(
     ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan; change nothing."),
     vault_url: str | None = typer.Option(None, "--vault-url", help="Overrides the stack's keyVaultUri."),
-    resource_group: str | None = typer.Option(None, "--resource-group", help="Overrides the stack's."),
-    app_name: str | None = typer.Option(None, "--app", help="Container app name; overrides the stack's."),
-    subscription: str | None = typer.Option(
-        None, "--subscription", envvar="AZURE_SUBSCRIPTION_ID", help="Azure subscription id."
-    ),
-    api_base: str | None = typer.Option(None, "--api-base", help="URL to verify; default the app's ingress."),
-    token: str | None = typer.Option(
-        None,
-        "--token",
-        envvar="ENGRAM_VERIFY_TOKEN",
-        help="Bearer token for the verification.",
-        show_default=False,
-    ),
+    resource_group: ResourceGroup = None,
+    app_name: ContainerApp = None,
+    subscription: Subscription = None,
+    api_base: VerifyApiBase = None,
+    token: VerifyToken = None,
     as_json: bool = typer.Option(False, "--json", help="Print the plan and result as JSON."),
 ) -> None:
     """Rotate one secret in the safe order: new version, restart, verify, disable the old versions."""

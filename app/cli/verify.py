@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -55,17 +56,27 @@ def verify_or_exit(options: VerifyOptions, *, as_json: bool, console: Console | 
     return report
 
 
+#: The bearer token the verification sends (`engram verify`, and after a rollback or rotation).
+VerifyToken = Annotated[
+    str | None,
+    typer.Option(
+        "--token",
+        envvar="ENGRAM_VERIFY_TOKEN",
+        help="Bearer token (or ENGRAM_VERIFY_TOKEN).",
+        show_default=False,
+    ),
+]
+#: Where a rollback or rotation verifies the API afterwards.
+VerifyApiBase = Annotated[
+    str | None, typer.Option("--api-base", help="URL to verify afterwards; default the app's ingress URL.")
+]
+
+
 def register(cli: typer.Typer) -> None:
     @cli.command()
     def verify(
         api_base: str = typer.Option(..., "--api-base", help="The API's base URL, e.g. https://<API_HOST>."),
-        token: str | None = typer.Option(
-            None,
-            "--token",
-            envvar="ENGRAM_VERIFY_TOKEN",
-            help="Bearer token (or ENGRAM_VERIFY_TOKEN).",
-            show_default=False,
-        ),
+        token: VerifyToken = None,
         agent: str = typer.Option(DEFAULT_AGENT, "--agent", help="Agent to chat with and open voice for."),
         origin: str | None = typer.Option(
             None, "--origin", help="Origin header for the websocket (the UI's URL)."

@@ -1,12 +1,20 @@
-"""FastAPI dependencies as typed aliases; routers name these and never write `Depends(...)` inline."""
+"""FastAPI security dependencies as typed aliases; routers name these and never write `Depends(...)` inline.
+
+The security layer reads its own services (settings, sessions, authenticator, tickets, limits) from
+`SecurityServices`, the typed part of `app.state` it owns; `app.api.deps.Services` extends it with
+the services of the layers above, and `create_app` installs that as `app.state`.
+"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Annotated
+from dataclasses import dataclass
+from typing import Annotated, Self, TypeVar
 
 from fastapi import Depends, Header, HTTPException, Request, WebSocket, status
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from starlette.datastructures import State
+from starlette.requests import HTTPConnection
 
 from app.observability import metrics
 from app.security.authenticator import Authenticator, AuthError, IdentityProviderUnavailable, bearer_token
@@ -17,18 +25,54 @@ from app.security.tickets import TicketStore
 from app.settings import Settings
 
 
+@dataclass(kw_only=True, eq=False)
+class SecurityServices(State):
+    """The services the security dependencies use, typed; `app.state` is one (of a subclass).
+
+    A `State`, so `app.state.<name>` reads and writes them as before (tests swap the authenticator),
+    and a dataclass, so each member is declared once, typed, and required when the app is built.
+    """
+
+    settings: Settings
+    sessions: async_sessionmaker[AsyncSession]
+    authenticator: Authenticator
+    tickets: TicketStore
+    limits: Limiter
+
+    def __new__(cls, *args: object, **kwargs: object) -> Self:
+        # `State` keeps members in `_state`; the dataclass `__init__` sets them through
+        # `State.__setattr__`, so `_state` must exist before it runs.
+        self = super().__new__(cls)
+        State.__init__(self)
+        return self
+
+
+S = TypeVar("S", bound=SecurityServices)
+
+
+def state_of(connection: HTTPConnection, kind: type[S]) -> S:
+    """`app.state` as `kind`; the app must have been built by `create_app`."""
+    state = connection.app.state
+    if not isinstance(state, kind):
+        raise TypeError("app.state holds no services: build the app with app.main.create_app")
+    return state
+
+
+def security_services(connection: HTTPConnection) -> SecurityServices:
+    return state_of(connection, SecurityServices)
+
+
 async def get_settings_dep(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
+    return security_services(request).settings
 
 
 async def get_db(request: Request) -> AsyncIterator[AsyncSession]:
-    async with request.app.state.sessions() as session:
+    async with security_services(request).sessions() as session:
         yield session
 
 
 async def get_identity(request: Request, authorization: Annotated[str | None, Header()] = None) -> Identity:
-    authenticator: Authenticator = request.app.state.authenticator
+    authenticator = security_services(request).authenticator
     try:
         identity = await authenticator.authenticate(bearer_token(authorization))
     except IdentityProviderUnavailable as exc:
@@ -89,7 +133,8 @@ def rate_limited(permission: Permission, bucket: str) -> Callable[..., Awaitable
 
     # A default, not `Annotated[...]`: with postponed annotations FastAPI cannot see the local `check`.
     async def _limited(request: Request, identity: Identity = Depends(check)) -> Identity:
-        limiter: Limiter = request.app.state.limits
+        services = security_services(request)
+        limiter = services.limits
         spec: BucketSpec = getattr(limiter, bucket)
         refusal = await limiter.admit(
             spec, caller_key(identity, request.client and (request.client.host, request.client.port))
@@ -97,7 +142,7 @@ def rate_limited(permission: Permission, bucket: str) -> Callable[..., Awaitable
         if refusal is not None:
             raise HTTPException(
                 status.HTTP_429_TOO_MANY_REQUESTS,
-                refusal_message(bucket, refusal, request.app.state.settings),
+                refusal_message(bucket, refusal, services.settings),
                 headers={"Retry-After": str(refusal.retry_after_s)},
             )
         return identity
@@ -114,8 +159,15 @@ AuditReader = Annotated[Identity, Depends(require(Permission.AUDIT_READ))]
 AnyUserEraser = Annotated[Identity, Depends(require(Permission.ERASE_ANY))]
 #: Listing voice recordings and issuing their read links (admin; every use audited).
 RecordingReader = Annotated[Identity, Depends(require(Permission.RECORDING_READ))]
-#: The caller's own memory (erasure of their own data).
+#: The caller's own memory: their episodes, and erasure of their own data.
 OwnMemory = Annotated[Identity, Depends(require(Permission.MEMORY_OWN))]
+#: Searching the caller's facts, and adding facts (analyst).
+MemorySearcher = Annotated[Identity, Depends(require(Permission.MEMORY_SEARCH))]
+FactWriter = Annotated[Identity, Depends(require(Permission.MEMORY_FACTS))]
+#: The live metrics snapshot (admin).
+MetricsReader = Annotated[Identity, Depends(require(Permission.METRICS_READ))]
+#: Every tenant's and user's usage (admin).
+UsageAdmin = Annotated[Identity, Depends(require(Permission.USAGE_ANY))]
 
 
 WS_POLICY_VIOLATION = 1008
@@ -149,18 +201,16 @@ async def websocket_identity(websocket: WebSocket) -> tuple[Identity, str | None
     Returns the identity and the subprotocol to pass to `accept(subprotocol=...)`. A ticket was
     rate-limited when it was issued; a bearer or anonymous start is limited here (close 1013).
     """
-    state = websocket.app.state
+    state = security_services(websocket)
     token, ticket, subprotocol = websocket_credentials(websocket)
     try:
         if ticket is not None:
-            tickets: TicketStore = state.tickets
-            redeemed = await tickets.redeem(ticket)
+            redeemed = await state.tickets.redeem(ticket)
             if redeemed is None:
                 raise AuthError("the websocket ticket is unknown, used or expired", "bad_ticket")
             identity = redeemed
         else:
-            authenticator: Authenticator = state.authenticator
-            identity = await authenticator.authenticate(token)
+            identity = await state.authenticator.authenticate(token)
     except AuthError as exc:
         metrics.auth_failure(exc.reason)
         code = WS_TRY_AGAIN_LATER if isinstance(exc, IdentityProviderUnavailable) else WS_POLICY_VIOLATION
@@ -168,7 +218,7 @@ async def websocket_identity(websocket: WebSocket) -> tuple[Identity, str | None
         return None
     if ticket is None:
         client = websocket.client
-        limiter: Limiter = state.limits
+        limiter = state.limits
         refusal = await limiter.admit(
             limiter.voice, caller_key(identity, client and (client.host, client.port))
         )

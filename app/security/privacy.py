@@ -14,7 +14,6 @@ write, and the session then ends the same way (see docs/voice-protocol.md).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Sequence
@@ -25,6 +24,7 @@ from typing import Literal, Protocol
 from app.audit.trail import AuditEvent, AuditTrail
 from app.memory.store import Purged
 from app.security.identity import Identity
+from app.security.periodic import every
 from app.security.recordings import RecordingBlobs, RecordingsOutcome, erase_recordings
 
 log = logging.getLogger("engram.privacy")
@@ -122,14 +122,12 @@ async def erase_user(
     if recorded == "deleted":
         removed["recordings"] = blobs
     await trail.append(
-        AuditEvent(
-            event="erasure",
-            user_id=actor.user_id,
-            tenant_id=actor.tenant_id,
-            roles=sorted(actor.roles),
-            request_id=request_id,
+        AuditEvent.by(
+            actor,
+            "erasure",
+            request_id,
             # The subject as a pseudonym, like every user id in the trail.
-            detail={
+            {
                 "subject": trail.user_ref(user_id),
                 "removed": removed,
                 "zep": outcome,
@@ -197,18 +195,8 @@ async def retention_task(
         yield
         return
 
-    async def _loop() -> None:
-        while True:
-            try:
-                await purge_expired(store, trail, retention_days, zep=zep)
-            except Exception as exc:  # a failed run is retried next interval; it must not kill the app
-                log.error("retention purge failed", extra={"error": type(exc).__name__})
-            await asyncio.sleep(interval)
+    async def _purge() -> PurgeResult:
+        return await purge_expired(store, trail, retention_days, zep=zep)
 
-    task = asyncio.create_task(_loop(), name="retention-purge")
-    try:
+    async with every(interval, _purge, name="retention-purge", failure="retention purge failed"):
         yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task

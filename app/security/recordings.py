@@ -8,7 +8,6 @@ the next interval. The storage account's lifecycle rule deletes expired recordin
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -18,6 +17,7 @@ from typing import Literal, Protocol
 
 from app.audit.trail import AuditEvent, AuditTrail
 from app.observability import metrics
+from app.security.periodic import every
 
 log = logging.getLogger("engram.privacy")
 
@@ -72,19 +72,14 @@ async def recording_retention_task(
         yield
         return
 
-    async def _loop() -> None:
-        while True:
-            try:
-                await purge_recordings(store, trail, retention_days)
-            except Exception as exc:  # retried next interval; it must not kill the app
-                log.error("recording retention purge failed", extra={"error": type(exc).__name__})
-                metrics.recording_degraded("purge_failed")
-            await asyncio.sleep(interval)
+    async def _purge() -> RecordingPurge:
+        return await purge_recordings(store, trail, retention_days)
 
-    task = asyncio.create_task(_loop(), name="recording-retention")
-    try:
+    async with every(
+        interval,
+        _purge,
+        name="recording-retention",
+        failure="recording retention purge failed",
+        on_failure=lambda: metrics.recording_degraded("purge_failed"),
+    ):
         yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task

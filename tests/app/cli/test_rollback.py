@@ -2,41 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import socket
 import sys
-import threading
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 import pytest
-from azure.mgmt.appcontainers.aio import ContainerAppsAPIClient
 from typer.testing import CliRunner
 
 from app.cli import cli
 from app.cli import rollback as rollback_cli
 from app.ops.rollback import RollbackError
-from tests.app.ops.test_rollback import APP, RG, client_for, three_revisions
+from tests.app.ops.test_rollback import APP, RG
 from tests.doubles.arm_server import SUBSCRIPTION, ArmDouble
-
-
-@contextmanager
-def arm_in_thread() -> Iterator[ArmDouble]:
-    """The ARM double on its own event loop, since the CLI runs `asyncio.run` itself."""
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    double = ArmDouble(three_revisions())
-    asyncio.run_coroutine_threadsafe(double.__aenter__(), loop).result(10)
-    try:
-        yield double
-    finally:
-        asyncio.run_coroutine_threadsafe(double.__aexit__(None, None, None), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
 
 
 def test_names_come_from_flags_then_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -86,18 +65,11 @@ def test_missing_subscription_is_refused_before_azure_is_called() -> None:
     assert "AZURE_SUBSCRIPTION_ID" in result.output
 
 
-def test_rollback_moves_traffic_then_verifies(monkeypatch: pytest.MonkeyPatch) -> None:
-    with arm_in_thread() as double, socket.socket() as refusing:
+def test_rollback_moves_traffic_then_verifies(arm: ArmDouble) -> None:
+    double = arm
+    with socket.socket() as refusing:
         refusing.bind(("127.0.0.1", 0))  # bound, not listening: the verification finds nothing there
         api_base = f"http://127.0.0.1:{refusing.getsockname()[1]}"
-
-        @asynccontextmanager
-        async def local_arm(subscription: str) -> AsyncIterator[ContainerAppsAPIClient]:
-            assert subscription == SUBSCRIPTION
-            async with client_for(double) as client:
-                yield client
-
-        monkeypatch.setattr(rollback_cli, "arm_client", local_arm)
         result = CliRunner().invoke(
             cli,
             ["rollback", "--stack", "prod", "--json", "--api-base", api_base, "--revision", "r1"],

@@ -8,26 +8,22 @@ through the ARM double (in its thread) and verifies with the real `engram verify
 
 from __future__ import annotations
 
-import asyncio
 import json
 import socket
-import threading
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
 from azure.keyvault.secrets.aio import SecretClient
-from azure.mgmt.appcontainers.aio import ContainerAppsAPIClient
 from click.testing import Result
 from typer.testing import CliRunner
 
 from app.cli import cli
-from app.cli import rollback as rollback_cli
 from app.cli import secrets as secrets_cli
 from app.settings import get_settings
-from tests.app.cli.test_rollback import arm_in_thread
-from tests.app.ops.test_rollback import APP, RG, client_for
+from tests.app.cli.conftest import served_in_thread
+from tests.app.ops.test_rollback import APP, RG
 from tests.app.ops.test_secrets import StaticCredential, ago
 from tests.doubles.arm_server import SUBSCRIPTION, ArmDouble
 from tests.doubles.keyvault_server import KeyVaultDouble
@@ -36,39 +32,21 @@ from tests.doubles.keyvault_server import KeyVaultDouble
 @pytest.fixture
 def kv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[KeyVaultDouble]:
     """The double on its own loop in a thread; `keyvault_client` points the real SDK at it."""
-    double = KeyVaultDouble(tmp_path)
-    loop = asyncio.new_event_loop()
-    started = threading.Event()
+    with served_in_thread(KeyVaultDouble(tmp_path)) as double:
 
-    def serve() -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(double.__aenter__())
-        started.set()
-        loop.run_forever()
+        @asynccontextmanager
+        async def factory(vault_url: str) -> AsyncIterator[SecretClient]:
+            async with SecretClient(
+                vault_url,
+                StaticCredential(),
+                verify_challenge_resource=False,
+                connection_verify=str(double.ca),
+                retry_total=0,  # the unreachable-vault test need not sit through the SDK's retries
+            ) as client:
+                yield client
 
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    assert started.wait(10)
-
-    @asynccontextmanager
-    async def factory(vault_url: str) -> AsyncIterator[SecretClient]:
-        async with SecretClient(
-            vault_url,
-            StaticCredential(),
-            verify_challenge_resource=False,
-            connection_verify=str(double.ca),
-            retry_total=0,  # the unreachable-vault test need not sit through the SDK's retries
-        ) as client:
-            yield client
-
-    monkeypatch.setattr(secrets_cli, "keyvault_client", factory)
-    try:
+        monkeypatch.setattr(secrets_cli, "keyvault_client", factory)
         yield double
-    finally:
-        asyncio.run_coroutine_threadsafe(double.__aexit__(None, None, None), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-        loop.close()
 
 
 def engram(*args: str, input: str | None = None) -> Result:
@@ -151,21 +129,6 @@ def test_rotate_refusals_exit_2(args: list[str], message: str) -> None:
 def test_rotate_with_empty_stdin_exits_2() -> None:
     result = engram("rotate", "azure-ai-key", "--stack", "prod", "--value-stdin", input="")
     assert result.exit_code == 2 and "empty" in result.output
-
-
-@pytest.fixture
-def arm(monkeypatch: pytest.MonkeyPatch) -> Iterator[ArmDouble]:
-    """The ARM double in its own thread; `arm_client` (shared with rollback) points the SDK at it."""
-    with arm_in_thread() as double:
-
-        @asynccontextmanager
-        async def local_arm(subscription: str) -> AsyncIterator[ContainerAppsAPIClient]:
-            assert subscription == SUBSCRIPTION
-            async with client_for(double) as client:
-                yield client
-
-        monkeypatch.setattr(rollback_cli, "arm_client", local_arm)
-        yield double
 
 
 def _rotate(kv: KeyVaultDouble, *args: str, input: str | None = None) -> Result:

@@ -4,8 +4,11 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from app.observability import signals
 from app.security.counters import CounterStoreUnavailable
@@ -28,6 +31,17 @@ def _limiter(tmp_path: Path, *, clock: Clock | None = None, **overrides: object)
     return Limiter.from_settings(settings, clock or Clock())
 
 
+@pytest.fixture
+def replicas(tmp_path: Path, redis_url: str, redis_prefix: str) -> Callable[..., tuple[Limiter, Limiter]]:
+    """Two limiters on one Redis, as two replicas see it, with these settings."""
+
+    def make(**overrides: object) -> tuple[Limiter, Limiter]:
+        shared: dict[str, Any] = {"redis_url": redis_url, "redis_key_prefix": redis_prefix, **overrides}
+        return _limiter(tmp_path, **shared), _limiter(tmp_path, **shared)
+
+    return make
+
+
 async def test_without_redis_url_limits_count_in_process(tmp_path: Path) -> None:
     limiter = _limiter(tmp_path)
     assert [await limiter.admit(limiter.chat, "user:t:u") for _ in range(2)] == [None, None]
@@ -38,10 +52,9 @@ async def test_without_redis_url_limits_count_in_process(tmp_path: Path) -> None
 
 
 async def test_two_limiters_on_one_redis_share_a_callers_limit(
-    tmp_path: Path, redis_url: str, redis_prefix: str
+    replicas: Callable[..., tuple[Limiter, Limiter]],
 ) -> None:
-    one = _limiter(tmp_path, redis_url=redis_url, redis_key_prefix=redis_prefix)
-    two = _limiter(tmp_path, redis_url=redis_url, redis_key_prefix=redis_prefix)
+    one, two = replicas()
     async with one.running(), two.running():
         assert await one.admit(one.chat, "user:t:u") is None
         assert await two.admit(two.chat, "user:t:u") is None
@@ -51,14 +64,9 @@ async def test_two_limiters_on_one_redis_share_a_callers_limit(
 
 
 async def test_token_budget_spent_on_one_replica_refuses_on_another(
-    tmp_path: Path, redis_url: str, redis_prefix: str
+    replicas: Callable[..., tuple[Limiter, Limiter]],
 ) -> None:
-    overrides: dict[str, Any] = {
-        "redis_url": redis_url,
-        "redis_key_prefix": redis_prefix,
-        "chat_tokens_per_minute": 1000,
-    }
-    one, two = _limiter(tmp_path, **overrides), _limiter(tmp_path, **overrides)
+    one, two = replicas(chat_tokens_per_minute=1000)
     async with one.running(), two.running():
         one.spend_tokens(1500)
         assert await two.admit(two.chat, "user:t:u") is None  # not flushed yet: at most a second late
@@ -67,13 +75,8 @@ async def test_token_budget_spent_on_one_replica_refuses_on_another(
         assert refusal is not None and refusal.limit == "tokens"
 
 
-async def test_voice_leases_shared_and_released(tmp_path: Path, redis_url: str, redis_prefix: str) -> None:
-    overrides: dict[str, Any] = {
-        "redis_url": redis_url,
-        "redis_key_prefix": redis_prefix,
-        "voice_max_sessions_per_user": 1,
-    }
-    one, two = _limiter(tmp_path, **overrides), _limiter(tmp_path, **overrides)
+async def test_voice_leases_shared_and_released(replicas: Callable[..., tuple[Limiter, Limiter]]) -> None:
+    one, two = replicas(voice_max_sessions_per_user=1)
     async with one.running(), two.running():
         lease = await one.open_voice("user:t:u")
         assert isinstance(lease, VoiceLease) and lease.shared

@@ -1,0 +1,1 @@
+"""Chat: the AI gateway client (openai SDK) and the chat service."""

@@ -1,0 +1,1 @@
+"""Voice: the VoiceLive bridge between the browser protocol and the SDK session, per connection."""
