@@ -18,7 +18,7 @@ import pulumi
 from pulumi_azure_native import cognitiveservices
 
 from components.observability import audit_diagnostics
-from components.private_endpoint import PrivateEndpoint, PrivateEndpointArgs, PrivateLinkPlacement
+from components.private_endpoint import PrivateLinkPlacement, private_endpoint
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -106,17 +106,13 @@ class AiServices(pulumi.ComponentResource):
                 opts=child,
             )
         if args.private_link is not None:
-            PrivateEndpoint(
+            private_endpoint(
                 f"{name}-ais",
-                PrivateEndpointArgs(
-                    resource_group_name=args.resource_group_name,
-                    location=args.location,
-                    tags=args.tags,
-                    target_id=account.id,
-                    group_id="account",
-                    placement=args.private_link,
-                ),
-                opts=child,
+                args,
+                target_id=account.id,
+                group_id="account",
+                placement=args.private_link,
+                parent=self,
             )
         self.account_id = account.id
         self.endpoint = account.properties.apply(lambda p: p.endpoint or "")

@@ -23,7 +23,7 @@ from typing import Literal
 import pulumi
 from pulumi_azure_native import redisenterprise
 
-from components.private_endpoint import PrivateEndpoint, PrivateEndpointArgs, PrivateLinkPlacement
+from components.private_endpoint import PrivateLinkPlacement, private_endpoint
 
 #: The database name Azure Managed Redis serves (one database per cluster) and its TLS port.
 DATABASE_NAME = "default"
@@ -81,17 +81,13 @@ class Cache(pulumi.ComponentResource):
             opts=child,
         )
         if args.private_link is not None:
-            PrivateEndpoint(
+            private_endpoint(
                 f"{name}-redis",
-                PrivateEndpointArgs(
-                    resource_group_name=args.resource_group_name,
-                    location=args.location,
-                    tags=args.tags,
-                    target_id=cluster.id,
-                    group_id="redisEnterprise",
-                    placement=args.private_link,
-                ),
-                opts=child,
+                args,
+                target_id=cluster.id,
+                group_id="redisEnterprise",
+                placement=args.private_link,
+                parent=self,
             )
         self._resource_group_name = args.resource_group_name
         self.cluster_name = cluster.name

@@ -19,7 +19,7 @@ import pulumi
 from pulumi_azure_native import dbforpostgresql
 
 from components.observability import audit_diagnostics
-from components.private_endpoint import PrivateEndpoint, PrivateEndpointArgs, PrivateLinkPlacement
+from components.private_endpoint import PrivateLinkPlacement, private_endpoint
 
 DATABASE_NAME = "engram"
 
@@ -119,17 +119,13 @@ class Database(pulumi.ComponentResource):
                 opts=child,
             )
         if args.private_link is not None:
-            PrivateEndpoint(
+            private_endpoint(
                 f"{name}-pg",
-                PrivateEndpointArgs(
-                    resource_group_name=args.resource_group_name,
-                    location=args.location,
-                    tags=args.tags,
-                    target_id=server.id,
-                    group_id="postgresqlServer",
-                    placement=args.private_link,
-                ),
-                opts=child,
+                args,
+                target_id=server.id,
+                group_id="postgresqlServer",
+                placement=args.private_link,
+                parent=self,
             )
         login = args.admin_login
         self.server_id = server.id

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, TypedDict
 from xml.sax.saxutils import quoteattr
 
 import pulumi
@@ -27,7 +27,7 @@ from pulumi_azure_native import apimanagement
 from components.identity import OPENAI_USER, assign_role
 from components.network import DnsLinks, private_zone
 from components.observability import audit_diagnostics
-from components.private_endpoint import PrivateEndpoint, PrivateEndpointArgs, PrivateLinkPlacement
+from components.private_endpoint import PrivateLinkPlacement, private_endpoint
 
 #: Protocols switched off on the gateway (SOP: TLS 1.2+).
 _TLS_OFF = {
@@ -63,6 +63,14 @@ def gateway_policy(calls_per_minute: int | None, tokens_per_minute: int | None) 
         + "\n  </inbound>\n  <backend><base /></backend>\n  <outbound><base /></outbound>\n"
         "  <on-error><base /></on-error>\n</policies>"
     )
+
+
+class _InApi(TypedDict):
+    """Where a child of the gateway's API goes."""
+
+    resource_group_name: pulumi.Input[str]
+    service_name: pulumi.Input[str]
+    api_id: pulumi.Input[str]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -168,11 +176,12 @@ class AiGateway(pulumi.ComponentResource):
             subscription_key_parameter_names={"header": "api-key", "query": "api-key"},
             opts=child,
         )
+        in_api = _InApi(
+            resource_group_name=args.resource_group_name, service_name=service.name, api_id=api.name
+        )
         apimanagement.ApiOperation(
             f"{name}-op-chat",
-            resource_group_name=args.resource_group_name,
-            service_name=service.name,
-            api_id=api.name,
+            **in_api,
             operation_id="chat-completions",
             display_name="Create chat completion",
             method="POST",
@@ -181,9 +190,7 @@ class AiGateway(pulumi.ComponentResource):
         )
         apimanagement.ApiPolicy(
             f"{name}-policy",
-            resource_group_name=args.resource_group_name,
-            service_name=service.name,
-            api_id=api.name,
+            **in_api,
             policy_id="policy",
             format="rawxml",
             value=gateway_policy(args.calls_per_minute, args.tokens_per_minute),
@@ -229,17 +236,13 @@ class AiGateway(pulumi.ComponentResource):
                 opts=child,
             )
         elif args.private_link is not None:
-            PrivateEndpoint(
+            private_endpoint(
                 f"{name}-apim",
-                PrivateEndpointArgs(
-                    resource_group_name=args.resource_group_name,
-                    location=args.location,
-                    tags=args.tags,
-                    target_id=service.id,
-                    group_id="Gateway",
-                    placement=args.private_link,
-                ),
-                opts=child,
+                args,
+                target_id=service.id,
+                group_id="Gateway",
+                placement=args.private_link,
+                parent=self,
             )
         self.url = pulumi.Output.concat(service.gateway_url, "/", api_path)
         self.register_outputs({"url": self.url})

@@ -31,7 +31,7 @@ import pulumi
 from pulumi_azure_native import app, containerregistry, operationalinsights
 
 from components.network import DnsLinks, private_zone
-from components.private_endpoint import PrivateEndpoint, PrivateEndpointArgs, PrivateLinkPlacement
+from components.private_endpoint import PrivateLinkPlacement, private_endpoint
 from policies.rules.secrets import looks_secret
 
 APP_PORT = 8080
@@ -96,17 +96,13 @@ class ContainerRegistry(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
         if args.private_link is not None:
-            PrivateEndpoint(
+            private_endpoint(
                 f"{name}-acr",
-                PrivateEndpointArgs(
-                    resource_group_name=args.resource_group_name,
-                    location=args.location,
-                    tags=args.tags,
-                    target_id=registry.id,
-                    group_id="registry",
-                    placement=args.private_link,
-                ),
-                opts=pulumi.ResourceOptions(parent=self),
+                args,
+                target_id=registry.id,
+                group_id="registry",
+                placement=args.private_link,
+                parent=self,
             )
         self.registry_id = registry.id
         self.login_server = registry.login_server

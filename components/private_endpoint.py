@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 
 import pulumi
 from pulumi_azure_native import network
@@ -96,6 +96,41 @@ class PrivateEndpoint(pulumi.ComponentResource):
         )
         self.endpoint_id = endpoint.id
         self.register_outputs({"endpoint_id": self.endpoint_id})
+
+
+class Placed(Protocol):
+    """A tier's args: where its resources (its private endpoint too) go."""
+
+    @property
+    def resource_group_name(self) -> pulumi.Input[str]: ...
+    @property
+    def location(self) -> str: ...
+    @property
+    def tags(self) -> Mapping[str, str]: ...
+
+
+def private_endpoint(
+    name: str,
+    tier: Placed,
+    *,
+    target_id: pulumi.Input[str],
+    group_id: GroupId,
+    placement: PrivateLinkPlacement,
+    parent: pulumi.Resource,
+) -> PrivateEndpoint:
+    """A tier's private endpoint to `target_id`, beside the tier's other resources, a child of `parent`."""
+    return PrivateEndpoint(
+        name,
+        PrivateEndpointArgs(
+            resource_group_name=tier.resource_group_name,
+            location=tier.location,
+            tags=tier.tags,
+            target_id=target_id,
+            group_id=group_id,
+            placement=placement,
+        ),
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
 
 
 def zone_id_label(index: int) -> str:

@@ -25,7 +25,7 @@ import pulumi
 from pulumi_azure_native import keyvault, managedidentity, storage
 
 from components.identity import assign_role
-from components.private_endpoint import PrivateEndpoint, PrivateEndpointArgs, PrivateLinkPlacement
+from components.private_endpoint import PrivateLinkPlacement, private_endpoint
 
 #: The one lifecycle policy an account has is always named "default" (ARM refuses any other name).
 MANAGEMENT_POLICY_NAME = "default"
@@ -220,17 +220,13 @@ class RecordingsStorage(pulumi.ComponentResource):
             opts=child,
         )
         if args.private_link is not None:
-            PrivateEndpoint(
+            private_endpoint(
                 f"{name}-pe-blob",
-                PrivateEndpointArgs(
-                    resource_group_name=args.resource_group_name,
-                    location=args.location,
-                    tags=args.tags,
-                    target_id=account.id,
-                    group_id="blob",
-                    placement=args.private_link,
-                ),
-                opts=child,
+                args,
+                target_id=account.id,
+                group_id="blob",
+                placement=args.private_link,
+                parent=self,
             )
         self.account_id = account.id
         self.blob_url = blob_endpoint(args.account_name)

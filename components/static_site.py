@@ -16,7 +16,7 @@ import pulumi
 from pulumi_azure_native import web
 
 from components.network import DnsLinks, private_zone
-from components.private_endpoint import PrivateEndpoint, PrivateEndpointArgs, PrivateLinkPlacement
+from components.private_endpoint import PrivateLinkPlacement, private_endpoint
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -80,17 +80,13 @@ class StaticSite(pulumi.ComponentResource):
             placement = PrivateLinkPlacement(
                 subnet_id=args.private_link.subnet_id, zone_ids={"staticSites": [zone.id]}
             )
-            PrivateEndpoint(
+            private_endpoint(
                 f"{name}-swa",
-                PrivateEndpointArgs(
-                    resource_group_name=args.resource_group_name,
-                    location=args.location,
-                    tags=args.tags,
-                    target_id=site.id,
-                    group_id="staticSites",
-                    placement=placement,
-                ),
-                opts=pulumi.ResourceOptions(parent=self),
+                args,
+                target_id=site.id,
+                group_id="staticSites",
+                placement=placement,
+                parent=self,
             )
         self.hostname = site.default_hostname
         self.origin = pulumi.Output.concat("https://", site.default_hostname)
