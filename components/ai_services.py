@@ -10,7 +10,7 @@ capacity in thousands of tokens per minute from config), optionally an audit
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -19,6 +19,7 @@ from pulumi_azure_native import cognitiveservices
 
 from components.observability import audit_diagnostics
 from components.private_endpoint import PrivateLinkPlacement, private_endpoint
+from components.tier import TierArgs
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -35,10 +36,7 @@ class ModelDeploymentArgs:
 
 
 @dataclass(frozen=True, kw_only=True)
-class AiServicesArgs:
-    resource_group_name: pulumi.Input[str]
-    location: str
-    tags: Mapping[str, str]
+class AiServicesArgs(TierArgs):
     custom_subdomain: str
     deployments: Sequence[ModelDeploymentArgs]
     public_network_access: Literal["Enabled", "Disabled"] = "Disabled"

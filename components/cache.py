@@ -16,7 +16,6 @@ tiers in March 2027, with Azure Managed Redis as the replacement (AZ-REDIS-001 a
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -24,6 +23,7 @@ import pulumi
 from pulumi_azure_native import redisenterprise
 
 from components.private_endpoint import PrivateLinkPlacement, private_endpoint
+from components.tier import TierArgs
 
 #: The database name Azure Managed Redis serves (one database per cluster) and its TLS port.
 DATABASE_NAME = "default"
@@ -33,10 +33,7 @@ ACCESS_POLICY = "default"
 
 
 @dataclass(frozen=True, kw_only=True)
-class CacheArgs:
-    resource_group_name: pulumi.Input[str]
-    location: str
-    tags: Mapping[str, str]
+class CacheArgs(TierArgs):
     sku: str = "Balanced_B0"
     high_availability: bool = True
     public_network_access: Literal["Enabled", "Disabled"] = "Disabled"

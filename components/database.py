@@ -10,7 +10,7 @@ high availability, Entra + password auth and public access from the profile) and
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import quote
@@ -20,15 +20,13 @@ from pulumi_azure_native import dbforpostgresql
 
 from components.observability import audit_diagnostics
 from components.private_endpoint import PrivateLinkPlacement, private_endpoint
+from components.tier import TierArgs
 
 DATABASE_NAME = "engram"
 
 
 @dataclass(frozen=True, kw_only=True)
-class DatabaseArgs:
-    resource_group_name: pulumi.Input[str]
-    location: str
-    tags: Mapping[str, str]
+class DatabaseArgs(TierArgs):
     tenant_id: pulumi.Input[str]
     admin_login: str
     admin_password: pulumi.Input[str]

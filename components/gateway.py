@@ -16,7 +16,7 @@ With `mode="existing"` it creates nothing and passes the customer's gateway URL 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, TypedDict
 from xml.sax.saxutils import quoteattr
@@ -28,6 +28,7 @@ from components.identity import OPENAI_USER, assign_role
 from components.network import DnsLinks, private_zone
 from components.observability import audit_diagnostics
 from components.private_endpoint import PrivateLinkPlacement, private_endpoint
+from components.tier import TierArgs
 
 #: Protocols switched off on the gateway (SOP: TLS 1.2+).
 _TLS_OFF = {
@@ -74,10 +75,7 @@ class _InApi(TypedDict):
 
 
 @dataclass(frozen=True, kw_only=True)
-class AiGatewayArgs:
-    resource_group_name: pulumi.Input[str]
-    location: str
-    tags: Mapping[str, str]
+class AiGatewayArgs(TierArgs):
     mode: Literal["apim", "existing"]
     existing_url: str | None = None
     backend_url: pulumi.Input[str] | None = None  # AI Services `.../openai/v1`

@@ -21,15 +21,13 @@ from pulumi_azure_native import keyvault
 
 from components.observability import audit_diagnostics
 from components.private_endpoint import PrivateLinkPlacement, private_endpoint
+from components.tier import TierArgs
 
 _SECRET_NAME = re.compile(r"^[a-z0-9-]{1,127}$")
 
 
 @dataclass(frozen=True, kw_only=True)
-class KeyVaultArgs:
-    resource_group_name: pulumi.Input[str]
-    location: str
-    tags: Mapping[str, str]
+class KeyVaultArgs(TierArgs):
     tenant_id: pulumi.Input[str]
     vault_name: str  # globally unique, 3-24 characters: autonaming's suffix would not fit
     sku: Literal["standard", "premium"] = "standard"

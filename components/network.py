@@ -24,6 +24,7 @@ import pulumi
 from pulumi_azure_native import network, privatedns
 
 from components.private_endpoint import PRIVATE_DNS_ZONES, GroupId, PrivateLinkPlacement
+from components.tier import TierArgs
 
 #: NSG rules API Management needs on its injected subnet (stv2): its load balancer denies all inbound
 #: traffic unless allowed. Inbound: the control plane (ApiManagement tag, 3443), Azure's load balancer
@@ -48,10 +49,7 @@ class HubArgs:
 
 
 @dataclass(frozen=True, kw_only=True)
-class NetworkArgs:
-    resource_group_name: pulumi.Input[str]
-    location: str
-    tags: Mapping[str, str]
+class NetworkArgs(TierArgs):
     address_space: str
     apps_subnet: str
     endpoints_subnet: str

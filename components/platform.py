@@ -10,6 +10,11 @@ The dev stack is local-first (`hosting.mode: local`): it provisions observabilit
 Services and the gateway, and grants the developers' own Entra identities the roles the container
 app's identity would get; the service runs on the developer's machine (`engram serve`) against them,
 with SQLite in place of PostgreSQL. No Container Apps, Static Web App, registry or database.
+
+Each tier's args come from one builder below (`<tier>_args(profile, where, <outputs it needs>)`), so a
+new profile field is read in its section (profile.py) and its tier's builder; a setting the stacks
+give the service is one line of `service_environment`, named by its `Settings` field
+(app/env_contract.py). Secret names come from `components.profile.SECRETS`.
 """
 
 from __future__ import annotations
@@ -198,44 +203,23 @@ class EngramPlatform(pulumi.ComponentResource):
         self.api_url = self.ws_url = self.ui_hostname = self.container_app_name = None
         if p.hosted:
             assert site is not None
-            cors = site.origins.apply(lambda origins: [*origins, *p.hosting.extra_cors_origins])
-            assert workload.identity_id is not None and workload.client_id is not None
-            env, secret_env = service_environment(
+            app_args = hosting_args(
                 p,
-                gateway_url=gateway.url,
-                voicelive_endpoint=ai.endpoint,
-                cors_origins=cors,
+                where,
+                obs=obs,
+                ai=ai,
+                gateway=gateway,
+                vault=vault,
+                vault_secrets=vault_secrets,
+                registry=registry,
+                recordings=recordings,
+                workload=workload,
+                site=site,
                 app_client_id=app_client_id,
-                managed_identity_client_id=workload.client_id,
-                secret_names=set(vault_secrets),
-                recordings_url=recordings.blob_url if recordings is not None else None,
+                net=net,
+                depends_on=app_ready,
             )
-            hosting = Hosting(
-                f"{name}-app",
-                HostingArgs(
-                    **where,
-                    workspace_customer_id=obs.workspace_customer_id,
-                    workspace_name=obs.workspace_name,
-                    identity_id=workload.identity_id,
-                    image=_image(p, registry),
-                    registry_server=registry.login_server if registry is not None else None,
-                    cpu=p.hosting.cpu,
-                    memory=p.hosting.memory,
-                    min_replicas=p.hosting.min_replicas,
-                    max_replicas=p.hosting.max_replicas,
-                    cors_origins=cors,
-                    env=env,
-                    secret_env=secret_env,
-                    key_vault_secrets={n: vault.secret_urls[n] for n in set(secret_env.values())},
-                    zone_redundant=p.hosting.zone_redundant,
-                    internal=p.hosting.internal,
-                    active_revisions_mode=p.hosting.active_revisions_mode,
-                    infrastructure_subnet_id=net.apps_subnet_id if net is not None else None,
-                    dns=dns,
-                    depends_on=app_ready,
-                ),
-                opts=child,
-            )
+            hosting = Hosting(f"{name}-app", app_args, opts=child)
             self.api_url, self.ws_url, self.ui_hostname = hosting.api_url, hosting.ws_url, site.hostname
             self.container_app_name = hosting.app_name
 
@@ -586,6 +570,61 @@ def entra_args(p: EnvironmentProfile, site: StaticSite | None) -> EntraApplicati
             if ca.enabled
             else None
         ),
+    )
+
+
+def hosting_args(
+    p: EnvironmentProfile,
+    where: _Where,
+    *,
+    obs: Observability,
+    ai: AiServices,
+    gateway: AiGateway,
+    vault: KeyVault,
+    vault_secrets: Mapping[str, pulumi.Input[str]],
+    registry: ContainerRegistry | None,
+    recordings: RecordingsStorage | None,
+    workload: WorkloadIdentity,
+    site: StaticSite,
+    app_client_id: pulumi.Input[str] | None,
+    net: Network | None,
+    depends_on: Sequence[pulumi.Resource],
+) -> HostingArgs:
+    """The Container Apps environment and the API app: the image, the size, and its environment."""
+    h = p.hosting
+    cors = site.origins.apply(lambda origins: [*origins, *h.extra_cors_origins])
+    assert workload.identity_id is not None and workload.client_id is not None
+    env, secret_env = service_environment(
+        p,
+        gateway_url=gateway.url,
+        voicelive_endpoint=ai.endpoint,
+        cors_origins=cors,
+        app_client_id=app_client_id,
+        managed_identity_client_id=workload.client_id,
+        secret_names=set(vault_secrets),
+        recordings_url=recordings.blob_url if recordings is not None else None,
+    )
+    return HostingArgs(
+        **where,
+        workspace_customer_id=obs.workspace_customer_id,
+        workspace_name=obs.workspace_name,
+        identity_id=workload.identity_id,
+        image=_image(p, registry),
+        registry_server=registry.login_server if registry is not None else None,
+        cpu=h.cpu,
+        memory=h.memory,
+        min_replicas=h.min_replicas,
+        max_replicas=h.max_replicas,
+        cors_origins=cors,
+        env=env,
+        secret_env=secret_env,
+        key_vault_secrets={n: vault.secret_urls[n] for n in set(secret_env.values())},
+        zone_redundant=h.zone_redundant,
+        internal=h.internal,
+        active_revisions_mode=h.active_revisions_mode,
+        infrastructure_subnet_id=net.apps_subnet_id if net is not None else None,
+        dns=net.dns if net is not None else None,
+        depends_on=depends_on,
     )
 
 

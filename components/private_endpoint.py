@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Literal
 
 import pulumi
 from pulumi_azure_native import network
 
+from components.tier import TierArgs
 from policies.paths import PRIVATE_DNS_ZONES as PACK_ZONES
 
 GroupId = Literal[
@@ -47,10 +48,7 @@ class PrivateLinkPlacement:
 
 
 @dataclass(frozen=True, kw_only=True)
-class PrivateEndpointArgs:
-    resource_group_name: pulumi.Input[str]
-    location: str
-    tags: Mapping[str, str]
+class PrivateEndpointArgs(TierArgs):
     target_id: pulumi.Input[str]
     group_id: GroupId
     placement: PrivateLinkPlacement
@@ -98,20 +96,9 @@ class PrivateEndpoint(pulumi.ComponentResource):
         self.register_outputs({"endpoint_id": self.endpoint_id})
 
 
-class Placed(Protocol):
-    """A tier's args: where its resources (its private endpoint too) go."""
-
-    @property
-    def resource_group_name(self) -> pulumi.Input[str]: ...
-    @property
-    def location(self) -> str: ...
-    @property
-    def tags(self) -> Mapping[str, str]: ...
-
-
 def private_endpoint(
     name: str,
-    tier: Placed,
+    tier: TierArgs,
     *,
     target_id: pulumi.Input[str],
     group_id: GroupId,

@@ -320,3 +320,17 @@ def test_an_existing_registration_still_gives_the_ui_its_build_variables(
     assert plan.outputs["VITE_ENTRA_CLIENT_ID"] == ids[expected]
     assert plan.outputs["VITE_API_SCOPE"] == "api://contoso-engram/access_as_user"
     assert plan.outputs["VITE_AUTH_MODE"] == "entra" and plan.outputs["apiClientId"] == ids["api-client"]
+
+
+def test_every_config_secret_has_a_platform_field_and_every_vault_secret_feeds_a_setting() -> None:
+    from dataclasses import fields
+
+    from app.settings import Settings
+    from components.profile import SECRET_KEYS, SECRETS
+
+    assert [f.name for f in fields(PlatformSecrets)] == [k.replace("-", "_") for k in SECRET_KEYS]
+    given = PlatformSecrets.from_config(lambda key: f"value-of-{key}")
+    assert all(given.get(key) == f"value-of-{key}" for key in SECRET_KEYS)
+    for secret in SECRETS:
+        assert (secret.kind is None) == (secret.setting is None), secret.name
+        assert secret.setting is None or secret.setting in Settings.model_fields, secret.name
