@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-from components.offline import (
-    OfflinePlan,
-    read_stack_config,
-    run_program,
-)
+from components.offline import OfflinePlan, read_stack_config, run_program
 from policies.rules.azure import model_lifecycle
 
 

@@ -5,14 +5,9 @@ from __future__ import annotations
 import pytest
 
 from components.gateway import AiGatewayArgs, gateway_policy
-from components.identity import (
-    OPENAI_USER,
-)
+from components.identity import OPENAI_USER
 from components.network import DnsLinks
-from components.offline import (
-    OfflinePlan,
-    run_program,
-)
+from components.offline import OfflinePlan, run_program
 from tests.components.conftest import by_id
 
 

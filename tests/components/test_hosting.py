@@ -12,10 +12,7 @@ from components.hosting import (
     ContainerRegistryArgs,
     HostingArgs,
 )
-from components.offline import (
-    read_stack_config,
-    run_program,
-)
+from components.offline import read_stack_config, run_program
 from components.private_endpoint import PrivateLinkPlacement
 from tests.components.conftest import HOSTED, container, dig, plan_for
 

@@ -13,11 +13,7 @@ from components.identity import (
     ConditionalAccessArgs,
     assignment_name,
 )
-from components.offline import (
-    OfflinePlan,
-    read_stack_config,
-    run_program,
-)
+from components.offline import OfflinePlan, read_stack_config, run_program
 from tests.components.conftest import HOSTED, by_id, env_of, plan_for
 
 

@@ -7,9 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from components.keyvault import KeyVaultArgs
-from components.offline import (
-    OfflinePlan,
-)
+from components.offline import OfflinePlan
 from tests.components.conftest import STACKS, plan_for
 
 

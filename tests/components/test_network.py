@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from components.offline import (
-    OfflinePlan,
-)
+from components.offline import OfflinePlan
 from tests.components.conftest import by_id, dig, plan_for
 
 

@@ -8,9 +8,7 @@ import pytest
 
 from app.observability import alerts, signals
 from components.observability import ALERT_ROUTES, HIGH, LOW, MEDIUM, ObservabilityArgs
-from components.offline import (
-    OfflinePlan,
-)
+from components.offline import OfflinePlan
 from tests.components.conftest import LEVELS, by_id, plan_for
 
 SIGNAL_NAMES = {s.name for s in signals.ALL_SIGNALS}

@@ -9,11 +9,7 @@ from dataclasses import replace
 import pytest
 
 from app.settings import Settings, check_sop
-from components.identity import (
-    KEY_VAULT_SECRETS_USER,
-    OPENAI_USER,
-    SPEECH_USER,
-)
+from components.identity import KEY_VAULT_SECRETS_USER, OPENAI_USER, SPEECH_USER
 from components.offline import (
     OFFLINE_SECRET,
     OfflinePlan,

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from components.offline import (
-    OfflinePlan,
-)
+from components.offline import OfflinePlan
 from components.static_site import partition_zone
 
 
