@@ -10,7 +10,7 @@ capacity in thousands of tokens per minute from config), optionally an audit
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -18,7 +18,8 @@ import pulumi
 from pulumi_azure_native import cognitiveservices
 
 from components.observability import audit_diagnostics
-from components.private_endpoint import PrivateEndpoint, PrivateEndpointArgs, PrivateLinkPlacement
+from components.private_endpoint import PrivateLinkPlacement, private_endpoint
+from components.tier import TierArgs
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -35,10 +36,7 @@ class ModelDeploymentArgs:
 
 
 @dataclass(frozen=True, kw_only=True)
-class AiServicesArgs:
-    resource_group_name: pulumi.Input[str]
-    location: str
-    tags: Mapping[str, str]
+class AiServicesArgs(TierArgs):
     custom_subdomain: str
     deployments: Sequence[ModelDeploymentArgs]
     public_network_access: Literal["Enabled", "Disabled"] = "Disabled"
@@ -106,17 +104,13 @@ class AiServices(pulumi.ComponentResource):
                 opts=child,
             )
         if args.private_link is not None:
-            PrivateEndpoint(
+            private_endpoint(
                 f"{name}-ais",
-                PrivateEndpointArgs(
-                    resource_group_name=args.resource_group_name,
-                    location=args.location,
-                    tags=args.tags,
-                    target_id=account.id,
-                    group_id="account",
-                    placement=args.private_link,
-                ),
-                opts=child,
+                args,
+                target_id=account.id,
+                group_id="account",
+                placement=args.private_link,
+                parent=self,
             )
         self.account_id = account.id
         self.endpoint = account.properties.apply(lambda p: p.endpoint or "")

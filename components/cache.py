@@ -16,14 +16,14 @@ tiers in March 2027, with Azure Managed Redis as the replacement (AZ-REDIS-001 a
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
 import pulumi
 from pulumi_azure_native import redisenterprise
 
-from components.private_endpoint import PrivateEndpoint, PrivateEndpointArgs, PrivateLinkPlacement
+from components.private_endpoint import PrivateLinkPlacement, private_endpoint
+from components.tier import TierArgs
 
 #: The database name Azure Managed Redis serves (one database per cluster) and its TLS port.
 DATABASE_NAME = "default"
@@ -33,10 +33,7 @@ ACCESS_POLICY = "default"
 
 
 @dataclass(frozen=True, kw_only=True)
-class CacheArgs:
-    resource_group_name: pulumi.Input[str]
-    location: str
-    tags: Mapping[str, str]
+class CacheArgs(TierArgs):
     sku: str = "Balanced_B0"
     high_availability: bool = True
     public_network_access: Literal["Enabled", "Disabled"] = "Disabled"
@@ -81,17 +78,13 @@ class Cache(pulumi.ComponentResource):
             opts=child,
         )
         if args.private_link is not None:
-            PrivateEndpoint(
+            private_endpoint(
                 f"{name}-redis",
-                PrivateEndpointArgs(
-                    resource_group_name=args.resource_group_name,
-                    location=args.location,
-                    tags=args.tags,
-                    target_id=cluster.id,
-                    group_id="redisEnterprise",
-                    placement=args.private_link,
-                ),
-                opts=child,
+                args,
+                target_id=cluster.id,
+                group_id="redisEnterprise",
+                placement=args.private_link,
+                parent=self,
             )
         self._resource_group_name = args.resource_group_name
         self.cluster_name = cluster.name

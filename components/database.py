@@ -10,7 +10,7 @@ high availability, Entra + password auth and public access from the profile) and
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import quote
@@ -19,16 +19,14 @@ import pulumi
 from pulumi_azure_native import dbforpostgresql
 
 from components.observability import audit_diagnostics
-from components.private_endpoint import PrivateEndpoint, PrivateEndpointArgs, PrivateLinkPlacement
+from components.private_endpoint import PrivateLinkPlacement, private_endpoint
+from components.tier import TierArgs
 
 DATABASE_NAME = "engram"
 
 
 @dataclass(frozen=True, kw_only=True)
-class DatabaseArgs:
-    resource_group_name: pulumi.Input[str]
-    location: str
-    tags: Mapping[str, str]
+class DatabaseArgs(TierArgs):
     tenant_id: pulumi.Input[str]
     admin_login: str
     admin_password: pulumi.Input[str]
@@ -119,17 +117,13 @@ class Database(pulumi.ComponentResource):
                 opts=child,
             )
         if args.private_link is not None:
-            PrivateEndpoint(
+            private_endpoint(
                 f"{name}-pg",
-                PrivateEndpointArgs(
-                    resource_group_name=args.resource_group_name,
-                    location=args.location,
-                    tags=args.tags,
-                    target_id=server.id,
-                    group_id="postgresqlServer",
-                    placement=args.private_link,
-                ),
-                opts=child,
+                args,
+                target_id=server.id,
+                group_id="postgresqlServer",
+                placement=args.private_link,
+                parent=self,
             )
         login = args.admin_login
         self.server_id = server.id

@@ -16,9 +16,9 @@ With `mode="existing"` it creates nothing and passes the customer's gateway URL 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, TypedDict
 from xml.sax.saxutils import quoteattr
 
 import pulumi
@@ -27,7 +27,8 @@ from pulumi_azure_native import apimanagement
 from components.identity import OPENAI_USER, assign_role
 from components.network import DnsLinks, private_zone
 from components.observability import audit_diagnostics
-from components.private_endpoint import PrivateEndpoint, PrivateEndpointArgs, PrivateLinkPlacement
+from components.private_endpoint import PrivateLinkPlacement, private_endpoint
+from components.tier import TierArgs
 
 #: Protocols switched off on the gateway (SOP: TLS 1.2+).
 _TLS_OFF = {
@@ -65,11 +66,16 @@ def gateway_policy(calls_per_minute: int | None, tokens_per_minute: int | None) 
     )
 
 
-@dataclass(frozen=True, kw_only=True)
-class AiGatewayArgs:
+class _InApi(TypedDict):
+    """Where a child of the gateway's API goes."""
+
     resource_group_name: pulumi.Input[str]
-    location: str
-    tags: Mapping[str, str]
+    service_name: pulumi.Input[str]
+    api_id: pulumi.Input[str]
+
+
+@dataclass(frozen=True, kw_only=True)
+class AiGatewayArgs(TierArgs):
     mode: Literal["apim", "existing"]
     existing_url: str | None = None
     backend_url: pulumi.Input[str] | None = None  # AI Services `.../openai/v1`
@@ -168,11 +174,12 @@ class AiGateway(pulumi.ComponentResource):
             subscription_key_parameter_names={"header": "api-key", "query": "api-key"},
             opts=child,
         )
+        in_api = _InApi(
+            resource_group_name=args.resource_group_name, service_name=service.name, api_id=api.name
+        )
         apimanagement.ApiOperation(
             f"{name}-op-chat",
-            resource_group_name=args.resource_group_name,
-            service_name=service.name,
-            api_id=api.name,
+            **in_api,
             operation_id="chat-completions",
             display_name="Create chat completion",
             method="POST",
@@ -181,9 +188,7 @@ class AiGateway(pulumi.ComponentResource):
         )
         apimanagement.ApiPolicy(
             f"{name}-policy",
-            resource_group_name=args.resource_group_name,
-            service_name=service.name,
-            api_id=api.name,
+            **in_api,
             policy_id="policy",
             format="rawxml",
             value=gateway_policy(args.calls_per_minute, args.tokens_per_minute),
@@ -229,17 +234,13 @@ class AiGateway(pulumi.ComponentResource):
                 opts=child,
             )
         elif args.private_link is not None:
-            PrivateEndpoint(
+            private_endpoint(
                 f"{name}-apim",
-                PrivateEndpointArgs(
-                    resource_group_name=args.resource_group_name,
-                    location=args.location,
-                    tags=args.tags,
-                    target_id=service.id,
-                    group_id="Gateway",
-                    placement=args.private_link,
-                ),
-                opts=child,
+                args,
+                target_id=service.id,
+                group_id="Gateway",
+                placement=args.private_link,
+                parent=self,
             )
         self.url = pulumi.Output.concat(service.gateway_url, "/", api_path)
         self.register_outputs({"url": self.url})

@@ -31,7 +31,8 @@ import pulumi
 from pulumi_azure_native import app, containerregistry, operationalinsights
 
 from components.network import DnsLinks, private_zone
-from components.private_endpoint import PrivateEndpoint, PrivateEndpointArgs, PrivateLinkPlacement
+from components.private_endpoint import PrivateLinkPlacement, private_endpoint
+from components.tier import TierArgs
 from policies.rules.secrets import looks_secret
 
 APP_PORT = 8080
@@ -55,10 +56,7 @@ BLUE_GREEN_OWNED = (
 
 
 @dataclass(frozen=True, kw_only=True)
-class ContainerRegistryArgs:
-    resource_group_name: pulumi.Input[str]
-    location: str
-    tags: Mapping[str, str]
+class ContainerRegistryArgs(TierArgs):
     registry_name: str  # globally unique, 5-50 letters and digits only
     sku: Literal["Basic", "Standard", "Premium"] = "Basic"
     private_link: PrivateLinkPlacement | None = None  # private: no public endpoint, pulled over the VNet
@@ -96,17 +94,13 @@ class ContainerRegistry(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
         if args.private_link is not None:
-            PrivateEndpoint(
+            private_endpoint(
                 f"{name}-acr",
-                PrivateEndpointArgs(
-                    resource_group_name=args.resource_group_name,
-                    location=args.location,
-                    tags=args.tags,
-                    target_id=registry.id,
-                    group_id="registry",
-                    placement=args.private_link,
-                ),
-                opts=pulumi.ResourceOptions(parent=self),
+                args,
+                target_id=registry.id,
+                group_id="registry",
+                placement=args.private_link,
+                parent=self,
             )
         self.registry_id = registry.id
         self.login_server = registry.login_server
@@ -114,10 +108,7 @@ class ContainerRegistry(pulumi.ComponentResource):
 
 
 @dataclass(frozen=True, kw_only=True)
-class HostingArgs:
-    resource_group_name: pulumi.Input[str]
-    location: str
-    tags: Mapping[str, str]
+class HostingArgs(TierArgs):
     workspace_customer_id: pulumi.Input[str]
     workspace_name: pulumi.Input[str]
     identity_id: pulumi.Input[str]  # user-assigned identity: image pulls and Key Vault references

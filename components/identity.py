@@ -25,13 +25,15 @@ in "as" the API), the UI is a public client that holds no secret; the token the 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 import pulumi
 import pulumi_azuread as azuread
 from pulumi_azure_native import authorization, managedidentity
+
+from components.tier import TierArgs
 
 # Built-in role definition ids (the same in every tenant).
 SPEECH_USER = "f2dc8367-1007-4938-bd23-fe263f013447"  # Cognitive Services Speech User (VoiceLive)
@@ -98,10 +100,7 @@ class Grant:
 
 
 @dataclass(frozen=True, kw_only=True)
-class WorkloadIdentityArgs:
-    resource_group_name: pulumi.Input[str]
-    location: str
-    tags: Mapping[str, str]
+class WorkloadIdentityArgs(TierArgs):
     subscription_id: pulumi.Input[str]
     grants: Sequence[Grant]
     managed_identity: bool = True  # hosted stacks: the app's user-assigned identity gets the grants

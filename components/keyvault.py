@@ -20,16 +20,14 @@ import pulumi
 from pulumi_azure_native import keyvault
 
 from components.observability import audit_diagnostics
-from components.private_endpoint import PrivateEndpoint, PrivateEndpointArgs, PrivateLinkPlacement
+from components.private_endpoint import PrivateLinkPlacement, private_endpoint
+from components.tier import TierArgs
 
 _SECRET_NAME = re.compile(r"^[a-z0-9-]{1,127}$")
 
 
 @dataclass(frozen=True, kw_only=True)
-class KeyVaultArgs:
-    resource_group_name: pulumi.Input[str]
-    location: str
-    tags: Mapping[str, str]
+class KeyVaultArgs(TierArgs):
     tenant_id: pulumi.Input[str]
     vault_name: str  # globally unique, 3-24 characters: autonaming's suffix would not fit
     sku: Literal["standard", "premium"] = "standard"
@@ -120,17 +118,13 @@ class KeyVault(pulumi.ComponentResource):
                 opts=child,
             )
         if args.private_link is not None:
-            PrivateEndpoint(
+            private_endpoint(
                 f"{name}-kv",
-                PrivateEndpointArgs(
-                    resource_group_name=args.resource_group_name,
-                    location=args.location,
-                    tags=args.tags,
-                    target_id=vault.id,
-                    group_id="vault",
-                    placement=args.private_link,
-                ),
-                opts=child,
+                args,
+                target_id=vault.id,
+                group_id="vault",
+                placement=args.private_link,
+                parent=self,
             )
         self.vault_id = vault.id
         self.vault_uri = vault_uri

@@ -18,11 +18,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 from pulumi_azure_native import network, privatedns
 
 from components.private_endpoint import PRIVATE_DNS_ZONES, GroupId, PrivateLinkPlacement
+from components.tier import TierArgs
 
 #: NSG rules API Management needs on its injected subnet (stv2): its load balancer denies all inbound
 #: traffic unless allowed. Inbound: the control plane (ApiManagement tag, 3443), Azure's load balancer
@@ -47,10 +49,7 @@ class HubArgs:
 
 
 @dataclass(frozen=True, kw_only=True)
-class NetworkArgs:
-    resource_group_name: pulumi.Input[str]
-    location: str
-    tags: Mapping[str, str]
+class NetworkArgs(TierArgs):
     address_space: str
     apps_subnet: str
     endpoints_subnet: str
@@ -92,24 +91,30 @@ class Network(pulumi.ComponentResource):
             address_space={"address_prefixes": [args.address_space]},
             opts=child,
         )
-        apps = network.Subnet(
-            f"{name}-snet-apps",
-            resource_group_name=args.resource_group_name,
-            virtual_network_name=vnet.name,
+
+        def subnet(role: str, after: pulumi.Resource | None, **settings: Any) -> network.Subnet:
+            # Subnets of one VNet are updated one at a time by Azure: each waits for the one before.
+            return network.Subnet(
+                f"{name}-snet-{role}",
+                resource_group_name=args.resource_group_name,
+                virtual_network_name=vnet.name,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[after] if after else None),
+                **settings,
+            )
+
+        apps = subnet(
+            "apps",
+            None,
             subnet_name="apps",
             address_prefix=args.apps_subnet,
             delegations=[{"name": "aca", "service_name": "Microsoft.App/environments"}],
-            opts=child,
         )
-        endpoints = network.Subnet(
-            f"{name}-snet-pe",
-            resource_group_name=args.resource_group_name,
-            virtual_network_name=vnet.name,
+        endpoints = subnet(
+            "pe",
+            apps,
             subnet_name="private-endpoints",
             address_prefix=args.endpoints_subnet,
             private_endpoint_network_policies="Disabled",
-            # Subnets of one VNet are updated one at a time by Azure.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[apps]),
         )
         self.gateway_subnet_id = None
         last_subnet = endpoints
@@ -122,14 +127,12 @@ class Network(pulumi.ComponentResource):
                 security_rules=[_nsg_rule(*rule) for rule in APIM_NSG_RULES],
                 opts=child,
             )
-            gateway = network.Subnet(
-                f"{name}-snet-apim",
-                resource_group_name=args.resource_group_name,
-                virtual_network_name=vnet.name,
+            gateway = subnet(
+                "apim",
+                endpoints,
                 subnet_name="apim",
                 address_prefix=args.gateway_subnet,
                 network_security_group={"id": nsg.id},  # no delegation: classic injection refuses one
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[endpoints]),
             )
             self.gateway_subnet_id = gateway.id
             last_subnet = gateway

@@ -24,6 +24,7 @@ import pulumi
 from pulumi_azure_native import applicationinsights, eventgrid, monitor, operationalinsights
 
 from app.observability import alerts
+from components.tier import TierArgs
 
 # Azure Monitor severities: 0 critical, 1 error, 2 warning, 3 informational.
 HIGH, MEDIUM, LOW = 1, 2, 3
@@ -73,10 +74,7 @@ class AlertReceivers:
 
 
 @dataclass(frozen=True, kw_only=True)
-class ObservabilityArgs:
-    resource_group_name: pulumi.Input[str]
-    location: str
-    tags: Mapping[str, str]
+class ObservabilityArgs(TierArgs):
     retention_days: int
     alerts: bool
     receivers: AlertReceivers = AlertReceivers()

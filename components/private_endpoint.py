@@ -15,6 +15,7 @@ from typing import Literal
 import pulumi
 from pulumi_azure_native import network
 
+from components.tier import TierArgs
 from policies.paths import PRIVATE_DNS_ZONES as PACK_ZONES
 
 GroupId = Literal[
@@ -47,10 +48,7 @@ class PrivateLinkPlacement:
 
 
 @dataclass(frozen=True, kw_only=True)
-class PrivateEndpointArgs:
-    resource_group_name: pulumi.Input[str]
-    location: str
-    tags: Mapping[str, str]
+class PrivateEndpointArgs(TierArgs):
     target_id: pulumi.Input[str]
     group_id: GroupId
     placement: PrivateLinkPlacement
@@ -96,6 +94,30 @@ class PrivateEndpoint(pulumi.ComponentResource):
         )
         self.endpoint_id = endpoint.id
         self.register_outputs({"endpoint_id": self.endpoint_id})
+
+
+def private_endpoint(
+    name: str,
+    tier: TierArgs,
+    *,
+    target_id: pulumi.Input[str],
+    group_id: GroupId,
+    placement: PrivateLinkPlacement,
+    parent: pulumi.Resource,
+) -> PrivateEndpoint:
+    """A tier's private endpoint to `target_id`, beside the tier's other resources, a child of `parent`."""
+    return PrivateEndpoint(
+        name,
+        PrivateEndpointArgs(
+            resource_group_name=tier.resource_group_name,
+            location=tier.location,
+            tags=tier.tags,
+            target_id=target_id,
+            group_id=group_id,
+            placement=placement,
+        ),
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
 
 
 def zone_id_label(index: int) -> str:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from types import MappingProxyType
 from typing import Annotated, Any, Literal
@@ -51,18 +52,45 @@ SECTIONS = (
     "recordings",
 )
 
-#: Secret config keys (`pulumi config set --secret engram:<key>`); never in the YAML files.
-SECRET_KEYS = (
-    "azure-ai-key",  # the caller key of the AI gateway (the APIM subscription key or the customer's)
-    "zep-api-key",
-    "encryption-key",
-    "audit-pseudonym-key",  # keys audit pseudonyms and erasure markers; never rotated with encryption-key
-    "postgres-admin-password",
-    "pagerduty-webhook-url",  # webhook URLs embed their own credentials
-    "slack-webhook-url",
+SecretKind = Literal["api-key", "database-password", "service-principal", "key"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Secret:
+    """One secret of a stack: where its value comes from, where it is kept and what it feeds."""
+
+    name: str  # the `engram:<name>` config key and/or the Key Vault (and container-app) secret name
+    config: bool  # set with `pulumi config set --secret engram:<name>`; never in the YAML files
+    kind: SecretKind | None = None  # kept in Key Vault, rotated per ROTATION_DAYS; None: not in the vault
+    setting: str | None = None  # the service setting (app/settings.py field) the vault secret feeds
+
+
+#: Every secret a stack handles, the one table of their names. Key Vault secrets are listed in the order
+#: the container app's secret variables are written, config keys in the order commands are printed.
+SECRETS: tuple[Secret, ...] = (
+    # The caller key of the AI gateway (the APIM subscription key or the customer's).
+    Secret(name="azure-ai-key", config=True, kind="api-key", setting="azure_ai_key"),
+    # The admin password is inside the URL.
+    Secret(name="database-url", config=False, kind="database-password", setting="database_url"),
+    # A host name, no credential (REDIS_URL is secret-like all the same): renewed by re-affirming it.
+    Secret(name="redis-url", config=False, kind="key", setting="redis_url"),
+    Secret(name="zep-api-key", config=True, kind="api-key", setting="zep_api_key"),
+    Secret(name="encryption-key", config=True, kind="key", setting="encryption_key"),
+    # Keys audit pseudonyms and erasure markers; never rotated with encryption-key.
+    Secret(name="audit-pseudonym-key", config=True, kind="key", setting="audit_pseudonym_key"),
+    Secret(
+        name="appinsights-connection-string",
+        config=False,
+        kind="key",
+        setting="applicationinsights_connection_string",
+    ),
+    Secret(name="postgres-admin-password", config=True),  # goes into database-url
+    Secret(name="pagerduty-webhook-url", config=True),  # webhook URLs embed their own credentials
+    Secret(name="slack-webhook-url", config=True),
 )
 
-SecretKind = Literal["api-key", "database-password", "service-principal", "key"]
+#: Secret config keys (`pulumi config set --secret engram:<key>`), from SECRETS.
+SECRET_KEYS = tuple(s.name for s in SECRETS if s.config)
 
 #: SOP 8.3 rotation schedule: the days a secret of each kind may live before it is rotated. The SOP
 #: lists API keys (90), the database password (180) and service principals (365); the keys it does not
@@ -72,17 +100,9 @@ ROTATION_DAYS: Mapping[SecretKind, int] = MappingProxyType(
     {"api-key": 90, "database-password": 180, "service-principal": 365, "key": 365}
 )
 
-#: The kind of each Key Vault secret a stack holds (the vault's secret names, as platform.py sets them).
+#: The kind of each Key Vault secret a stack holds, from SECRETS.
 SECRET_KINDS: Mapping[str, SecretKind] = MappingProxyType(
-    {
-        "azure-ai-key": "api-key",
-        "zep-api-key": "api-key",
-        "database-url": "database-password",  # the admin password is inside the URL
-        "encryption-key": "key",
-        "audit-pseudonym-key": "key",
-        "appinsights-connection-string": "key",
-        "redis-url": "key",  # a host name, no credential: renewed by re-affirming it
-    }
+    {s.name: s.kind for s in SECRETS if s.kind is not None}
 )
 
 

@@ -17,7 +17,6 @@ platform with the other grants.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -25,7 +24,8 @@ import pulumi
 from pulumi_azure_native import keyvault, managedidentity, storage
 
 from components.identity import assign_role
-from components.private_endpoint import PrivateEndpoint, PrivateEndpointArgs, PrivateLinkPlacement
+from components.private_endpoint import PrivateLinkPlacement, private_endpoint
+from components.tier import TierArgs
 
 #: The one lifecycle policy an account has is always named "default" (ARM refuses any other name).
 MANAGEMENT_POLICY_NAME = "default"
@@ -57,10 +57,7 @@ class CustomerManagedKey:
 
 
 @dataclass(frozen=True, kw_only=True)
-class RecordingsStorageArgs:
-    resource_group_name: pulumi.Input[str]
-    location: str
-    tags: Mapping[str, str]
+class RecordingsStorageArgs(TierArgs):
     account_name: str
     container: str
     retention_days: int  # lifecycle: delete blobs not modified for longer than this
@@ -220,17 +217,13 @@ class RecordingsStorage(pulumi.ComponentResource):
             opts=child,
         )
         if args.private_link is not None:
-            PrivateEndpoint(
+            private_endpoint(
                 f"{name}-pe-blob",
-                PrivateEndpointArgs(
-                    resource_group_name=args.resource_group_name,
-                    location=args.location,
-                    tags=args.tags,
-                    target_id=account.id,
-                    group_id="blob",
-                    placement=args.private_link,
-                ),
-                opts=child,
+                args,
+                target_id=account.id,
+                group_id="blob",
+                placement=args.private_link,
+                parent=self,
             )
         self.account_id = account.id
         self.blob_url = blob_endpoint(args.account_name)

@@ -8,7 +8,7 @@ is the CORS origin of the API; the stack exports the build variables the UI need
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -16,14 +16,13 @@ import pulumi
 from pulumi_azure_native import web
 
 from components.network import DnsLinks, private_zone
-from components.private_endpoint import PrivateEndpoint, PrivateEndpointArgs, PrivateLinkPlacement
+from components.private_endpoint import PrivateLinkPlacement, private_endpoint
+from components.tier import TierArgs
 
 
 @dataclass(frozen=True, kw_only=True)
-class StaticSiteArgs:
-    resource_group_name: pulumi.Input[str]
-    location: str  # Static Web Apps exist in a few regions only (eastus2 is one)
-    tags: Mapping[str, str]
+class StaticSiteArgs(TierArgs):
+    # location: Static Web Apps exist in a few regions only (eastus2 is one)
     sku: Literal["Free", "Standard"] = "Free"
     public_network_access: Literal["Enabled", "Disabled"] = "Enabled"
     private_link: PrivateLinkPlacement | None = None
@@ -80,17 +79,13 @@ class StaticSite(pulumi.ComponentResource):
             placement = PrivateLinkPlacement(
                 subnet_id=args.private_link.subnet_id, zone_ids={"staticSites": [zone.id]}
             )
-            PrivateEndpoint(
+            private_endpoint(
                 f"{name}-swa",
-                PrivateEndpointArgs(
-                    resource_group_name=args.resource_group_name,
-                    location=args.location,
-                    tags=args.tags,
-                    target_id=site.id,
-                    group_id="staticSites",
-                    placement=placement,
-                ),
-                opts=pulumi.ResourceOptions(parent=self),
+                args,
+                target_id=site.id,
+                group_id="staticSites",
+                placement=placement,
+                parent=self,
             )
         self.hostname = site.default_hostname
         self.origin = pulumi.Output.concat("https://", site.default_hostname)

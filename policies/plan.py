@@ -291,22 +291,22 @@ def _plain(value: Any) -> Any:
 Program = Callable[[], None]
 
 
-def _load_program() -> Program:
-    """`stacks/__main__.py`'s `main`, loaded by path (the directory is not a package; the program's
+def _program_module() -> Any:
+    """`stacks/__main__.py`, loaded by path once (the directory is not a package; the program's
     imports of `components` happen here, at run time, never when this module is imported)."""
     import importlib.util
     import sys
 
     module_name = "engram_stack_program"
     if module_name in sys.modules:
-        return sys.modules[module_name].main  # type: ignore[no-any-return]
+        return sys.modules[module_name]
     spec = importlib.util.spec_from_file_location(module_name, PROGRAM_PATH)
     if spec is None or spec.loader is None:
         raise OfflineRunError(f"cannot load the Pulumi program at {PROGRAM_PATH}")
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
     spec.loader.exec_module(module)
-    return module.main  # type: ignore[no-any-return]
+    return module
 
 
 def _drop_aliases(args: Any) -> Any:
@@ -349,13 +349,15 @@ def run_program(
     from pulumi.runtime.stack import run_pulumi_func
     from pulumi.runtime.sync_await import _sync_await
 
-    from components.profile import SECRET_KEYS  # the program's own table, read as the program runs
+    # The program names the secret config keys it reads: the recorder stays free of `components`.
+    program_module = _program_module()
+    secret_keys: tuple[str, ...] = program_module.SECRET_KEYS
 
     config = read_stack_config(stack, config_dir)
     config.update(config_overrides or {})
     supplied = dict(secrets or {})
     filled: list[str] = []
-    for key in SECRET_KEYS:
+    for key in secret_keys:
         qualified = f"{PROJECT}:{key}"
         if qualified not in supplied and qualified not in config:
             supplied[qualified] = OFFLINE_SECRET
@@ -373,7 +375,7 @@ def run_program(
     runtime_settings.SETTINGS.outputs.clear()
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=preview, monitor=monitor)
     root = runtime_settings.get_root_resource()
-    main = program or _load_program()
+    main: Program = program or program_module.main
 
     def without_aliases() -> None:
         pulumi.runtime.register_stack_transformation(_drop_aliases)

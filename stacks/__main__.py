@@ -10,22 +10,19 @@ from __future__ import annotations
 import pulumi
 
 from components.platform import UI_AUTH_MODES, EngramPlatform, PlatformSecrets
-from components.profile import SECTIONS, load_profile
+from components.profile import SECRET_KEYS, SECTIONS, load_profile
+
+__all__ = [
+    "SECRET_KEYS",
+    "main",
+]  # SECRET_KEYS: the secret config keys main() reads (the offline plan fills them)
 
 
 def main() -> None:
     config = pulumi.Config("engram")
     sections = {key: config.get_object(key) for key in SECTIONS}
     profile = load_profile(pulumi.get_stack(), {k: v for k, v in sections.items() if v is not None})
-    secrets = PlatformSecrets(
-        azure_ai_key=config.get_secret("azure-ai-key"),
-        zep_api_key=config.get_secret("zep-api-key"),
-        encryption_key=config.get_secret("encryption-key"),
-        audit_pseudonym_key=config.get_secret("audit-pseudonym-key"),
-        postgres_admin_password=config.get_secret("postgres-admin-password"),
-        pagerduty_webhook_url=config.get_secret("pagerduty-webhook-url"),
-        slack_webhook_url=config.get_secret("slack-webhook-url"),
-    )
+    secrets = PlatformSecrets.from_config(config.get_secret)
     platform = EngramPlatform(profile.name(""), profile, secrets)
 
     pulumi.export("sopLevel", profile.level)

@@ -276,3 +276,27 @@ def test_recording_settings_parse_and_refuse_bad_values(monkeypatch: pytest.Monk
     monkeypatch.setenv("RECORDING_CONTAINER", "bad--name")
     with pytest.raises(SettingsError, match="RECORDING_CONTAINER"):
         load_settings(_env_file=None)
+
+
+def test_the_env_contract_names_only_settings_fields() -> None:
+    from app.env_contract import env_name
+
+    assert env_name("auth_required") == "AUTH_REQUIRED"
+    assert env_name("applicationinsights_connection_string") == "APPLICATIONINSIGHTS_CONNECTION_STRING"
+    with pytest.raises(KeyError, match="not a field of app.settings.Settings"):
+        env_name("no_such_setting")
+
+
+def test_env_contract_values_parse_back_to_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    from app.env_contract import env_name, env_value
+
+    values = {
+        "auth_required": True,
+        "debug": False,
+        "data_retention_days": 90,
+        "cors_origins": ["https://ui"],
+    }
+    for setting, value in values.items():
+        monkeypatch.setenv(env_name(setting), env_value(value))
+    settings = load_settings(_env_file=None)
+    assert {setting: getattr(settings, setting) for setting in values} == values

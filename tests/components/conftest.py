@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -10,6 +11,7 @@ import pytest
 from policies.plan import OfflinePlan, PlannedResource, run_program
 
 STACKS = ("staging", "dev", "test", "uat", "prod")
+HOSTED = ("staging", "test", "uat", "prod")  # the stacks that run the service in Azure
 LEVELS = {"staging": 1, "dev": 2, "test": 3, "uat": 4, "prod": 5}
 
 _plans: dict[str, OfflinePlan] = {}
@@ -33,9 +35,10 @@ def prod() -> OfflinePlan:
 
 
 def dig(node: Any, path: str) -> Any:
-    """`dig(inputs, "template.scale.minReplicas")`; list indexes as numbers (`containers.0`)."""
-    for part in path.split("."):
-        if isinstance(node, list):
+    """The value at a path in wire inputs, or None: `dig(inputs, "template.scale.minReplicas")`; list
+    indexes as numbers (`containers.0`) or, as Pulumi writes property paths, in brackets (`a.b[0].c`)."""
+    for part in re.findall(r"[^.\[\]]+", path):
+        if isinstance(node, list) and part.isdigit() and int(part) < len(node):
             node = node[int(part)]
         elif isinstance(node, dict):
             node = node.get(part)

@@ -8,7 +8,8 @@ import pytest
 
 from app.observability import alerts, signals
 from components.observability import ALERT_ROUTES, HIGH, LOW, MEDIUM, ObservabilityArgs
-from tests.components.conftest import plan_for
+from policies.plan import OfflinePlan
+from tests.components.conftest import LEVELS, by_id, plan_for
 
 SIGNAL_NAMES = {s.name for s in signals.ALL_SIGNALS}
 
@@ -86,3 +87,45 @@ def test_key_vault_event_routes_name_real_receivers() -> None:
     for route in KEY_VAULT_EVENT_ROUTES.values():
         assert route.severity in SEVERITIES
         assert route.action_groups and set(route.action_groups) <= receivers
+
+
+def test_audit_diagnostic_settings_from_test_upward(plan: OfflinePlan) -> None:
+    settings = plan.of_type("azure-native:monitor:DiagnosticSetting")
+    targets = by_id(plan)
+    audited = {targets[s.inputs["resourceUri"]].type: s for s in settings}
+    if LEVELS[plan.stack] < 3:
+        assert audited == {}
+        return
+    expected = {
+        "azure-native:keyvault:Vault": "AuditEvent",
+        "azure-native:cognitiveservices:Account": "Audit",
+        "azure-native:dbforpostgresql:Server": "PostgreSQLLogs",
+        "azure-native:apimanagement:ApiManagementService": "GatewayLogs",
+    }
+    assert set(audited) == set(expected)
+    workspace = plan.one("azure-native:operationalinsights:Workspace")
+    for type_token, category in expected.items():
+        setting = audited[type_token]
+        assert category in {log["category"] for log in setting.inputs["logs"]}
+        assert setting.inputs["workspaceId"] == workspace.id
+
+
+def test_alert_rules_and_action_groups(plan: OfflinePlan) -> None:
+    rules = plan.of_type("azure-native:monitor:ScheduledQueryRule")
+    groups = plan.of_type("azure-native:monitor:ActionGroup")
+    if LEVELS[plan.stack] < 3:
+        assert rules == [] and groups == []
+        return
+    assert len(rules) == 4 and len(groups) == 4
+    insights = plan.one("azure-native:applicationinsights:Component")
+    assert all(r.inputs["scopes"] == [insights.id] for r in rules)
+    assert {len(r.inputs["actions"]["actionGroups"]) for r in rules} == {1, 2}
+
+
+def test_log_retention_follows_the_profile(plan: OfflinePlan) -> None:
+    workspace = plan.one("azure-native:operationalinsights:Workspace")
+    expected = {"staging": 30, "dev": 30, "test": 30, "uat": 60, "prod": 90}[plan.stack]
+    assert workspace.inputs["retentionInDays"] == expected
+    insights = plan.one("azure-native:applicationinsights:Component")
+    assert insights.inputs["ingestionMode"] == "LogAnalytics"
+    assert insights.inputs["workspaceResourceId"] == workspace.id
