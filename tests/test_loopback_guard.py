@@ -80,6 +80,8 @@ def test_a_swallowed_refusal_still_fails_the_test(pytester: pytest.Pytester) -> 
             socket.getaddrinfo("localhost", 80)
         """
     )
-    result = pytester.runpytest_inprocess("-p", "tests.loopback_guard", "-p", "no:cacheprovider", "-p", "no:asyncio")
+    result = pytester.runpytest_inprocess(
+        "-p", "tests.loopback_guard", "-p", "no:cacheprovider", "-p", "no:asyncio"
+    )
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*test reached off loopback: connect(('192.0.2.1', 443))*"])
