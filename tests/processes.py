@@ -64,7 +64,9 @@ class Served:
     log: Path
 
     def _not_started(self) -> str:
-        return f"engram serve did not start: {self.log.read_text()[-2000:]}"
+        code = self.proc.poll()
+        state = "still starting" if code is None else f"exited with {code}"
+        return f"engram serve did not start ({state}): {self.log.read_text()[-2000:]}"
 
     def wait_healthy(self, timeout: float = START_TIMEOUT_S) -> None:
         """Block until /health answers 200; raise (with the log's tail) if the process exits first."""

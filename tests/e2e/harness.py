@@ -11,6 +11,7 @@ import math
 import os
 import struct
 import subprocess
+import sys
 import threading
 import time
 import wave
@@ -29,7 +30,8 @@ from tests.processes import free_port as free_port  # re-exported: the e2e and L
 T = TypeVar("T")
 
 REPO = Path(__file__).resolve().parents[2]
-WEB_DIST = REPO / "app" / "web" / "dist"
+WEB = REPO / "app" / "web"
+WEB_DIST = WEB / "dist"
 ARTIFACTS = REPO / "test-artifacts" / "e2e"
 CHROMIUM = os.environ.get("ENGRAM_E2E_CHROMIUM", "/usr/bin/chromium")
 VOICELIVE_KEY = "test-voicelive-key"
@@ -107,7 +109,24 @@ def start_engram(
     return served.proc, served.base
 
 
-def wait_http(url: str, proc: subprocess.Popen[str], what: str) -> None:
+def static_ui(out: Path, port: int, **vite_env: str) -> subprocess.Popen[bytes]:
+    """Build the UI into `out` with `vite_env` (VITE_* build settings) and serve it statically on
+    127.0.0.1:`port` (a plain file server, as Static Web Apps serves the build); the caller stops it."""
+    subprocess.run(
+        ["npx", "vite", "build", "--outDir", str(out), "--emptyOutDir", "--logLevel", "error"],
+        cwd=WEB,
+        env={**os.environ, **vite_env},
+        check=True,
+        timeout=180,
+    )
+    return subprocess.Popen(
+        [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(out)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def wait_http(url: str, proc: subprocess.Popen[Any], what: str) -> None:
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline and proc.poll() is None:
         try:
