@@ -103,14 +103,14 @@ class LoopbackGuard:
 
         def guarded_sendto(sock: socket.socket, data: Any, *args: Any) -> int:
             guard.check_address(sock.family, args[-1], "sendto")
-            return sendto(sock, data, *args)  # type: ignore[call-overload, no-any-return]
+            return sendto(sock, data, *args)
 
         def guarded_getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
             guard.check_lookup(host)
             return getaddrinfo(host, *args, **kwargs)
 
-        socket.socket.connect = guarded_connect  # type: ignore[method-assign]
-        socket.socket.connect_ex = guarded_connect_ex  # type: ignore[method-assign]
+        socket.socket.connect = guarded_connect  # type: ignore[method-assign, assignment]
+        socket.socket.connect_ex = guarded_connect_ex  # type: ignore[method-assign, assignment]
         socket.socket.sendto = guarded_sendto  # type: ignore[method-assign, assignment]
         socket.getaddrinfo = guarded_getaddrinfo
         self._originals["getaddrinfo"] = getaddrinfo
