@@ -21,6 +21,9 @@ from tests.doubles.zep_server import ZepDouble
 from tests.redis_servers import own_redis, redis_prefix, redis_url  # noqa: F401 - shared fixtures
 from tests.telemetry import _session_sink, sink  # noqa: F401 - fixtures shared by every test area
 
+# The loopback guard fails any test that reaches off this host; pytester runs the guard's own proof.
+pytest_plugins = ("tests.loopback_guard", "pytester")
+
 POSTGRES_HOST, POSTGRES_PORT = "127.0.0.1", 5432
 POSTGRES_ADMIN_URL = os.environ.get("ENGRAM_TEST_POSTGRES", f"postgresql://postgres@{POSTGRES_HOST}/test")
 

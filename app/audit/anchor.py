@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from app.audit.trail import AuditHead, AuditTrail
 
@@ -32,9 +32,24 @@ async def log_head(trail: AuditTrail) -> AuditHead | None:
     return head
 
 
+async def wait_interval(stop: asyncio.Event, interval: float) -> None:
+    """The loop's clock: return after `interval` seconds, or sooner when `stop` is set."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), interval)
+
+
 @contextlib.asynccontextmanager
-async def head_anchor_task(trail: AuditTrail, interval: float) -> AsyncIterator[None]:
-    """Log the head now and then every `interval` seconds for the life of the service (0: never)."""
+async def head_anchor_task(
+    trail: AuditTrail,
+    interval: float,
+    *,
+    pause: Callable[[asyncio.Event, float], Awaitable[None]] = wait_interval,
+    stop_grace: float = _STOP_GRACE_SECONDS,
+) -> AsyncIterator[None]:
+    """Log the head now and then every `interval` seconds for the life of the service (0: never).
+
+    `pause` and `stop_grace` exist for tests: a manual clock makes each interval an explicit tick.
+    """
     if interval <= 0:
         yield
         return
@@ -46,8 +61,7 @@ async def head_anchor_task(trail: AuditTrail, interval: float) -> AsyncIterator[
                 await log_head(trail)
             except Exception as exc:  # a failed read is retried next interval; it must not kill the app
                 log.error("audit head not logged", extra={"error": type(exc).__name__})
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), interval)
+            await pause(stop, interval)
 
     task = asyncio.create_task(_loop(), name="audit-head-anchor")
     try:
@@ -55,4 +69,4 @@ async def head_anchor_task(trail: AuditTrail, interval: float) -> AsyncIterator[
     finally:
         stop.set()
         with contextlib.suppress(TimeoutError):  # wait_for cancels the task when the grace runs out
-            await asyncio.wait_for(task, _STOP_GRACE_SECONDS)
+            await asyncio.wait_for(task, stop_grace)

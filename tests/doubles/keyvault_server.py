@@ -29,6 +29,7 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.doubles.server import LoopbackServer
 from tests.doubles.tls import loopback_certificate
 
 TOKEN = "test-keyvault-token"
@@ -66,8 +67,6 @@ class KeyVaultDouble:
         self.ca, self._key = loopback_certificate(directory, "kv-double")
         self.secrets: dict[str, list[FakeVersion]] = {}  # oldest version first
         self.requests: list[Recorded] = []
-        self.port = 0
-        self._runner: web.AppRunner | None = None
         app = web.Application()
         app.router.add_get("/secrets", self._list)
         app.router.add_get("/secrets/{name}/versions", self._versions)
@@ -77,11 +76,13 @@ class KeyVaultDouble:
         app.router.add_put("/secrets/{name}", self._set)
         app.router.add_patch("/secrets/{name}/{version}", self._update)
         app.router.add_patch("/secrets/{name}/", self._update)
-        self._app = app
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(self.ca, self._key)
+        self._server = LoopbackServer(app, ssl_context=context)
 
     @property
     def url(self) -> str:
-        return f"https://127.0.0.1:{self.port}"
+        return self._server.url
 
     def add(
         self, name: str, value: str, *, created: float, expires: float | None = None, enabled: bool = True
@@ -97,20 +98,11 @@ class KeyVaultDouble:
         return self.secrets[name][-1]
 
     async def __aenter__(self) -> KeyVaultDouble:
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.load_cert_chain(self.ca, self._key)
-        self._runner = web.AppRunner(self._app, access_log=None, shutdown_timeout=0.5)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=context)
-        await site.start()
-        sockets = site._server.sockets if site._server else []  # type: ignore[union-attr]
-        self.port = sockets[0].getsockname()[1]
+        await self._server.start()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        await self._server.stop()
 
     # --- wire ----------------------------------------------------------------------------------
 
@@ -174,9 +166,7 @@ class KeyVaultDouble:
             return refused
         name = request.match_info["name"]
         if name not in self.secrets:
-            return _error(
-                404, "SecretNotFound", f"A secret with (name/id) {name} was not found in this key vault."
-            )
+            return _not_found(name)
         value = [self._properties(name, v) for v in self.secrets[name]]
         return web.json_response({"value": value, "nextLink": None})
 
@@ -187,9 +177,7 @@ class KeyVaultDouble:
         name = request.match_info["name"]
         found = self._find(name, request.match_info.get("version"))
         if found is None:
-            return _error(
-                404, "SecretNotFound", f"A secret with (name/id) {name} was not found in this key vault."
-            )
+            return _not_found(name)
         return web.json_response({"value": found.value, **self._properties(name, found)})
 
     async def _set(self, request: web.Request) -> web.Response:
@@ -222,9 +210,7 @@ class KeyVaultDouble:
         name = request.match_info["name"]
         found = self._find(name, request.match_info.get("version"))
         if found is None:
-            return _error(
-                404, "SecretNotFound", f"A secret with (name/id) {name} was not found in this key vault."
-            )
+            return _not_found(name)
         body = self.requests[-1].body or {}
         attributes = body.get("attributes") or {}
         if "enabled" in attributes:
@@ -241,3 +227,7 @@ class KeyVaultDouble:
 
 def _error(status: int, code: str, message: str) -> web.Response:
     return web.json_response({"error": {"code": code, "message": message}}, status=status)
+
+
+def _not_found(name: str) -> web.Response:
+    return _error(404, "SecretNotFound", f"A secret with (name/id) {name} was not found in this key vault.")

@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from tests.doubles.openai_server import OpenAIDouble
-from tests.doubles.voicelive_server import VoiceLiveDouble
+from tests.doubles.voicelive_server import DoubleSession, VoiceLiveDouble
 from tests.e2e.harness import (
     ARTIFACTS,
     CHROMIUM,
@@ -151,3 +151,21 @@ def shot(page: Page, name: str) -> Path:
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+def start_conversation(
+    page: Page, doubles: Doubles, attribute: str = "data-state", value: str = "open"
+) -> DoubleSession:
+    """Press Start conversation on the voice page, wait until #voice-status has `attribute=value` (the
+    socket open, or a phase), and return the VoiceLive session that the press opened."""
+    before = len(doubles.voicelive.sessions)
+    page.get_by_role("button", name="Start conversation").click()
+    expect(page.locator("#voice-status")).to_have_attribute(attribute, value)
+    return doubles.loop.run(doubles.voicelive.session(before))
+
+
+def user_says(doubles: Doubles, session: DoubleSession, item: str, text: str) -> None:
+    """VoiceLive hears the user: speech starts and stops on `item`, and its transcription is `text`."""
+    doubles.loop.run(session.speech_started(item))
+    doubles.loop.run(session.speech_stopped(item))
+    doubles.loop.run(session.transcription(item, text))

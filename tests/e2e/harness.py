@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import math
 import os
-import socket
 import struct
 import subprocess
 import sys
@@ -25,15 +24,17 @@ import httpx
 
 from tests.doubles.openai_server import OpenAIDouble
 from tests.doubles.voicelive_server import VoiceLiveDouble
+from tests.processes import START_TIMEOUT_S, engram_env, spawn_engram
+from tests.processes import free_port as free_port  # re-exported: the e2e and LiteLLM tests take it here
 
 T = TypeVar("T")
 
 REPO = Path(__file__).resolve().parents[2]
-WEB_DIST = REPO / "app" / "web" / "dist"
+WEB = REPO / "app" / "web"
+WEB_DIST = WEB / "dist"
 ARTIFACTS = REPO / "test-artifacts" / "e2e"
 CHROMIUM = os.environ.get("ENGRAM_E2E_CHROMIUM", "/usr/bin/chromium")
 VOICELIVE_KEY = "test-voicelive-key"
-START_TIMEOUT_S = 60.0
 #: Against a deployed stack (the e2e-tests workflow on dispatch): the UI's URL, and a bearer token of the
 #: test tier's service principal. The AI services behind it are real, so tests that script or inspect
 #: the doubles skip there with that reason; the rest run unchanged.
@@ -95,48 +96,37 @@ def wait_until(condition: Callable[[], bool], what: str, timeout: float = 15.0) 
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def start_engram(
     workdir: Path, doubles: Doubles, port: int | None = None, **settings: str
 ) -> tuple[subprocess.Popen[str], str]:
     """`engram serve` against the doubles (plus `settings` as env); returns the process and its URL."""
-    port = port or free_port()
-    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "VIRTUAL_ENV", "PYTHONPATH")}
-    env.update(
-        AZURE_AI_ENDPOINT=doubles.openai.base_url,
-        AZURE_AI_KEY="test-gateway-key",
-        AZURE_VOICELIVE_ENDPOINT=doubles.voicelive.endpoint,
-        AZURE_VOICELIVE_KEY=VOICELIVE_KEY,
-        LOG_LEVEL="WARNING",
-        **settings,
-    )
-    log = (workdir / "engram.log").open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-c", "from app.cli import main; main()", "serve", "--port", str(port)],
-        cwd=workdir,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                return proc, base
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    proc.terminate()
-    raise RuntimeError(f"engram serve did not start: {(workdir / 'engram.log').read_text()[-2000:]}")
+    served = spawn_engram(workdir, engram_env(doubles.openai, doubles.voicelive, **settings), port)
+    try:
+        served.wait_healthy()
+    except RuntimeError:
+        served.stop()
+        raise
+    return served.proc, served.base
 
 
-def wait_http(url: str, proc: subprocess.Popen[str], what: str) -> None:
+def static_ui(out: Path, port: int, **vite_env: str) -> subprocess.Popen[bytes]:
+    """Build the UI into `out` with `vite_env` (VITE_* build settings) and serve it statically on
+    127.0.0.1:`port` (a plain file server, as Static Web Apps serves the build); the caller stops it."""
+    subprocess.run(
+        ["npx", "vite", "build", "--outDir", str(out), "--emptyOutDir", "--logLevel", "error"],
+        cwd=WEB,
+        env={**os.environ, **vite_env},
+        check=True,
+        timeout=180,
+    )
+    return subprocess.Popen(
+        [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(out)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def wait_http(url: str, proc: subprocess.Popen[Any], what: str) -> None:
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline and proc.poll() is None:
         try:

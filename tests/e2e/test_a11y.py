@@ -21,7 +21,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.doubles.openai_server import Step
-from tests.e2e.conftest import require, shot
+from tests.e2e.conftest import require, shot, start_conversation, user_says
 from tests.e2e.harness import ARTIFACTS, DEPLOYED_BASE_URL, REPO, Doubles, tone_pcm24k
 
 LONG_ANSWER = "\n".join(
@@ -118,14 +118,9 @@ def test_voice_idle_has_no_serious_violations(page: Page, axe_source: str) -> No
 def test_voice_live_has_no_serious_violations(page: Page, doubles: Doubles, axe_source: str) -> None:
     page.goto("/voice")
     expect(page.locator("#voice-panel .agent")).to_have_count(2)
-    before = len(doubles.voicelive.sessions)
-    page.get_by_role("button", name="Start conversation").click()
-    expect(page.locator("#voice-status")).to_have_attribute("data-state", "open")
-    session = doubles.loop.run(doubles.voicelive.session(before))
+    session = start_conversation(page, doubles)
     loop = doubles.loop
-    loop.run(session.speech_started("item_a11y_u"))
-    loop.run(session.speech_stopped("item_a11y_u"))
-    loop.run(session.transcription("item_a11y_u", "Is this accessible?"))
+    user_says(doubles, session, "item_a11y_u", "Is this accessible?")
     loop.run(session.reply("item_a11y_a", "Let us check with axe.", pcm=tone_pcm24k(330, 0.2)))
     expect(page.locator(".line.assistant[data-final='true']").first).to_contain_text("Let us check with axe.")
     assert_no_blocking(audit(page, axe_source, "voice-live"))
@@ -232,19 +227,12 @@ def test_every_state_with_real_content_has_no_serious_violations(
     assert_no_blocking(audit(page, axe_source, "state-stopped"))
 
     page.get_by_role("link", name="Voice").click()
-    before = len(doubles.voicelive.sessions)
-    page.get_by_role("button", name="Start conversation").click()
-    expect(page.locator("#voice-status")).to_have_attribute("data-phase", "listening")
-    session = doubles.loop.run(doubles.voicelive.session(before))
+    session = start_conversation(page, doubles, "data-phase", "listening")
     loop = doubles.loop
-    loop.run(session.speech_started("item_s_u"))
-    loop.run(session.speech_stopped("item_s_u"))
-    loop.run(session.transcription("item_s_u", "Read me the plan."))
+    user_says(doubles, session, "item_s_u", "Read me the plan.")
     loop.run(session.reply("item_s_a", "The plan has three phases.", pcm=tone_pcm24k(330, 0.2)))
     expect(page.locator("#voice-audio")).to_have_attribute("data-played-ms", "200")  # heard in full
-    loop.run(session.speech_started("item_s_u2"))
-    loop.run(session.speech_stopped("item_s_u2"))
-    loop.run(session.transcription("item_s_u2", "And the risks?"))
+    user_says(doubles, session, "item_s_u2", "And the risks?")
     response_id = loop.run(session.start_response("item_s_a2"))
     loop.run(session.transcript_delta(response_id, "item_s_a2", "The first risk is " + "scope " * 30))
     loop.run(session.audio_delta(response_id, "item_s_a2", tone_pcm24k(330, 4.0)))
@@ -309,9 +297,7 @@ def test_voice_with_the_keyboard_only(page: Page, doubles: Doubles) -> None:
     expect(start).to_have_text("End conversation")
     session = doubles.loop.run(doubles.voicelive.session(before))
     loop = doubles.loop
-    loop.run(session.speech_started("item_k_u"))
-    loop.run(session.speech_stopped("item_k_u"))
-    loop.run(session.transcription("item_k_u", "Keyboard only."))
+    user_says(doubles, session, "item_k_u", "Keyboard only.")
     loop.run(session.reply("item_k_a", "Understood.", pcm=tone_pcm24k(330, 0.2)))
     expect(page.locator(".line.assistant[data-final='true']")).to_contain_text("Understood.")
 

@@ -7,10 +7,7 @@ This is how the UI runs in Azure (Static Web Apps on one host, the API on anothe
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 
 import httpx
@@ -18,11 +15,10 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.e2e.conftest import open_page, require, shot
-from tests.e2e.harness import REPO, Doubles, free_port, start_engram, wait_http
+from tests.e2e.harness import WEB, Doubles, free_port, start_engram, static_ui, wait_http
 
 pytestmark = pytest.mark.e2e
 
-WEB = REPO / "app" / "web"
 TOKEN = "dev_alice_analyst"
 
 
@@ -34,20 +30,7 @@ def dev_site(doubles: Doubles, tmp_path_factory: pytest.TempPathFactory) -> Iter
     api_port, ui_port = free_port(), free_port()
     api, ui = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{ui_port}"
     out = tmp_path_factory.mktemp("dev-build") / "dist"
-    env = {**os.environ, "VITE_AUTH_MODE": "dev", "VITE_API_URL": api}
-    subprocess.run(
-        ["npx", "vite", "build", "--outDir", str(out), "--emptyOutDir", "--logLevel", "error"],
-        cwd=WEB,
-        env=env,
-        check=True,
-        timeout=180,
-    )
-    static = subprocess.Popen(
-        [sys.executable, "-m", "http.server", str(ui_port), "--bind", "127.0.0.1", "--directory", str(out)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
+    static = static_ui(out, ui_port, VITE_AUTH_MODE="dev", VITE_API_URL=api)
     engram, _ = start_engram(
         tmp_path_factory.mktemp("engram-dev"),
         doubles,

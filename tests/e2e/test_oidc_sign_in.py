@@ -22,7 +22,6 @@ import os
 import queue
 import shutil
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -39,11 +38,10 @@ from app.security.identity import Identity
 from tests.conftest import make_settings
 from tests.doubles.tls import loopback_certificate
 from tests.e2e.conftest import open_page, require, shot
-from tests.e2e.harness import REPO, VOICELIVE_KEY, Doubles, free_port, wait_http
+from tests.e2e.harness import REPO, VOICELIVE_KEY, WEB, Doubles, free_port, static_ui, wait_http
 
 pytestmark = pytest.mark.e2e
 
-WEB = REPO / "app" / "web"
 OIDC = REPO / "tests" / "e2e" / "oidc"
 TENANT = "3f1e2d4c-5b6a-4978-8a9b-0c1d2e3f4a5b"
 API_CLIENT = "8a7b6c5d-4e3f-4a1b-9c8d-7e6f5a4b3c2d"  # the API registration: the tokens' audience
@@ -149,26 +147,15 @@ def site(doubles: Doubles, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     provider.issuer, provider.jwks = listening["issuer"], listening["jwks"]
 
     out = work / "dist"
-    build_env = {
-        **os.environ,
-        "VITE_AUTH_MODE": "entra",
-        "VITE_API_URL": api,
-        "VITE_ENTRA_CLIENT_ID": UI_CLIENT,
-        "VITE_ENTRA_TENANT_ID": TENANT,
-        "VITE_API_SCOPE": API_SCOPE,
-        "VITE_ENTRA_AUTHORITY": provider.issuer,
-    }
-    subprocess.run(
-        ["npx", "vite", "build", "--outDir", str(out), "--emptyOutDir", "--logLevel", "error"],
-        cwd=WEB,
-        env=build_env,
-        check=True,
-        timeout=180,
-    )
-    static = subprocess.Popen(
-        [sys.executable, "-m", "http.server", str(ui_port), "--bind", "127.0.0.1", "--directory", str(out)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    static = static_ui(
+        out,
+        ui_port,
+        VITE_AUTH_MODE="entra",
+        VITE_API_URL=api,
+        VITE_ENTRA_CLIENT_ID=UI_CLIENT,
+        VITE_ENTRA_TENANT_ID=TENANT,
+        VITE_API_SCOPE=API_SCOPE,
+        VITE_ENTRA_AUTHORITY=provider.issuer,
     )
 
     # The API: the real app, production's MFA rule, trusting the provider's issuer and keys.

@@ -17,7 +17,7 @@ from azure.storage.blob import BlobServiceClient
 from playwright.sync_api import Page, expect
 
 from tests.azurite.server import Azurite
-from tests.e2e.conftest import require, shot
+from tests.e2e.conftest import require, shot, start_conversation
 from tests.e2e.harness import DEPLOYED_BASE_URL, WEB_DIST, Doubles, start_engram, wait_until
 
 CONTAINER = "recordings-e2e"
@@ -65,10 +65,7 @@ def test_consent_prompt_indicator_and_withdrawal(
 ) -> None:
     page.goto("/voice")
     expect(page.locator("#voice-consent")).to_be_hidden()  # nothing is asked before a conversation
-    before = len(doubles.voicelive.sessions)
-    page.get_by_role("button", name="Start conversation").click()
-    expect(page.locator("#voice-status")).to_have_attribute("data-state", "open")
-    session = doubles.loop.run(doubles.voicelive.session(before))
+    session = start_conversation(page, doubles)
 
     prompt = page.locator("#voice-consent")
     expect(prompt).to_be_visible()

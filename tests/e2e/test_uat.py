@@ -23,7 +23,7 @@ from playwright.sync_api import Page, expect
 
 from tests.doubles.openai_server import Step
 from tests.doubles.voicelive_server import DoubleSession
-from tests.e2e.conftest import api_headers, api_url, shot
+from tests.e2e.conftest import api_headers, api_url, shot, start_conversation
 from tests.e2e.harness import DEPLOYED_BASE_URL, DOUBLE_ONLY, Doubles, tone_pcm24k, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.uat]
@@ -74,10 +74,7 @@ def open_voice(page: Page, doubles: Doubles) -> DoubleSession:
     page.goto("/voice")
     expect(page.locator("#voice-panel .agent")).to_have_count(2)
     expect(page.locator("#voice-panel").get_by_label("Elena")).to_be_checked()
-    before = len(doubles.voicelive.sessions)
-    page.get_by_role("button", name="Start conversation").click()
-    expect(page.locator("#voice-status")).to_have_attribute("data-state", "open")
-    session = doubles.loop.run(doubles.voicelive.session(before))
+    session = start_conversation(page, doubles)
     expect(page.locator("#voice-agent")).to_contain_text("Talking with Elena")
     return session
 

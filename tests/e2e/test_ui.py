@@ -18,7 +18,7 @@ from playwright.sync_api import Page, expect
 
 from tests.doubles.openai_server import Step
 from tests.doubles.voicelive_server import DoubleSession
-from tests.e2e.conftest import shot
+from tests.e2e.conftest import shot, start_conversation, user_says
 from tests.e2e.harness import Doubles, dominant_rate, tone_pcm24k, wait_until
 
 pytestmark = pytest.mark.e2e
@@ -102,10 +102,7 @@ def test_chat_errors_are_plain_words(page: Page, doubles: Doubles) -> None:
 
 
 def start_voice(page: Page, doubles: Doubles) -> DoubleSession:
-    before = len(doubles.voicelive.sessions)
-    page.get_by_role("button", name="Start conversation").click()
-    expect(page.locator("#voice-status")).to_have_attribute("data-state", "open")
-    session = doubles.loop.run(doubles.voicelive.session(before))
+    session = start_conversation(page, doubles)
     expect(page.locator("#voice-agent")).to_contain_text("Talking with Elena")
     return session
 
@@ -140,9 +137,7 @@ def test_voice_round_trip_with_fake_microphone(page: Page, doubles: Doubles, ser
     shot(page, "voice-round-trip")
 
     # Barge-in: a long answer is playing, the user starts speaking, playback stops at once.
-    loop.run(session.speech_started("item_u2"))
-    loop.run(session.speech_stopped("item_u2"))
-    loop.run(session.transcription("item_u2", "Wait."))
+    user_says(doubles, session, "item_u2", "Wait.")
     response_id = loop.run(session.start_response("item_a2"))
     loop.run(session.audio_delta(response_id, "item_a2", tone_pcm24k(330, 5.0)))
     expect(audio).to_have_attribute("data-playing", "true")
@@ -183,9 +178,7 @@ def test_chat_and_voice_share_the_session_id(page: Page, doubles: Doubles, servi
     assert session_id(page) == sid
     session = start_voice(page, doubles)
     loop = doubles.loop
-    loop.run(session.speech_started("item_v1"))
-    loop.run(session.speech_stopped("item_v1"))
-    loop.run(session.transcription("item_v1", "When is the launch?"))
+    user_says(doubles, session, "item_v1", "When is the launch?")
     loop.run(session.reply("item_v2", "The launch is in May."))
     expect(page.locator(".line.assistant[data-final='true']").first).to_contain_text("The launch is in May.")
 

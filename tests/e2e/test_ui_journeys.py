@@ -16,7 +16,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.doubles.openai_server import Step
-from tests.e2e.conftest import shot
+from tests.e2e.conftest import shot, start_conversation, user_says
 from tests.e2e.harness import Doubles, tone_pcm24k, wait_until
 
 pytestmark = pytest.mark.e2e
@@ -78,9 +78,7 @@ def test_voice_resumes_by_itself_after_the_service_comes_back(
     expect(page.get_by_role("button", name="End conversation")).to_be_visible()
 
     loop = doubles.loop
-    loop.run(second.speech_started("item_back_u"))
-    loop.run(second.speech_stopped("item_back_u"))
-    loop.run(second.transcription("item_back_u", "Are you back?"))
+    user_says(doubles, second, "item_back_u", "Are you back?")
     loop.run(second.reply("item_back_a", "I am back."))
     expect(page.locator(".line.assistant[data-final='true']").last).to_contain_text("I am back.")
     wait_until(lambda: ("voice", "assistant", "I am back.") in turns(service, sid), "the resumed turn stored")
@@ -93,10 +91,7 @@ def test_voice_resumes_by_itself_after_the_service_comes_back(
 def test_live_indicator_on_every_page_and_voice_turns_in_the_chat(page: Page, doubles: Doubles) -> None:
     page.goto("/voice")
     expect(page.locator("#voice-panel .agent")).to_have_count(2)
-    before = len(doubles.voicelive.sessions)
-    page.get_by_role("button", name="Start conversation").click()
-    expect(page.locator("#voice-status")).to_have_attribute("data-phase", "listening")
-    session = doubles.loop.run(doubles.voicelive.session(before))
+    session = start_conversation(page, doubles, "data-phase", "listening")
     loop = doubles.loop
 
     # Distinct phases: hearing the user, thinking, speaking; no diagnostics on screen.
@@ -137,14 +132,9 @@ def test_live_indicator_on_every_page_and_voice_turns_in_the_chat(page: Page, do
 def test_talk_over_cuts_the_line_to_what_was_heard(page: Page, doubles: Doubles) -> None:
     page.goto("/voice")
     expect(page.locator("#voice-panel .agent")).to_have_count(2)
-    before = len(doubles.voicelive.sessions)
-    page.get_by_role("button", name="Start conversation").click()
-    expect(page.locator("#voice-status")).to_have_attribute("data-phase", "listening")
-    session = doubles.loop.run(doubles.voicelive.session(before))
+    session = start_conversation(page, doubles, "data-phase", "listening")
     loop = doubles.loop
-    loop.run(session.speech_started("item_c_u"))
-    loop.run(session.speech_stopped("item_c_u"))
-    loop.run(session.transcription("item_c_u", "Tell me everything."))
+    user_says(doubles, session, "item_c_u", "Tell me everything.")
     words = " ".join(f"word{i}" for i in range(40))
     response_id = loop.run(session.start_response("item_c_a"))
     loop.run(session.transcript_delta(response_id, "item_c_a", words))
@@ -213,9 +203,7 @@ def test_reload_redraws_chat_and_voice_turns(page: Page, doubles: Doubles, servi
     before = len(doubles.voicelive.sessions)
     page.get_by_role("button", name="Start conversation").click()
     session = doubles.loop.run(doubles.voicelive.session(before))
-    doubles.loop.run(session.speech_started("item_r_u"))
-    doubles.loop.run(session.speech_stopped("item_r_u"))
-    doubles.loop.run(session.transcription("item_r_u", "Said by voice."))
+    user_says(doubles, session, "item_r_u", "Said by voice.")
     doubles.loop.run(session.reply("item_r_a", "Answered by voice."))
     expect(page.locator(".line.assistant[data-final='true']")).to_contain_text("Answered by voice.")
     page.get_by_role("button", name="End conversation").click()

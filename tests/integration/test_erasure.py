@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import pytest
 from websockets.asyncio.client import connect
 
 from app.settings import Settings
 from app.voice import protocol
+from tests.doubles.voicelive_server import DoubleSession
 from tests.integration.helpers import Client, Stack, bearer, dev, stack, table_rows, until
 
 ALICE, BOB = dev("alice", "analyst"), dev("bob")  # analysts may store facts
@@ -110,17 +112,24 @@ async def voice_stack(database_settings: Settings) -> AsyncIterator[Stack]:
         yield s
 
 
-async def test_erasure_ends_the_users_open_voice_session_and_drops_its_unwritten_turns(
-    voice_stack: Stack,
-) -> None:
-    s = voice_stack
-    async with connect(s.env.url("orion-v"), subprotocols=["engram.v1", f"bearer.{ALICE}"]) as ws:  # type: ignore[list-item]
+@asynccontextmanager
+async def alice_says(s: Stack, session_id: str, said: str) -> AsyncIterator[tuple[Client, DoubleSession]]:
+    """Alice's voice session `session_id`, open and past her first utterance `said` (item u1)."""
+    async with connect(s.env.url(session_id), subprotocols=["engram.v1", f"bearer.{ALICE}"]) as ws:  # type: ignore[list-item]
         client = Client(ws)
         await client.until("agent_switched")
         upstream = await s.voicelive.session(0)
         await upstream.speech_started("u1")
         await upstream.speech_stopped("u1")
-        await upstream.transcription("u1", "Plan the Orion launch")
+        await upstream.transcription("u1", said)
+        yield client, upstream
+
+
+async def test_erasure_ends_the_users_open_voice_session_and_drops_its_unwritten_turns(
+    voice_stack: Stack,
+) -> None:
+    s = voice_stack
+    async with alice_says(s, "orion-v", "Plan the Orion launch") as (client, upstream):
         await upstream.reply("a1", "Orion is planned")
         await client.until("transcription", speaker="assistant", status="complete")
         await until(lambda: s.env.store.get_episode("orion-v"), "the first exchange was never written")
@@ -146,13 +155,7 @@ async def test_a_session_on_another_replica_ends_at_its_next_write_after_the_era
     voice_stack: Stack,
 ) -> None:
     s = voice_stack
-    async with connect(s.env.url("orion-r"), subprotocols=["engram.v1", f"bearer.{ALICE}"]) as ws:  # type: ignore[list-item]
-        client = Client(ws)
-        await client.until("agent_switched")
-        upstream = await s.voicelive.session(0)
-        await upstream.speech_started("u1")
-        await upstream.speech_stopped("u1")
-        await upstream.transcription("u1", "Plan the Orion launch")
+    async with alice_says(s, "orion-r", "Plan the Orion launch") as (client, upstream):
         await until(lambda: s.env.store.get_episode("orion-r"), "the first turn was never written")
         # The erasure runs elsewhere: this process's session registry never hears of it.
         await s.env.store.erase_owner("alice")

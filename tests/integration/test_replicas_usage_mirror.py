@@ -12,12 +12,10 @@ doubles, served from this test's event loop.
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
-import sys
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -28,22 +26,23 @@ import pytest
 from tests.doubles.openai_server import OpenAIDouble
 from tests.doubles.zep_server import API_KEY as ZEP_KEY
 from tests.doubles.zep_server import ZepDouble
-from tests.e2e.harness import free_port
+from tests.processes import Served, engram_env, spawn_engram
 
 pytestmark = pytest.mark.postgres
 
-START_TIMEOUT_S = 30.0
 WAIT_S = 30.0
 #: A dead replica's sessions are taken over after this long (the setting, kept short for the test).
 LEASE_S = 3.0
 
 
-def _env(database_url: str, gateway: OpenAIDouble, zep: ZepDouble) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "VIRTUAL_ENV", "PYTHONPATH")}
-    env.update(
+@asynccontextmanager
+async def replicas(
+    tmp_path: Path, database_url: str, gateway: OpenAIDouble, zep: ZepDouble
+) -> AsyncIterator[list[tuple[subprocess.Popen[str], str]]]:
+    """Two replicas on one database; the first migrates it before the second starts."""
+    env = engram_env(
+        gateway,
         DATABASE_URL=database_url,
-        AZURE_AI_ENDPOINT=gateway.base_url,
-        AZURE_AI_KEY="test-gateway-key",
         AZURE_AI_DEPLOYMENT="gpt-test",
         ZEP_API_KEY=ZEP_KEY,
         ZEP_API_URL=zep.base_url,
@@ -53,62 +52,16 @@ def _env(database_url: str, gateway: OpenAIDouble, zep: ZepDouble) -> dict[str, 
         ZEP_MIRROR_RETRY_SECONDS="0.5",
         USAGE_FLUSH_SECONDS="0.2",
         RATE_LIMIT_CHAT_PER_MINUTE="100000",
-        LOG_LEVEL="WARNING",
     )
-    return env
-
-
-@contextmanager
-def _process(workdir: Path, env: dict[str, str], port: int) -> Iterator[subprocess.Popen[str]]:
-    workdir.mkdir(parents=True, exist_ok=True)
-    log = (workdir / "engram.log").open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-c", "from app.cli import main; main()", "serve", "--port", str(port)],
-        cwd=workdir,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    started: list[Served] = []
     try:
-        yield proc
+        for name in ("a", "b"):
+            started.append(spawn_engram(tmp_path / name, env))
+            await started[-1].until_healthy()
+        yield [(served.proc, served.base) for served in started]
     finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
-        log.close()
-
-
-async def _healthy(base: str, proc: subprocess.Popen[str], workdir: Path) -> None:
-    async with httpx.AsyncClient(timeout=1) as client, asyncio.timeout(START_TIMEOUT_S):
-        while proc.poll() is None:
-            try:
-                if (await client.get(f"{base}/health")).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            await asyncio.sleep(0.2)
-    raise AssertionError(f"engram serve did not start: {(workdir / 'engram.log').read_text()[-2000:]}")
-
-
-@asynccontextmanager
-async def replicas(
-    tmp_path: Path, database_url: str, gateway: OpenAIDouble, zep: ZepDouble
-) -> AsyncIterator[list[tuple[subprocess.Popen[str], str]]]:
-    """Two replicas on one database; the first migrates it before the second starts."""
-    env = _env(database_url, gateway, zep)
-    started: list[tuple[subprocess.Popen[str], str]] = []
-    with _process(tmp_path / "a", env, port_a := free_port()) as a:
-        await _healthy(f"http://127.0.0.1:{port_a}", a, tmp_path / "a")
-        started.append((a, f"http://127.0.0.1:{port_a}"))
-        with _process(tmp_path / "b", env, port_b := free_port()) as b:
-            await _healthy(f"http://127.0.0.1:{port_b}", b, tmp_path / "b")
-            started.append((b, f"http://127.0.0.1:{port_b}"))
-            yield started
+        for served in reversed(started):
+            served.stop()
 
 
 def auth(user: str, role: str = "user") -> dict[str, str]:

@@ -22,7 +22,7 @@ from tests.app.audit.helpers import http_event
 from tests.app.security.conftest import service
 from tests.conftest import make_settings
 
-TINY = 0.01  # seconds between head lines in these tests
+TINY = 0.01  # seconds between head lines where a test runs on the real clock
 WAIT = 10.0  # the most a test waits for a line before failing
 
 
@@ -68,6 +68,32 @@ def head_lines() -> Iterator[HeadLines]:
         logger.setLevel(level)
 
 
+class ManualClock:
+    """The anchor loop's `pause`: each interval ends when the test calls `tick()` (or on shutdown)."""
+
+    def __init__(self) -> None:
+        self._ticks: asyncio.Queue[None] = asyncio.Queue()
+        self.pauses: list[float] = []  # the interval of every pause the loop took
+
+    def tick(self) -> None:
+        self._ticks.put_nowait(None)
+
+    async def pause(self, stop: asyncio.Event, interval: float) -> None:
+        self.pauses.append(interval)
+        tick, stopped = asyncio.ensure_future(self._ticks.get()), asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait({tick, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            tick.cancel()
+            stopped.cancel()
+
+
+async def _run_ready_tasks() -> None:
+    """Let every task that can run, run (a few loop turns): what has not happened then, did not."""
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
 def _anchor_tasks() -> list[asyncio.Task[object]]:
     return [t for t in asyncio.all_tasks() if t.get_name() == "audit-head-anchor"]
 
@@ -92,26 +118,33 @@ async def test_empty_trail_logs_nothing(trail: AuditTrail, head_lines: HeadLines
 async def test_periodic_lines_follow_the_head_and_stop_on_shutdown(
     trail: AuditTrail, head_lines: HeadLines
 ) -> None:
+    clock = ManualClock()
     first = await trail.append(http_event(1))
-    async with head_anchor_task(trail, TINY):
-        await head_lines.until(lambda lines: len(lines) >= 2)  # at start, then each interval
+    async with head_anchor_task(trail, 60, pause=clock.pause):
+        await head_lines.until(lambda lines: len(lines) >= 1)  # at start
+        clock.tick()
+        await head_lines.until(lambda lines: len(lines) >= 2)  # then each interval
         assert len(_anchor_tasks()) == 1
         second = await trail.append(http_event(2))
+        clock.tick()
         await head_lines.until(lambda lines: lines[-1]["seq"] == 2)
     assert _anchor_tasks() == []  # stopped with the service, not left running
     seen = {(line["seq"], line["hash"]) for line in head_lines.lines}
     assert seen == {(1, first.hash), (2, second.hash)}
-    stopped_at = len(head_lines.lines)
-    await asyncio.sleep(TINY * 5)
-    assert len(head_lines.lines) == stopped_at
+    assert len(head_lines.lines) == 3 and clock.pauses == [60, 60, 60]  # one line per interval
+    clock.tick()  # an interval after shutdown: nobody is left to log
+    await _run_ready_tasks()
+    assert len(head_lines.lines) == 3
 
 
 async def test_interval_zero_logs_nothing(trail: AuditTrail, head_lines: HeadLines) -> None:
+    clock = ManualClock()
     await trail.append(http_event(1))
-    async with head_anchor_task(trail, 0):
+    async with head_anchor_task(trail, 0, pause=clock.pause):
         assert _anchor_tasks() == []
-        await asyncio.sleep(TINY * 5)
-    assert head_lines.lines == []
+        clock.tick()
+        await _run_ready_tasks()
+    assert head_lines.lines == [] and clock.pauses == []
 
 
 async def test_a_failed_read_is_logged_and_retried(
@@ -151,9 +184,8 @@ async def _anchor_tasks_count() -> int:
 
 
 async def test_a_hanging_read_is_cancelled_on_shutdown(
-    trail: AuditTrail, monkeypatch: pytest.MonkeyPatch
+    trail: AuditTrail,
 ) -> None:
-    monkeypatch.setattr("app.audit.anchor._STOP_GRACE_SECONDS", TINY)
     started, cancelled = asyncio.Event(), asyncio.Event()
 
     async def hanging_head() -> object:
@@ -165,6 +197,6 @@ async def test_a_hanging_read_is_cancelled_on_shutdown(
 
     trail.head = hanging_head  # type: ignore[method-assign]
     async with asyncio.timeout(WAIT):  # shutdown is bounded by the grace, not by the read
-        async with head_anchor_task(trail, TINY):
+        async with head_anchor_task(trail, TINY, stop_grace=TINY):
             await started.wait()
     assert cancelled.is_set() and _anchor_tasks() == []

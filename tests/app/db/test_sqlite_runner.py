@@ -21,6 +21,14 @@ from app.db.engine import dispose, engine_for_url, session_factory, sqlite_runne
 from app.memory.sql import SqlMemoryStore
 
 
+async def _run_ready_tasks() -> None:
+    """Let every task that can run, run (a few loop turns): a task not done after it is blocked.
+
+    Exact where a sleep guessed: an unblocked waiter or a lock let go on cancel happens in these turns."""
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
 def file_engine(tmp_path: Path) -> AsyncEngine:
     return engine_for_url(make_url(f"sqlite+aiosqlite:///{tmp_path / 'runner.db'}"))
 
@@ -48,7 +56,7 @@ async def test_store_and_audit_trail_share_one_write_queue(tmp_path: Path) -> No
         assert store._runner is runner and trail._runner is runner
         async with runner.write_lock:  # held: the store's other writers queue behind it too
             waiting = asyncio.create_task(_enter(store))
-            await asyncio.sleep(0.05)
+            await _run_ready_tasks()
             assert not waiting.done()
         await waiting
     finally:
@@ -76,7 +84,7 @@ async def test_a_cancelled_write_finishes_before_the_lock_is_released(tmp_path: 
         task = asyncio.create_task(runner.write(slow_write))
         await asyncio.to_thread(started.wait, 5)
         task.cancel()
-        await asyncio.sleep(0.05)
+        await _run_ready_tasks()
         assert runner.write_lock.locked()  # the thread still writes: the queue stays closed
         release.set()
         with pytest.raises(asyncio.CancelledError):
