@@ -63,8 +63,8 @@ async def seed(app: FastAPI, owner: str) -> None:
     memory = app.state.memory
     for session in (f"{owner}-s1", f"{owner}-s2"):
         turns = [turn(owner, session, f"hello from {owner}"), turn(owner, session, "second")]
-        await memory.store.append_turns(turns)
-        await memory.mirror.mirror_turns(turns)
+        await memory.store.append_turns(turns)  # and its outbox row: the mirror's one way in
+    await memory.queue.flush()
     await memory.store.add_fact(owner, f"{owner} likes tea", tenant_id="t1", episode_id=f"{owner}-s1")
 
 
@@ -165,7 +165,7 @@ async def old_mirrored_episode(app: FastAPI, owner: str, session: str) -> None:
     old = datetime.now(UTC) - timedelta(days=40)
     turns = [turn(owner, session, "long ago", at=old)]
     await app.state.memory.store.append_turns(turns)
-    await app.state.memory.mirror.mirror_turns(turns)
+    await app.state.memory.queue.flush()  # mirrored once, by the outbox (as the running service does)
 
 
 async def test_retention_asks_zep_to_delete_the_purged_threads(app: FastAPI, zep: ZepDouble) -> None:
