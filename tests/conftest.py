@@ -17,6 +17,7 @@ from app.db.migrate import upgrade
 from app.settings import Settings
 from tests.azurite.server import Azurite, AzuriteMissing, azurite
 from tests.doubles.openai_server import OpenAIDouble
+from tests.doubles.zep_server import API_KEY as ZEP_API_KEY
 from tests.doubles.zep_server import ZepDouble
 from tests.redis_servers import own_redis, redis_prefix, redis_url  # noqa: F401 - shared fixtures
 from tests.telemetry import _session_sink, sink  # noqa: F401 - fixtures shared by every test area
@@ -60,6 +61,26 @@ def make_settings(tmp_path: Path, **overrides: object) -> Settings:
     values: dict[str, object] = {"data_dir": tmp_path / "data", "_env_file": None}
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
+
+
+def settings_with_doubles(
+    tmp_path: Path,
+    *,
+    gateway: str,
+    gateway_key: str = "k",
+    deployment: str | None = "gpt-test",
+    zep: str | None = None,
+    zep_key: str = ZEP_API_KEY,
+    **overrides: object,
+) -> Settings:
+    """`make_settings` pointed at the test's OpenAI double (and Zep double when `zep` is given)."""
+    values: dict[str, object] = {"azure_ai_endpoint": gateway, "azure_ai_key": gateway_key}
+    if deployment is not None:
+        values["azure_ai_deployment"] = deployment
+    if zep is not None:
+        values.update(zep_api_key=zep_key, zep_api_url=zep)
+    values.update(overrides)
+    return make_settings(tmp_path, **values)
 
 
 def postgres_available() -> bool:

@@ -23,7 +23,7 @@ from app.settings import Settings
 from app.voice.params import VoiceParams
 from tests.app.chat.helpers import running
 from tests.app.voice.harness import voice_env
-from tests.conftest import make_settings
+from tests.conftest import make_settings, settings_with_doubles
 from tests.doubles.openai_server import OpenAIDouble, Step
 from tests.doubles.voicelive_server import VoiceLiveDouble
 from tests.doubles.zep_server import API_KEY as ZEP_KEY
@@ -38,15 +38,14 @@ ALICE = dev("alice")
 
 
 def settings_for(tmp_path: Path, gateway: OpenAIDouble, zep: ZepDouble, **overrides: object) -> Settings:
-    values: dict[str, object] = {
-        "azure_ai_endpoint": gateway.base_url,
-        "azure_ai_key": GATEWAY_KEY,
-        "azure_ai_deployment": "gpt-test",
-        "zep_api_key": ZEP_KEY,
-        "zep_api_url": zep.base_url,
-    }
-    values.update(overrides)
-    return make_settings(tmp_path, **values)
+    return settings_with_doubles(
+        tmp_path,
+        gateway=gateway.base_url,
+        gateway_key=GATEWAY_KEY,
+        zep=zep.base_url,
+        zep_key=ZEP_KEY,
+        **overrides,
+    )
 
 
 def _descends_from(span: ReadableSpan, ancestor: ReadableSpan, spans: list[ReadableSpan]) -> bool:

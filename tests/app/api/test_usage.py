@@ -13,21 +13,14 @@ import pytest
 
 from app.settings import Settings
 from tests.app.chat.helpers import auth, running
-from tests.conftest import make_settings
+from tests.conftest import settings_with_doubles
 from tests.doubles.openai_server import OpenAIDouble, Step
 
 PRICES = {"gpt-test": {"text_input": 1.0, "text_output": 2.0}}
 
 
 def settings_for(tmp_path: Path, gateway: OpenAIDouble, **overrides: object) -> Settings:
-    values: dict[str, object] = {
-        "azure_ai_endpoint": gateway.base_url,
-        "azure_ai_key": "k",
-        "azure_ai_deployment": "gpt-test",
-        "usage_prices": PRICES,
-    }
-    values.update(overrides)
-    return make_settings(tmp_path, **values)
+    return settings_with_doubles(tmp_path, gateway=gateway.base_url, **{"usage_prices": PRICES, **overrides})
 
 
 async def chat(client: httpx.AsyncClient, user: str, agent: str = "elena", role: str = "analyst") -> None:

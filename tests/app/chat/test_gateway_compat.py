@@ -18,7 +18,7 @@ from azure.core.credentials import AccessToken
 from app.chat.gateway import Gateway, GatewayUpstreamError
 from app.settings import Settings, SettingsError, load_settings
 from tests.app.chat.helpers import running, sse_events
-from tests.conftest import make_settings
+from tests.conftest import make_settings, settings_with_doubles
 from tests.doubles.openai_server import OpenAIDouble
 
 KEY = "sk-test-7d1f0c2a"
@@ -32,13 +32,7 @@ async def litellm_like() -> AsyncIterator[OpenAIDouble]:
 
 
 def settings_for(tmp_path: Path, endpoint: str, **overrides: object) -> Settings:
-    values: dict[str, object] = {
-        "azure_ai_endpoint": endpoint,
-        "azure_ai_key": KEY,
-        "azure_ai_deployment": "gpt-test",
-    }
-    values.update(overrides)
-    return make_settings(tmp_path, **values)
+    return settings_with_doubles(tmp_path, gateway=endpoint, gateway_key=KEY, **overrides)
 
 
 def server_url(double: OpenAIDouble) -> str:

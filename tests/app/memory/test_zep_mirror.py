@@ -10,24 +10,21 @@ import pytest
 
 from app.settings import Settings
 from tests.app.chat.helpers import auth, running
-from tests.conftest import make_settings
+from tests.conftest import settings_with_doubles
 from tests.doubles.openai_server import OpenAIDouble
-from tests.doubles.zep_server import API_KEY, ZepDouble
+from tests.doubles.zep_server import ZepDouble
 from tests.integration.helpers import until
 
 
 def settings_for(tmp_path: Path, gateway: OpenAIDouble, zep_url: str, **overrides: object) -> Settings:
-    values: dict[str, object] = {
-        "azure_ai_endpoint": gateway.base_url,
-        "azure_ai_key": "k",
-        "zep_api_key": API_KEY,
-        "zep_api_url": zep_url,
+    fast: dict[str, object] = {
         "zep_timeout_seconds": 0.5,
         "zep_read_timeout_seconds": 0.3,
         "zep_mirror_poll_seconds": 0.05,
     }
-    values.update(overrides)
-    return make_settings(tmp_path, **values)
+    return settings_with_doubles(
+        tmp_path, gateway=gateway.base_url, deployment=None, zep=zep_url, **{**fast, **overrides}
+    )
 
 
 async def test_turns_are_mirrored_to_one_thread_per_session(
