@@ -17,7 +17,6 @@ from typing import Any
 
 import httpx
 import openai
-import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -253,7 +252,6 @@ def test_telemetry_off_loads_no_sdk_and_adds_no_instrumentation(tmp_path: Path) 
 
 def test_otlp_endpoint_exports_traces_metrics_and_logs_over_http(tmp_path: Path) -> None:
     """The real OTLP/HTTP exporters, pointed at a loopback collector: the endpoint is the base URL."""
-    pytest.importorskip("opentelemetry.proto")
     from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
     from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
     from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
